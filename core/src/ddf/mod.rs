@@ -1,0 +1,1 @@
+//! SNIA DDF metadata as mdadm writes it.

@@ -1,0 +1,1 @@
+//! Intel IMSM (Matrix Storage Manager / RST / VROC) metadata.

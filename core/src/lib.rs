@@ -1,0 +1,10 @@
+//! mdmon-core: everything mdmon decides, with no I/O.
+//!
+//! `#![no_std]` and no `alloc`: the monitor thread runs this code while the kernel may be
+//! holding writes to the very array whose metadata we keep, so nothing here may allocate.
+//! Every parser is total: malformed bytes give a typed error, never a panic.
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod ddf;
+pub mod imsm;
