@@ -1,1 +1,176 @@
-fn main() {}
+//! `cargo xtask …`: the project's own tooling (real-kernel rig, fixtures, static build).
+
+mod cpio;
+mod rig;
+
+use rig::{Mdmon, RunOptions, Workspace};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  vm [--scenario NAME]... [--all] [--mdmon original|ours] [--keep] [--quiet] [--list]
+        boot the real-kernel rig (Debian 6.1 kernel, mdadm 4.2 in qemu) and run scenarios
+        from tests/vm/; exits non-zero if any scenario fails
+  fixtures
+        capture golden metadata fixtures from the rig into tests/fixtures/
+  dist  build the static mdmon (target/x86_64-unknown-linux-musl/release/mdmon)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("vm") => cmd_vm(&args[1..]),
+        Some("fixtures") => cmd_fixtures(&args[1..]),
+        Some("dist") => dist().map(|p| println!("{}", p.display())),
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Builds the statically linked release mdmon the rig and distributions use.
+fn dist() -> rig::Result<PathBuf> {
+    let ws = Workspace::find()?;
+    let target = "x86_64-unknown-linux-musl";
+    let ok = Command::new(env!("CARGO"))
+        .args(["build", "--release", "-p", "mdmon", "--target", target])
+        .current_dir(&ws.root)
+        .status()
+        .map_err(|e| e.to_string())?
+        .success();
+    if !ok {
+        return Err("cargo build of the static mdmon failed".into());
+    }
+    Ok(ws.root.join(format!("target/{target}/release/mdmon")))
+}
+
+fn cmd_vm(args: &[String]) -> rig::Result<()> {
+    let ws = Workspace::find()?;
+    let mut names = Vec::new();
+    let mut all = false;
+    let mut mdmon = Mdmon::Original;
+    let mut keep = false;
+    let mut quiet = false;
+    let mut list = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--scenario" => names.push(it.next().ok_or("--scenario needs a name")?.clone()),
+            "--all" => all = true,
+            "--keep" => keep = true,
+            "--quiet" => quiet = true,
+            "--list" => list = true,
+            "--mdmon" => {
+                mdmon = match it.next().map(String::as_str) {
+                    Some("original") => Mdmon::Original,
+                    Some("ours") => Mdmon::Ours,
+                    other => return Err(format!("--mdmon original|ours, not {other:?}")),
+                }
+            }
+            other => return Err(format!("unknown vm option {other}\n{USAGE}")),
+        }
+    }
+    let scenarios = rig::list_scenarios(&ws)?;
+    if list {
+        for s in &scenarios {
+            println!("{:<28} boots={} disks={}x{}  {}", s.name, s.boots, s.disks, s.disk_size, s.summary);
+        }
+        return Ok(());
+    }
+    let chosen: Vec<_> = if all {
+        scenarios.iter().filter(|s| !s.name.starts_with("fixtures-")).cloned().collect()
+    } else {
+        if names.is_empty() {
+            return Err("name a scenario (--scenario NAME), or --all, or --list".into());
+        }
+        names
+            .iter()
+            .map(|n| {
+                scenarios
+                    .iter()
+                    .find(|s| &s.name == n)
+                    .cloned()
+                    .ok_or_else(|| format!("no scenario {n} (see --list)"))
+            })
+            .collect::<rig::Result<_>>()?
+    };
+    let our_mdmon = if mdmon == Mdmon::Ours { Some(dist()?) } else { None };
+    let image = rig::prepare(&ws)?;
+    let opts = RunOptions { mdmon, our_mdmon, keep, quiet, extra_env: Vec::new() };
+    let mut failed = Vec::new();
+    let mut summary = Vec::new();
+    for s in &chosen {
+        let r = rig::run_scenario(&ws, &image, s, &opts)?;
+        summary.push(format!(
+            "{:<28} {:<4} {:>6.1}s  {}",
+            s.name,
+            if r.ok { "PASS" } else { "FAIL" },
+            r.elapsed.as_secs_f64(),
+            r.dir.display()
+        ));
+        if !r.ok {
+            failed.push(s.name.clone());
+        }
+    }
+    println!("\nrig summary (kernel {}, mdmon {:?}):", image.kernel_version, mdmon);
+    for line in &summary {
+        println!("  {line}");
+    }
+    println!("{} passed, {} failed", chosen.len() - failed.len(), failed.len());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("scenarios failed: {}", failed.join(", ")))
+    }
+}
+
+fn cmd_fixtures(_args: &[String]) -> rig::Result<()> {
+    let ws = Workspace::find()?;
+    let image = rig::prepare(&ws)?;
+    let opts = RunOptions {
+        mdmon: Mdmon::Original,
+        our_mdmon: None,
+        keep: false,
+        quiet: false,
+        extra_env: Vec::new(),
+    };
+    for s in rig::list_scenarios(&ws)?.iter().filter(|s| s.name.starts_with("fixtures-")) {
+        let r = rig::run_scenario(&ws, &image, s, &opts)?;
+        if !r.ok {
+            return Err(format!("fixture scenario {} failed ({})", s.name, r.dir.display()));
+        }
+        let src = r.dir.join("out/fixtures");
+        let formats = std::fs::read_dir(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+        for f in formats.filter_map(|e| e.ok()) {
+            let dest = ws.root.join("tests/fixtures").join(f.file_name());
+            let _ = std::fs::remove_dir_all(&dest);
+            copy_tree(&f.path(), &dest)?;
+            println!("fixtures: {}", dest.display());
+        }
+    }
+    Ok(())
+}
+
+fn copy_tree(src: &std::path::Path, dest: &std::path::Path) -> rig::Result<()> {
+    std::fs::create_dir_all(dest).map_err(|e| e.to_string())?;
+    for e in std::fs::read_dir(src).map_err(|e| e.to_string())?.filter_map(|e| e.ok()) {
+        let to = dest.join(e.file_name());
+        if e.path().is_dir() {
+            copy_tree(&e.path(), &to)?;
+        } else {
+            std::fs::copy(e.path(), &to).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,619 @@
+//! The real-kernel rig: Debian 12's kernel with its md modules, busybox, Debian's mdadm 4.2
+//! and the original C mdmon in a qemu guest, with virtual disks, running one scenario script.
+//!
+//! Everything comes from Debian packages fetched with `apt-get download` and cached under
+//! `target/rig/cache`, so the rig does not depend on what the host has installed. The guest
+//! image is two cpio archives: a base (kernel modules, busybox, mdadm, libraries) rebuilt
+//! only when the packages change, and a small per-boot overlay (init, scenario, our mdmon)
+//! appended behind it; the kernel unpacks both and later entries win.
+
+use crate::cpio::CpioWriter;
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub type Result<T> = std::result::Result<T, String>;
+
+/// Debian packages that make up the guest. The kernel package name is resolved at run time
+/// through `linux-image-amd64` so the rig follows Debian's current 6.1 kernel.
+const GUEST_PACKAGES: &[&str] = &["busybox-static", "mdadm", "libc6", "libudev1"];
+
+/// Modules the guest loads at boot (their dependencies are resolved with modprobe).
+const GUEST_MODULES: &[&str] = &[
+    "md-mod", "raid0", "raid1", "raid10", "raid456", "linear", "loop", "virtio_pci",
+    "virtio_blk", "virtio_scsi", "sd_mod", "ext4", "dm-mod", "dm-delay", "dm-flakey",
+];
+
+/// Binaries copied from the extracted packages into the guest, with their library closure.
+const GUEST_BINARIES: &[(&str, &str)] = &[
+    ("sbin/mdadm", "sbin/mdadm"),
+    // The original mdmon sits where mdadm 4.2 starts it (beside mdadm) and is kept under a
+    // second name so scenarios can always compare with it.
+    ("sbin/mdmon", "sbin/mdmon"),
+    ("sbin/mdmon", "usr/lib/rig/mdmon.orig"),
+];
+
+pub struct Workspace {
+    pub root: PathBuf,
+}
+
+impl Workspace {
+    pub fn find() -> Result<Self> {
+        let manifest = env!("CARGO_MANIFEST_DIR");
+        let root = Path::new(manifest)
+            .parent()
+            .ok_or("xtask has no parent directory")?
+            .to_path_buf();
+        Ok(Workspace { root })
+    }
+    pub fn rig_dir(&self) -> PathBuf {
+        self.root.join("target/rig")
+    }
+    pub fn scenarios_dir(&self) -> PathBuf {
+        self.root.join("tests/vm")
+    }
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {status}"))
+    }
+}
+
+fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool} >/dev/null 2>&1")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Host tools the rig needs; installed through apt when missing (CI starts from a fresh
+/// machine, and we run as root there).
+pub fn ensure_host_tools() -> Result<()> {
+    let needed = [
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("modprobe", "kmod"),
+        ("depmod", "kmod"),
+        ("readelf", "binutils"),
+        ("dpkg-deb", "dpkg"),
+        ("tar", "tar"),
+    ];
+    let missing: BTreeSet<&str> =
+        needed.iter().filter(|(t, _)| !have(t)).map(|(_, p)| *p).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("rig: installing host packages: {missing:?}");
+    apt_update_once()?;
+    let mut cmd = Command::new("apt-get");
+    cmd.env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing);
+    run(&mut cmd)
+}
+
+fn apt_update_once() -> Result<()> {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    run(Command::new("apt-get").args(["update", "-q"]).stdout(Stdio::null()))
+}
+
+/// The newest `linux-image-6.1.0-*-amd64` that `linux-image-amd64` depends on.
+fn kernel_package() -> Result<String> {
+    let mut text = output(Command::new("apt-cache").args(["depends", "linux-image-amd64"]))
+        .unwrap_or_default();
+    if !text.contains("Depends: linux-image-") {
+        apt_update_once()?;
+        text = output(Command::new("apt-cache").args(["depends", "linux-image-amd64"]))?;
+    }
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("Depends: "))
+        .find(|p| p.starts_with("linux-image-"))
+        .map(str::to_string)
+        .ok_or_else(|| "apt-cache cannot resolve linux-image-amd64".to_string())
+}
+
+/// Downloads the guest's Debian packages into the cache (once) and returns their paths.
+fn fetch_packages(cache: &Path) -> Result<Vec<PathBuf>> {
+    let debs = cache.join("debs");
+    fs::create_dir_all(&debs).map_err(|e| format!("{}: {e}", debs.display()))?;
+    let kernel = kernel_package()?;
+    let mut wanted: Vec<String> = GUEST_PACKAGES.iter().map(|s| s.to_string()).collect();
+    wanted.push(kernel);
+    let have_deb = |p: &str| -> Option<PathBuf> {
+        fs::read_dir(&debs).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{p}_")) && n.ends_with(".deb"))
+        })
+    };
+    let missing: Vec<&String> = wanted.iter().filter(|p| have_deb(p).is_none()).collect();
+    if !missing.is_empty() {
+        eprintln!("rig: downloading Debian packages: {missing:?}");
+        let attempt = |m: &[&String]| {
+            run(Command::new("apt-get")
+                .arg("download")
+                .args(m)
+                .current_dir(&debs)
+                .stderr(Stdio::null()))
+        };
+        if attempt(&missing).is_err() {
+            apt_update_once()?;
+            attempt(&missing)?;
+        }
+    }
+    wanted
+        .iter()
+        .map(|p| have_deb(p).ok_or_else(|| format!("package {p} did not download")))
+        .collect()
+}
+
+pub struct GuestImage {
+    pub kernel: PathBuf,
+    pub base_cpio: PathBuf,
+    pub kernel_version: String,
+}
+
+/// Builds (or reuses) the kernel and the base initramfs.
+pub fn prepare(ws: &Workspace) -> Result<GuestImage> {
+    ensure_host_tools()?;
+    let cache = ws.rig_dir().join("cache");
+    let debs = fetch_packages(&cache)?;
+    let mut stamp_text: String = debs
+        .iter()
+        .map(|d| d.file_name().unwrap_or_default().to_string_lossy().into_owned() + "\n")
+        .collect();
+    stamp_text.push_str(&format!("modules={GUEST_MODULES:?}\nbinaries={GUEST_BINARIES:?}\nv3\n"));
+    let base = cache.join("base");
+    let stamp = base.join("stamp");
+    let image = GuestImage {
+        kernel: base.join("vmlinuz"),
+        base_cpio: base.join("base.cpio"),
+        kernel_version: fs::read_to_string(base.join("kernel-version")).unwrap_or_default(),
+    };
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(stamp_text.as_str())
+        && image.kernel.is_file()
+        && image.base_cpio.is_file()
+    {
+        return Ok(image);
+    }
+    eprintln!("rig: building the guest base image");
+    let _ = fs::remove_dir_all(&base);
+    let tree = cache.join("extract");
+    let _ = fs::remove_dir_all(&tree);
+    fs::create_dir_all(&tree).map_err(|e| e.to_string())?;
+    fs::create_dir_all(&base).map_err(|e| e.to_string())?;
+    for deb in &debs {
+        run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tree))?;
+    }
+    let kver = fs::read_dir(tree.join("lib/modules"))
+        .map_err(|e| format!("no modules in kernel package: {e}"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .next()
+        .ok_or("no kernel version directory")?;
+    fs::copy(tree.join(format!("boot/vmlinuz-{kver}")), &image.kernel)
+        .map_err(|e| format!("copy kernel: {e}"))?;
+    fs::write(base.join("kernel-version"), &kver).map_err(|e| e.to_string())?;
+
+    let file = fs::File::create(&image.base_cpio).map_err(|e| e.to_string())?;
+    let mut cpio = CpioWriter::new(std::io::BufWriter::new(file));
+    let mut dirs = BTreeSet::new();
+    let mut add_dirs = |cpio: &mut CpioWriter<_>, path: &str| -> Result<()> {
+        let mut acc = String::new();
+        let parts: Vec<&str> = path.split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(part);
+            if dirs.insert(acc.clone()) {
+                cpio.dir(&acc).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    };
+    for d in ["proc/x", "sys/x", "dev/x", "run/x", "tmp/x", "etc/x", "mnt/x", "usr/bin/x", "usr/sbin/x"] {
+        add_dirs(&mut cpio, d)?;
+    }
+    // busybox and its applets
+    let busybox = fs::read(tree.join("bin/busybox")).map_err(|e| e.to_string())?;
+    add_dirs(&mut cpio, "bin/busybox")?;
+    cpio.file("bin/busybox", 0o755, &busybox).map_err(|e| e.to_string())?;
+    let applets = output(Command::new(tree.join("bin/busybox")).arg("--list"))?;
+    for applet in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+        cpio.symlink(&format!("bin/{applet}"), "busybox").map_err(|e| e.to_string())?;
+    }
+    // mdadm, mdmon and their shared libraries, taken from the packages
+    let mut libs = BTreeSet::new();
+    for (src, dst) in GUEST_BINARIES {
+        let data = fs::read(tree.join(src)).map_err(|e| format!("{src}: {e}"))?;
+        add_dirs(&mut cpio, dst)?;
+        cpio.file(dst, 0o755, &data).map_err(|e| e.to_string())?;
+        collect_libs(&tree, &tree.join(src), &mut libs)?;
+    }
+    for lib in &libs {
+        let data = fs::read(tree.join(lib)).map_err(|e| format!("{lib}: {e}"))?;
+        add_dirs(&mut cpio, lib)?;
+        cpio.file(lib, 0o755, &data).map_err(|e| e.to_string())?;
+    }
+    // The dynamic loader is looked up through the absolute path in the ELF interpreter.
+    add_dirs(&mut cpio, "lib64/x")?;
+    cpio.symlink("lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+        .map_err(|e| e.to_string())?;
+    // kernel modules in load order
+    run(Command::new("depmod").arg("-b").arg(&tree).arg(&kver))?;
+    let mut order: Vec<String> = Vec::new();
+    for m in GUEST_MODULES {
+        let deps = output(
+            Command::new("modprobe")
+                .arg("-d")
+                .arg(&tree)
+                .args(["-S", &kver, "--show-depends", m]),
+        )?;
+        for line in deps.lines() {
+            if let Some(path) = line.strip_prefix("insmod ") {
+                let path = path.trim();
+                let rel = path
+                    .strip_prefix(tree.to_str().unwrap_or_default())
+                    .unwrap_or(path)
+                    .trim_start_matches('/')
+                    .to_string();
+                if !order.contains(&rel) {
+                    order.push(rel);
+                }
+            }
+        }
+    }
+    for rel in &order {
+        let data = fs::read(tree.join(rel)).map_err(|e| format!("{rel}: {e}"))?;
+        add_dirs(&mut cpio, rel)?;
+        cpio.file(rel, 0o644, &data).map_err(|e| e.to_string())?;
+    }
+    let list: String = order.iter().map(|r| format!("/{r}\n")).collect();
+    add_dirs(&mut cpio, "rig/modules.list")?;
+    cpio.file("rig/modules.list", 0o644, list.as_bytes()).map_err(|e| e.to_string())?;
+    cpio.file("etc/kernel-version", 0o644, kver.as_bytes()).map_err(|e| e.to_string())?;
+    cpio.finish().map_err(|e| e.to_string())?;
+    // The extracted tree is large (mostly the kernel's modules); keep only what we built.
+    let _ = fs::remove_dir_all(&tree);
+    fs::write(&stamp, stamp_text).map_err(|e| e.to_string())?;
+    Ok(GuestImage { kernel_version: kver, ..image })
+}
+
+/// Adds the shared-library closure of `elf` (resolved inside the extracted package tree).
+fn collect_libs(tree: &Path, elf: &Path, libs: &mut BTreeSet<String>) -> Result<()> {
+    let text = output(Command::new("readelf").arg("-d").arg(elf))?;
+    for line in text.lines() {
+        let Some(start) = line.find("Shared library: [") else { continue };
+        let name = &line[start + 17..line.len().saturating_sub(1)];
+        let candidates =
+            ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib", "usr/lib", "lib64"];
+        let found = candidates
+            .iter()
+            .map(|d| format!("{d}/{name}"))
+            .find(|p| tree.join(p).exists())
+            .ok_or_else(|| format!("{}: library {name} not in the guest packages", elf.display()))?;
+        // Resolve symlinks to a real file, but install it under the name the loader asks for.
+        if libs.insert(found.clone()) {
+            let real = fs::canonicalize(tree.join(&found)).map_err(|e| e.to_string())?;
+            collect_libs(tree, &real, libs)?;
+        }
+    }
+    Ok(())
+}
+
+/// Which mdmon the guest has at /sbin/mdmon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mdmon {
+    Original,
+    Ours,
+}
+
+/// Parameters a scenario declares in its `# rig:` header line(s).
+#[derive(Clone, Debug)]
+pub struct ScenarioSpec {
+    pub name: String,
+    pub path: PathBuf,
+    pub disks: u32,
+    pub disk_size: String,
+    pub boots: u32,
+    pub timeout: Duration,
+    pub summary: String,
+}
+
+pub fn list_scenarios(ws: &Workspace) -> Result<Vec<ScenarioSpec>> {
+    let mut out = Vec::new();
+    let rd = fs::read_dir(ws.scenarios_dir()).map_err(|e| e.to_string())?;
+    let mut paths: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sh"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "lib.sh"))
+        .collect();
+    paths.sort();
+    for p in paths {
+        out.push(parse_spec(&p)?);
+    }
+    Ok(out)
+}
+
+fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let mut spec = ScenarioSpec {
+        name,
+        path: path.to_path_buf(),
+        disks: 4,
+        disk_size: "256M".into(),
+        boots: 1,
+        timeout: Duration::from_secs(600),
+        summary: String::new(),
+    };
+    for line in text.lines() {
+        if let Some(s) = line.strip_prefix("# summary: ") {
+            spec.summary = s.trim().to_string();
+        }
+        let Some(rest) = line.strip_prefix("# rig:") else { continue };
+        for kv in rest.split_whitespace() {
+            let (k, v) = kv.split_once('=').ok_or(format!("{}: bad rig header {kv}", path.display()))?;
+            let bad = |_| format!("{}: bad value in {kv}", path.display());
+            match k {
+                "disks" => spec.disks = v.parse().map_err(bad)?,
+                "disk_size" => spec.disk_size = v.to_string(),
+                "boots" => spec.boots = v.parse().map_err(bad)?,
+                "timeout" => spec.timeout = Duration::from_secs(v.parse().map_err(bad)?),
+                _ => return Err(format!("{}: unknown rig key {k}", path.display())),
+            }
+        }
+    }
+    Ok(spec)
+}
+
+fn disk_size_bytes(s: &str) -> Result<u64> {
+    let (num, mult) = match s.chars().last() {
+        Some('K') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('M') => (&s[..s.len() - 1], 1 << 20),
+        Some('G') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().map(|n| n * mult).map_err(|e| format!("disk size {s}: {e}"))
+}
+
+/// Whether real KVM can run a stock kernel here. kvm-pvm (a paravirtualised nested
+/// hypervisor) exposes /dev/kvm but hangs a stock kernel in the decompressor.
+pub fn accel() -> (&'static str, &'static str) {
+    if Path::new("/sys/module/kvm_pvm").exists() {
+        return ("tcg", "TCG (/dev/kvm is kvm-pvm, which cannot run a stock kernel)");
+    }
+    if fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok() {
+        return ("kvm", "KVM");
+    }
+    ("tcg", "TCG (no usable /dev/kvm)")
+}
+
+pub struct RunOptions {
+    pub mdmon: Mdmon,
+    pub our_mdmon: Option<PathBuf>,
+    pub keep: bool,
+    pub quiet: bool,
+    pub extra_env: Vec<(String, String)>,
+}
+
+pub struct RunResult {
+    pub ok: bool,
+    pub dir: PathBuf,
+    pub elapsed: Duration,
+    pub console: String,
+}
+
+pub fn run_scenario(
+    ws: &Workspace,
+    image: &GuestImage,
+    spec: &ScenarioSpec,
+    opts: &RunOptions,
+) -> Result<RunResult> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let mdmon_tag = match opts.mdmon {
+        Mdmon::Original => "original",
+        Mdmon::Ours => "ours",
+    };
+    let dir = ws.rig_dir().join("runs").join(format!("{}-{mdmon_tag}-{stamp}", spec.name));
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let size = disk_size_bytes(&spec.disk_size)?;
+    let mut disks = Vec::new();
+    for i in 0..spec.disks {
+        let p = dir.join(format!("disk{i}.img"));
+        let f = fs::File::create(&p).map_err(|e| e.to_string())?;
+        f.set_len(size).map_err(|e| e.to_string())?;
+        disks.push(p);
+    }
+    let outbox = dir.join("outbox.img");
+    let (accel, why) = accel();
+    let started = Instant::now();
+    let mut console = String::new();
+    let mut ok = true;
+    for boot in 1..=spec.boots {
+        // A fresh outbox per boot; only the last boot's is kept for the host.
+        let f = fs::File::create(&outbox).map_err(|e| e.to_string())?;
+        f.set_len(64 << 20).map_err(|e| e.to_string())?;
+        drop(f);
+        let initrd = dir.join("initrd.cpio");
+        build_overlay(ws, image, spec, opts, boot, &initrd)?;
+        if !opts.quiet {
+            eprintln!(
+                "rig: {} boot {boot}/{} mdmon={mdmon_tag} accel={why} disks={}x{}",
+                spec.name, spec.boots, spec.disks, spec.disk_size
+            );
+        }
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args(["-accel", accel]);
+        if accel == "tcg" {
+            cmd.args(["-cpu", "max"]);
+        } else {
+            cmd.args(["-cpu", "host"]);
+        }
+        cmd.args(["-smp", "2", "-m", "1536", "-nodefaults", "-display", "none", "-no-reboot"])
+            .args(["-serial", "stdio", "-monitor", "none"])
+            .arg("-kernel")
+            .arg(&image.kernel)
+            .arg("-initrd")
+            .arg(&initrd)
+            .args([
+                "-append",
+                "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init quiet",
+            ])
+            .args(["-device", "virtio-scsi-pci,id=scsi0"]);
+        for (i, d) in disks.iter().enumerate() {
+            cmd.arg("-drive")
+                .arg(format!("file={},if=none,id=d{i},format=raw,cache=writeback", d.display()))
+                .arg("-device")
+                .arg(format!(
+                    "scsi-hd,drive=d{i},bus=scsi0.0,channel=0,scsi-id={i},lun=0,serial=MDRS{:04}",
+                    i + 1
+                ));
+        }
+        cmd.arg("-drive")
+            .arg(format!("file={},if=none,id=outbox,format=raw", outbox.display()))
+            .args(["-device", "virtio-blk-pci,drive=outbox,serial=RIGOUTBOX"]);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start qemu: {e}"))?;
+        let pid = child.id();
+        let finished = Arc::new(AtomicBool::new(false));
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let watchdog = {
+            let finished = finished.clone();
+            let timed_out = timed_out.clone();
+            let deadline = Instant::now() + spec.timeout;
+            std::thread::spawn(move || {
+                while Instant::now() < deadline {
+                    if finished.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                timed_out.store(true, Ordering::SeqCst);
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            })
+        };
+        let mut status: Option<i32> = None;
+        let stdout = child.stdout.take().ok_or("no qemu stdout")?;
+        let mut stderr = child.stderr.take().ok_or("no qemu stderr")?;
+        let mut log = fs::File::create(dir.join(format!("console-{boot}.log"))).map_err(|e| e.to_string())?;
+        for line in BufReader::new(stdout).split(b'\n') {
+            let line = line.map_err(|e| e.to_string())?;
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim_end_matches('\r');
+            let _ = writeln!(log, "{text}");
+            if !opts.quiet {
+                println!("{text}");
+            }
+            console.push_str(text);
+            console.push('\n');
+            if let Some(pos) = text.find("RIG_EXIT_STATUS=") {
+                let digits: String =
+                    text[pos + 16..].chars().take_while(|c| c.is_ascii_digit()).collect();
+                status = digits.parse().ok();
+            }
+        }
+        let _ = child.wait();
+        finished.store(true, Ordering::SeqCst);
+        let _ = watchdog.join();
+        let mut err = String::new();
+        let _ = stderr.read_to_string(&mut err);
+        if !err.trim().is_empty() {
+            eprintln!("qemu: {}", err.trim());
+        }
+        let boot_ok = status == Some(0) && !timed_out.load(Ordering::SeqCst);
+        if timed_out.load(Ordering::SeqCst) {
+            eprintln!("rig: {} boot {boot}: timed out after {:?}", spec.name, spec.timeout);
+        } else if status.is_none() {
+            eprintln!("rig: {} boot {boot}: the guest ended without an exit status", spec.name);
+        }
+        if !boot_ok {
+            ok = false;
+            break;
+        }
+    }
+    // Unpack what the guest left in the outbox (a tar stream written to the raw disk).
+    let out = dir.join("out");
+    fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let _ = Command::new("tar")
+        .arg("-xf")
+        .arg(&outbox)
+        .arg("-C")
+        .arg(&out)
+        .stderr(Stdio::null())
+        .status();
+    if !opts.keep {
+        for d in &disks {
+            let _ = fs::remove_file(d);
+        }
+        let _ = fs::remove_file(&outbox);
+        let _ = fs::remove_file(dir.join("initrd.cpio"));
+    }
+    Ok(RunResult { ok, dir, elapsed: started.elapsed(), console })
+}
+
+fn build_overlay(
+    ws: &Workspace,
+    image: &GuestImage,
+    spec: &ScenarioSpec,
+    opts: &RunOptions,
+    boot: u32,
+    dest: &Path,
+) -> Result<()> {
+    let mut data = fs::read(&image.base_cpio).map_err(|e| e.to_string())?;
+    let mut cpio = CpioWriter::new(Vec::new());
+    let vm = ws.scenarios_dir();
+    let read = |p: &Path| fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    cpio.file("init", 0o755, &read(&vm.join("init"))?).map_err(|e| e.to_string())?;
+    cpio.file("rig/lib.sh", 0o644, &read(&vm.join("lib.sh"))?).map_err(|e| e.to_string())?;
+    cpio.file("rig/scenario.sh", 0o755, &read(&spec.path)?).map_err(|e| e.to_string())?;
+    let mdmon_tag = match opts.mdmon {
+        Mdmon::Original => "original",
+        Mdmon::Ours => "ours",
+    };
+    let mut env = format!(
+        "RIG_SCENARIO={}\nRIG_BOOT={boot}\nRIG_BOOTS={}\nRIG_DISKS={}\nRIG_MDMON={mdmon_tag}\n",
+        spec.name, spec.boots, spec.disks
+    );
+    for (k, v) in &opts.extra_env {
+        env.push_str(&format!("{k}={v}\n"));
+    }
+    cpio.file("rig/env", 0o644, env.as_bytes()).map_err(|e| e.to_string())?;
+    if let Some(ours) = &opts.our_mdmon {
+        let bin = read(ours)?;
+        cpio.file("usr/lib/rig/mdmon.ours", 0o755, &bin).map_err(|e| e.to_string())?;
+        if opts.mdmon == Mdmon::Ours {
+            cpio.file("sbin/mdmon", 0o755, &bin).map_err(|e| e.to_string())?;
+        }
+    }
+    data.extend_from_slice(&cpio.finish().map_err(|e| e.to_string())?);
+    fs::write(dest, data).map_err(|e| e.to_string())
+}
