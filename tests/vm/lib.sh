@@ -8,6 +8,7 @@ fail() {
 	echo "FAIL: $*"
 	echo "--- /proc/mdstat"; cat /proc/mdstat
 	echo "--- mdmon processes"; ps | grep -i '[m]dmon' || true
+	echo "--- examine $(disk 1)"; mdadm --examine $(disk 1) 2>&1
 	echo "--- dmesg tail"; dmesg | tail -20
 	exit 1
 }
@@ -36,8 +37,10 @@ wait_for() {
 	log "ok: $what"
 }
 
-# The member disks, in qemu's order (virtio-scsi targets 0..N-1 with serials MDRS0001..).
-disks() { for d in /sys/block/sd*; do echo /dev/${d##*/}; done; }
+# The member disks ordered by serial (qemu gives virtio-scsi target i the serial MDRS000<i+1>);
+# kernel names alone are not stable when SCSI scanning runs asynchronously.
+disk_serial() { tr -dc 'A-Za-z0-9_-' < /sys/block/${1##*/}/device/vpd_pg80 2>/dev/null; }
+disks() { for d in /sys/block/sd*; do echo "$(disk_serial $d) /dev/${d##*/}"; done | sort | cut -d' ' -f2; }
 disk() { disks | sed -n "$1p"; }
 
 md_attr() { cat /sys/block/$1/md/$2 2>/dev/null; }
@@ -91,7 +94,7 @@ capture() {
 			local n=${d##*/} size sector serial
 			size=$(blockdev --getsize64 $d)
 			sector=$(blockdev --getss $d)
-			serial=$(cat /sys/block/$n/device/vpd_pg80 2>/dev/null | tr -dc 'A-Za-z0-9_-' )
+			serial=$(disk_serial $n)
 			echo "disk $n size=$size sector=$sector region_offset=$((size - region)) serial=$serial"
 			dd if=$d bs=4096 skip=$(((size - region) / 4096)) iflag=direct 2>/dev/null | gzip -9 > $dir/$n.region.gz
 			mdadm --examine $d > $dir/examine-$n.txt 2>&1
@@ -104,3 +107,35 @@ capture() {
 	done > $dir/detail.txt
 	log "captured fixture $fmt/$moment"
 }
+
+# vol_field DISK VOLUME FIELD: a field of one volume's section ("[VOLUME]:") in
+# mdadm --examine (IMSM layout).
+vol_field() {
+	mdadm --examine "$1" 2>/dev/null | awk -v v="[$2]:" -v f="$3" '
+		$0 == v { inside = 1; next }
+		inside && /^$/ { inside = 0 }
+		inside { split($0, kv, " : "); k = kv[1]; gsub(/^ +| +$/, "", k); if (k == f) { print kv[2]; exit } }'
+}
+# expect_vol DISK VOLUME FIELD EXPECTED [SECONDS]: wait until the field reads EXPECTED.
+expect_vol() {
+	wait_for ${5:-20} "$1 [$2] $3 = $4" sh -c "[ \"\$(. /rig/lib.sh; vol_field $1 $2 '$3')\" = '$4' ]"
+}
+# imsm_disk_state DISK SERIAL: the State line of the disk entry with that serial (a failed
+# disk's serial carries mdadm's ":0" suffixes).
+imsm_disk_state() {
+	mdadm --examine "$1" 2>/dev/null | awk -v s="$2" '
+		/Serial :/ { cur = $NF; sub(/:.*/, "", cur) } cur == s && /^ *State :/ { sub(/^ *State : /, ""); print; exit }'
+}
+
+# Resync and rebuild as fast as TCG allows unless a scenario throttles them.
+fast_sync() { echo 200000 > /proc/sys/dev/raid/speed_limit_min; echo 2000000 > /proc/sys/dev/raid/speed_limit_max; }
+
+# maybe_capture FORMAT MOMENT BYTES DISK...: capture a fixture when the host asked for it.
+maybe_capture() { [ "${RIG_CAPTURE:-0}" = 1 ] && capture "$@"; return 0; }
+
+# A writer that keeps a volume busy (and so dirty) until stop_writer.
+start_writer() {
+	( while :; do dd if=/dev/zero of=$1 bs=4k count=256 seek=${2:-4096} oflag=direct 2>/dev/null || exit; done ) &
+	WRITER=$!
+}
+stop_writer() { kill $WRITER 2>/dev/null; wait $WRITER 2>/dev/null; }

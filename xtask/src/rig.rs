@@ -486,7 +486,7 @@ pub fn run_scenario(
             .arg(&initrd)
             .args([
                 "-append",
-                "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init quiet",
+                "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init quiet scsi_mod.scan=sync",
             ])
             .args(["-device", "virtio-scsi-pci,id=scsi0"]);
         for (i, d) in disks.iter().enumerate() {
