@@ -7,7 +7,11 @@ use core::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseError {
     /// Fewer bytes than the structure at `offset` needs.
-    Truncated { offset: usize, needed: usize, available: usize },
+    Truncated {
+        offset: usize,
+        needed: usize,
+        available: usize,
+    },
     /// The first 24 bytes are not "Intel Raid ISM Cfg Sig. ".
     BadSignature,
     /// mpb_size smaller than the header, or not a multiple of 4.
@@ -16,7 +20,11 @@ pub enum ParseError {
     MpbTooLarge { mpb_size: u32, max: usize },
     /// check_sum does not match. `multi_sector` mirrors upstream's error 3 vs 2
     /// (a multi-sector MPB may be mid-write by a concurrent mdmon and is worth re-reading).
-    ChecksumMismatch { stored: u32, computed: u32, multi_sector: bool },
+    ChecksumMismatch {
+        stored: u32,
+        computed: u32,
+        multi_sector: bool,
+    },
     /// More disks than `MAX_DISKS`.
     TooManyDisks(u8),
     /// More volumes than `MAX_VOLUMES`.
@@ -24,9 +32,17 @@ pub enum ParseError {
     /// A map with more members than `MAX_MEMBERS`, or with none.
     BadMemberCount { volume: usize, members: u8 },
     /// A record (disk table, volume, map, BBM) runs past mpb_size or into the BBM log.
-    RecordOverlap { offset: usize, end: usize, limit: usize },
+    RecordOverlap {
+        offset: usize,
+        end: usize,
+        limit: usize,
+    },
     /// A map ord entry points past the disk table.
-    OrdIndexOutOfRange { volume: usize, slot: usize, index: u32 },
+    OrdIndexOutOfRange {
+        volume: usize,
+        slot: usize,
+        index: u32,
+    },
     /// bbm_log_size inconsistent with the log's own header.
     BadBbmLog(BbmFault),
     /// A BBM entry names a disk past the table.

@@ -34,6 +34,13 @@ pub const BBM_LOG_SIGNATURE: u32 = 0xABAD_B10C;
 /// Most BBM entries a log may hold: the format's own limit (IMSM.md §1.9).
 pub const BBM_LOG_MAX_ENTRIES: usize = 254;
 
+/// Metadata reservation at the end of every disk, in sectors (IMSM.md §1.12).
+pub const MPB_SECTOR_CNT: u64 = 2210;
+/// Extra tail reservation of member disks.
+pub const IMSM_RESERVED_SECTORS: u64 = 8192;
+/// Per-member region after the data (PPL / bitmap), counted in blocks_per_member.
+pub const NUM_BLOCKS_DIRTY_STRIPE_REGION: u64 = 2048;
+
 /// Disk status bits (IMSM.md §1.3).
 pub const DISK_SPARE: u32 = 0x1;
 pub const DISK_CONFIGURED: u32 = 0x2;
@@ -129,7 +136,9 @@ fn split(v: u64, lo: &mut U32, hi: &mut U32) {
 }
 
 /// `imsm_super`: the MPB header (216 bytes), IMSM.md §1.2.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
 #[repr(C)]
 pub struct RawSuper {
     pub sig: [u8; 32],
@@ -167,7 +176,10 @@ impl RawSuper {
 
     pub fn set_version(&mut self, version: &[u8]) {
         let mut sig = [0u8; 32];
-        for (d, s) in sig.iter_mut().zip(MPB_SIGNATURE.iter().chain(version.iter())) {
+        for (d, s) in sig
+            .iter_mut()
+            .zip(MPB_SIGNATURE.iter().chain(version.iter()))
+        {
             *d = *s;
         }
         self.sig = sig;
@@ -175,7 +187,9 @@ impl RawSuper {
 }
 
 /// `imsm_disk`: one disk table entry (48 bytes), IMSM.md §1.3.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
 #[repr(C)]
 pub struct RawDisk {
     pub serial: [u8; 16],
@@ -227,7 +241,9 @@ pub fn serial_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
 }
 
 /// `imsm_dev` fixed part including `imsm_vol` (112 bytes), IMSM.md §1.4.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
 #[repr(C)]
 pub struct RawDev {
     pub volume: [u8; 16],
@@ -282,7 +298,9 @@ impl RawDev {
 }
 
 /// `imsm_map` without its ord table (48 bytes), IMSM.md §1.5.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
 #[repr(C)]
 pub struct RawMap {
     pub pba_of_lba0_lo: U32,
@@ -312,13 +330,21 @@ impl RawMap {
         join(self.blocks_per_member_lo, self.blocks_per_member_hi)
     }
     pub fn set_blocks_per_member(&mut self, v: u64) {
-        split(v, &mut self.blocks_per_member_lo, &mut self.blocks_per_member_hi);
+        split(
+            v,
+            &mut self.blocks_per_member_lo,
+            &mut self.blocks_per_member_hi,
+        );
     }
     pub fn num_data_stripes(&self) -> u64 {
         join(self.num_data_stripes_lo, self.num_data_stripes_hi)
     }
     pub fn set_num_data_stripes(&mut self, v: u64) {
-        split(v, &mut self.num_data_stripes_lo, &mut self.num_data_stripes_hi);
+        split(
+            v,
+            &mut self.num_data_stripes_lo,
+            &mut self.num_data_stripes_hi,
+        );
     }
     /// Zero the hi halves (`clear_hi`, IMSM.md §1.6).
     pub fn clear_hi(&mut self) {
@@ -329,7 +355,9 @@ impl RawMap {
 }
 
 /// BBM log header (8 bytes), IMSM.md §1.9.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
 #[repr(C)]
 pub struct RawBbmHeader {
     pub signature: U32,
@@ -337,7 +365,9 @@ pub struct RawBbmHeader {
 }
 
 /// BBM log entry (8 bytes, packed), IMSM.md §1.9.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
 #[repr(C)]
 pub struct RawBbmEntry {
     pub marked_count: u8,
@@ -357,13 +387,15 @@ impl RawBbmEntry {
         self.start_hi.set((v >> 16) as u32);
     }
     /// Length in sectors, 1..=256.
-    pub fn len(&self) -> u32 {
+    pub fn sectors(&self) -> u32 {
         u32::from(self.marked_count) + 1
     }
 }
 
 /// `migr_record` (128 bytes at LBA N-1), IMSM.md §1.10.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
 #[repr(C)]
 pub struct RawMigrRecord {
     pub rec_status: U32,
@@ -399,7 +431,11 @@ impl RawMigrRecord {
         join(self.dest_1st_member_lba_lo, self.dest_1st_member_lba_hi)
     }
     pub fn set_dest_1st_member_lba(&mut self, v: u64) {
-        split(v, &mut self.dest_1st_member_lba_lo, &mut self.dest_1st_member_lba_hi);
+        split(
+            v,
+            &mut self.dest_1st_member_lba_lo,
+            &mut self.dest_1st_member_lba_hi,
+        );
     }
     pub fn num_migr_units(&self) -> u64 {
         join(self.num_migr_units_lo, self.num_migr_units_hi)
@@ -408,7 +444,11 @@ impl RawMigrRecord {
         join(self.post_migr_vol_cap, self.post_migr_vol_cap_hi)
     }
     pub fn set_post_migr_vol_cap(&mut self, v: u64) {
-        split(v, &mut self.post_migr_vol_cap, &mut self.post_migr_vol_cap_hi);
+        split(
+            v,
+            &mut self.post_migr_vol_cap,
+            &mut self.post_migr_vol_cap_hi,
+        );
     }
 }
 

@@ -1,0 +1,747 @@
+//! Handler operations over a [`Container`] (IMSM.md §3.5–3.12, MDMON.md §5): pure functions
+//! of the in-memory model plus explicit inputs describing the md array. Nothing here does
+//! I/O; a change sets `Container::pending`, and `sync_metadata` turns it into writes.
+
+use super::container::{Container, DiskSlot, MemberId};
+use super::error::OpError;
+use super::layout::*;
+use super::model::*;
+
+/// "Complete / none" in sector counts.
+pub const MAX_SECTOR: u64 = u64::MAX;
+
+/// Member state bits as the monitor derives them from `dev-X/state` (MDMON.md §3.4).
+pub mod ds {
+    pub const FAULTY: u32 = 1;
+    pub const INSYNC: u32 = 2;
+    pub const WRITE_MOSTLY: u32 = 4;
+    pub const SPARE: u32 = 8;
+    pub const BLOCKED: u32 = 16;
+    pub const EXTERNAL_BBL: u32 = 4096;
+}
+
+/// md `sync_action` in the monitor's index order (MDMON.md §3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SyncAction {
+    Idle,
+    Reshape,
+    Resync,
+    Recover,
+    Check,
+    Repair,
+    Unknown,
+}
+
+/// One tracked member of the md array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberInput {
+    pub slot: u32,
+    /// `ds::*` bits currently reported.
+    pub state: u32,
+    pub recovery_start: u64,
+    /// The member's device still belongs to the array (its state fd is valid).
+    pub active: bool,
+}
+
+/// What the handler reads from mdmon's record of one md array (MDMON.md §5.2).
+#[derive(Debug, Clone, Copy)]
+pub struct ArrayInput<'a> {
+    /// Volume index (`container_member`).
+    pub volume: usize,
+    pub md_level: i32,
+    pub raid_disks: u32,
+    pub layout: u32,
+    /// Per-member sectors (`component_size`).
+    pub component_size: u64,
+    pub resync_start: u64,
+    pub curr_action: SyncAction,
+    pub prev_action: SyncAction,
+    pub last_checkpoint: u64,
+    pub members: &'a [MemberInput],
+}
+
+impl ArrayInput<'_> {
+    /// Generic mdmon `is_resync_complete` (MDMON.md §5.2).
+    pub fn resync_complete(&self) -> bool {
+        let sync_size = match self.md_level {
+            1 | 4 | 5 | 6 => self.component_size,
+            10 => {
+                let copies = u64::from(self.layout & 0xff) * u64::from((self.layout >> 8) & 0xff);
+                self.component_size.saturating_mul(u64::from(self.raid_disks)).checked_div(copies).unwrap_or(0)
+            }
+            _ => 0,
+        };
+        self.resync_start >= sync_size
+    }
+}
+
+/// What `set_array_state` recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrayStateOutcome {
+    /// Consistency actually recorded (1 clean, 0 dirty); only meaningful for input 2.
+    pub consistent: u8,
+    /// New value for the array record's `last_checkpoint`.
+    pub last_checkpoint: u64,
+    /// A finished reshape asks the manager to set this array size (sectors).
+    pub custom_array_size: Option<u64>,
+    pub check_reshape: bool,
+    /// The in-memory metadata changed; `sync_metadata` will write.
+    pub needs_sync: bool,
+}
+
+/// What `set_disk` recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetDiskOutcome {
+    pub last_checkpoint: u64,
+    pub needs_sync: bool,
+}
+
+/// Which map(s) `count_failed` looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhichMap {
+    Map0,
+    Map1,
+    Both,
+}
+
+/// `round_size_to_mb`: each data member gets whole MiB.
+pub fn round_size_to_mb(size: u64, data_members: u64) -> u64 {
+    if data_members == 0 {
+        return 0;
+    }
+    ((size / data_members) >> 11 << 11) * data_members
+}
+
+impl Container {
+    fn volume(&self, v: usize) -> Result<&Volume, OpError> {
+        self.mpb.volumes.get(v).ok_or(OpError::NoSuchVolume(v))
+    }
+
+    fn volume_mut(&mut self, v: usize) -> Result<&mut Volume, OpError> {
+        self.mpb.volumes.get_mut(v).ok_or(OpError::NoSuchVolume(v))
+    }
+
+    /// A slot counts as failed if its disk is absent, FAILED, or the ord carries REBUILD.
+    fn slot_failed(&self, ord: u32) -> bool {
+        let idx = ord & ORD_INDEX_MASK;
+        ord & ORD_REBUILD != 0
+            || self.disk_by_index(idx).is_none()
+            || self.entry(idx).is_none_or(RawDisk::is_failed)
+    }
+
+    /// `imsm_count_failed` (IMSM.md §3.12).
+    pub fn count_failed(&self, v: usize, which: WhichMap) -> Result<usize, OpError> {
+        let vol = self.volume(v)?;
+        let map0 = &vol.map0;
+        let map1 = vol.map1.as_ref();
+        let width = map1.map_or(map0.num_members(), |m| m.num_members().max(map0.num_members()));
+        let mut failed = 0;
+        for i in 0..width {
+            let mut idx1 = None;
+            if let (Some(m1), WhichMap::Map1 | WhichMap::Both) = (map1, which) {
+                if let Some(ord) = m1.ord(i) {
+                    idx1 = Some(ord & ORD_INDEX_MASK);
+                    if self.slot_failed(ord) {
+                        failed += 1;
+                    }
+                }
+            }
+            if matches!(which, WhichMap::Map0 | WhichMap::Both) {
+                if let Some(ord) = map0.ord(i) {
+                    if Some(ord & ORD_INDEX_MASK) != idx1 && self.slot_failed(ord) {
+                        failed += 1;
+                    }
+                }
+            }
+        }
+        Ok(failed)
+    }
+
+    /// `imsm_check_degraded`: the state `map` (0 or 1) should have with `failed` failures.
+    pub fn check_degraded(&self, v: usize, failed: usize, use_map1: bool) -> Result<u8, OpError> {
+        let vol = self.volume(v)?;
+        let map = if use_map1 { vol.prev_map() } else { &vol.map0 };
+        if failed == 0 {
+            return Ok(if map.state() == map_state::UNINITIALIZED {
+                map_state::UNINITIALIZED
+            } else {
+                map_state::NORMAL
+            });
+        }
+        Ok(match map.level() {
+            0 => map_state::FAILED,
+            1 => {
+                if failed < map.num_members() {
+                    map_state::DEGRADED
+                } else {
+                    map_state::FAILED
+                }
+            }
+            10 => {
+                // Mirrors are slot pairs (0,1), (2,3)...; judge by the source map while
+                // migrating, since that is what holds data.
+                let ords = &vol.prev_map().ords;
+                let mut state = map_state::DEGRADED;
+                for pair in ords.chunks(2) {
+                    if pair.iter().all(|&o| self.slot_failed(o)) {
+                        state = map_state::FAILED;
+                        break;
+                    }
+                }
+                state
+            }
+            5 => {
+                if failed < 2 {
+                    map_state::DEGRADED
+                } else {
+                    map_state::FAILED
+                }
+            }
+            _ => map.state(),
+        })
+    }
+
+    pub fn is_resyncing(&self, v: usize) -> bool {
+        let Ok(vol) = self.volume(v) else { return false };
+        if !vol.is_migrating() {
+            return false;
+        }
+        match vol.logical_migr_type() {
+            MigrType::Init | MigrType::Repair => true,
+            MigrType::GeneralMigration => false,
+            _ => vol.prev_map().state() == map_state::NORMAL,
+        }
+    }
+
+    pub fn is_rebuilding(&self, v: usize) -> bool {
+        self.volume(v).is_ok_and(|vol| {
+            vol.is_migrating()
+                && vol.migr_type() == migr_type::REBUILD
+                && vol.prev_map().state() == map_state::DEGRADED
+        })
+    }
+
+    pub fn is_initializing(&self, v: usize) -> bool {
+        self.volume(v).is_ok_and(|vol| {
+            vol.is_migrating()
+                && vol.migr_type() == migr_type::INIT
+                && vol.prev_map().state() == map_state::UNINITIALIZED
+        })
+    }
+
+    fn any_gen_migration(&self) -> bool {
+        self.mpb.volumes.iter().any(Volume::is_gen_migration)
+    }
+
+    /// `migrate` (IMSM.md §3.12): enter a migration towards `to_state`.
+    pub fn migrate(&mut self, v: usize, to_state: u8, ty: MigrType) -> Result<(), OpError> {
+        let gen = ty == MigrType::GeneralMigration;
+        let vol = self.volume_mut(v)?;
+        vol.dev.migr_state = 1;
+        let status = vol.dev.status.get();
+        let (raw, status) = match ty {
+            MigrType::Init => (migr_type::INIT, status & !DEV_VERIFY_AND_FIX),
+            MigrType::Rebuild => (migr_type::REBUILD, status & !DEV_VERIFY_AND_FIX),
+            MigrType::Verify => (migr_type::VERIFY, status & !DEV_VERIFY_AND_FIX),
+            MigrType::Repair => (migr_type::VERIFY, status | DEV_VERIFY_AND_FIX),
+            MigrType::GeneralMigration => (migr_type::GEN_MIGR, status & !DEV_VERIFY_AND_FIX),
+            MigrType::StateChange => (migr_type::STATE_CHANGE, status & !DEV_VERIFY_AND_FIX),
+            MigrType::Unknown(t) => (t, status & !DEV_VERIFY_AND_FIX),
+        };
+        vol.dev.migr_type = raw;
+        vol.dev.status.set(status);
+        vol.dev.set_curr_migr_unit(0);
+        vol.map1 = Some(vol.map0.clone());
+        if gen {
+            for o in vol.map0.ords.iter_mut() {
+                *o &= ORD_INDEX_MASK;
+            }
+        }
+        vol.map0.raw.map_state = to_state;
+        if gen {
+            self.migr_rec = zerocopy::FromZeros::new_zeroed();
+        }
+        Ok(())
+    }
+
+    /// `end_migration` (IMSM.md §3.12).
+    pub fn end_migration(&mut self, v: usize, state: u8) -> Result<(), OpError> {
+        let gen = self.volume(v)?.is_gen_migration();
+        let vol = self.volume(v)?;
+        let prev = vol.prev_map().clone();
+        let merge = state != vol.map0.state() && !gen && prev.state() != map_state::UNINITIALIZED;
+        if merge {
+            // Failures recorded in the source map carry into the surviving map.
+            let vol = self.volume_mut(v)?;
+            for &p in prev.ords.iter() {
+                let idx = p & ORD_INDEX_MASK;
+                if let Some(slot) = vol.map0.slot_of(idx) {
+                    if let Some(o) = vol.map0.ords.get_mut(slot) {
+                        *o |= p;
+                    }
+                }
+            }
+            let failed = self.count_failed(v, WhichMap::Map0)?;
+            let recomputed = self.check_degraded(v, failed, false)?;
+            self.volume_mut(v)?.map0.raw.map_state = recomputed;
+        }
+        let vol = self.volume_mut(v)?;
+        vol.dev.migr_state = 0;
+        vol.dev.migr_type = 0;
+        vol.dev.status.set(vol.dev.status.get() & !DEV_VERIFY_AND_FIX);
+        vol.dev.set_curr_migr_unit(0);
+        vol.map0.raw.map_state = state;
+        vol.map1 = None;
+        Ok(())
+    }
+
+    /// `mark_failure`: record table disk `idx` failed in volume `v`. Returns whether
+    /// anything changed.
+    pub fn mark_failure(&mut self, v: usize, idx: u32) -> Result<bool, OpError> {
+        let vol = self.volume(v)?;
+        let Some(slot) = vol.map0.slot_of(idx) else { return Ok(false) };
+        let ord = vol.map0.ord(slot).unwrap_or(0);
+        let Some(entry) = self.entry(idx) else { return Ok(false) };
+        if entry.is_failed() && ord & ORD_REBUILD != 0 {
+            return Ok(false);
+        }
+        let rebuilding = self.is_rebuilding(v);
+        let entry = self.entry_mut(idx).ok_or(OpError::NoSuchSlot(slot))?;
+        append_failed_suffix(&mut entry.serial);
+        entry.status.set(entry.status.get() | DISK_FAILED);
+        let vol = self.volume_mut(v)?;
+        if let Some(o) = vol.map0.ords.get_mut(slot) {
+            *o = idx | ORD_REBUILD;
+        }
+        if let Some(m1) = vol.map1.as_mut() {
+            if let Some(s1) = m1.slot_of(idx) {
+                if let Some(o) = m1.ords.get_mut(s1) {
+                    *o = idx | ORD_REBUILD;
+                }
+            }
+        }
+        let fdn = vol.map0.raw.failed_disk_num;
+        if fdn == NO_FAILED_DISK || (!rebuilding && slot < usize::from(fdn)) {
+            vol.map0.raw.failed_disk_num = slot as u8;
+        }
+        self.mpb.bbm.retain(|e| u32::from(e.disk_ordinal) != idx);
+        Ok(true)
+    }
+
+    /// `mark_missing`: `mark_failure`, then (once) the missing marks on the entry.
+    pub fn mark_missing(&mut self, v: usize, idx: u32) -> Result<(), OpError> {
+        self.mark_failure(v, idx)?;
+        if let Some(e) = self.entry_mut(idx) {
+            if e.scsi_id.get() != SCSI_ID_MISSING {
+                e.scsi_id.set(SCSI_ID_MISSING);
+                e.serial.copy_within(1..16, 0);
+            }
+        }
+        Ok(())
+    }
+
+    /// `handle_missing` (IMSM.md §3.12).
+    pub fn handle_missing(&mut self, v: usize) -> Result<(), OpError> {
+        if self.missing_indexes().next().is_none() {
+            return Ok(());
+        }
+        let vol = self.volume(v)?;
+        if !vol.is_gen_migration() && self.count_failed(v, WhichMap::Map0)? > 0 {
+            let vol = self.volume(v)?;
+            let rebuild_in_both = match vol.map1.as_ref() {
+                None => false,
+                Some(m1) => vol.map0.ords.iter().zip(m1.ords.iter()).any(|(a, b)| a & b & ORD_REBUILD != 0),
+            };
+            if !rebuild_in_both {
+                let failed = self.count_failed(v, WhichMap::Map0)?;
+                let state = self.check_degraded(v, failed, false)?;
+                self.end_migration(v, state)?;
+            }
+        }
+        let mut missing: heapless::Vec<u32, MAX_DISKS> = heapless::Vec::new();
+        for i in self.missing_indexes() {
+            let _ = missing.push(i);
+        }
+        for idx in missing {
+            self.mark_missing(v, idx)?;
+        }
+        self.touch();
+        Ok(())
+    }
+
+    /// `blocks_per_migr_unit` (IMSM.md §3.12); 0 when not migrating.
+    pub fn blocks_per_migr_unit(&self, v: usize) -> u64 {
+        let Ok(vol) = self.volume(v) else { return 0 };
+        let Some(map1) = vol.map1.as_ref().filter(|_| vol.is_migrating()) else { return 0 };
+        let map0 = &vol.map0;
+        match vol.logical_migr_type() {
+            MigrType::GeneralMigration => u64::from(self.migr_rec.blocks_per_unit.get()),
+            MigrType::Init | MigrType::Verify | MigrType::Repair => {
+                let c0 = map0.chunk();
+                let c1 = map1.chunk();
+                let d = map0.data_members();
+                if c0 == 0 || c1 == 0 {
+                    return 0;
+                }
+                let spu = (c1 / c0).max(1);
+                let level = map0.level();
+                let mchunk = if level == 5 || level == 10 { c0 } else { 256 };
+                let bpu = spu * mchunk * d;
+                let stripe = c0 * d;
+                if stripe == 0 {
+                    return 0;
+                }
+                let seg = bpu / stripe;
+                let rel = bpu - seg * stripe;
+                let n = map1.num_members() as u64;
+                let domains = u64::from(map1.raw.num_domains);
+                let depth = match level {
+                    1 | 10 => c0 * u64::from(map0.raw.num_domains),
+                    5 => c0 * map0.num_members() as u64,
+                    _ => c0,
+                };
+                let strip = rel / c1;
+                let mapped = match level {
+                    1 | 10 if n > 0 => ((strip * domains + 1) / n) * c1 + rel % c1,
+                    5 if n > 1 => (strip / (n - 1)) * c1 + rel % c1,
+                    _ => 0,
+                };
+                mapped + depth * seg
+            }
+            MigrType::Rebuild => {
+                let c0 = map0.chunk();
+                let c1 = map1.chunk();
+                let n = map1.num_members() as u64;
+                let domains = u64::from(map1.raw.num_domains);
+                let mchunk = match map1.level() {
+                    1 | 10 => {
+                        if domains != 0 && n % domains == 0 {
+                            256
+                        } else {
+                            c1
+                        }
+                    }
+                    5 => c1.max(128),
+                    _ => 256,
+                };
+                let spu = if matches!(map0.level(), 1 | 10) {
+                    domains
+                } else {
+                    c1.checked_div(c0).unwrap_or(1).max(1)
+                };
+                mchunk * spu
+            }
+            _ => 0,
+        }
+    }
+
+    /// `imsm_set_array_state` (IMSM.md §3.5).
+    pub fn set_array_state(&mut self, a: &ArrayInput<'_>, consistent: u8) -> Result<ArrayStateOutcome, OpError> {
+        let v = a.volume;
+        let failed = self.count_failed(v, WhichMap::Map0)?;
+        let state = self.check_degraded(v, failed, false)?;
+        let was_pending = self.pending;
+        self.pending = false;
+        let mut out = ArrayStateOutcome {
+            consistent,
+            last_checkpoint: a.last_checkpoint,
+            custom_array_size: None,
+            check_reshape: false,
+            needs_sync: false,
+        };
+        let mut consistent = consistent;
+        let mut skip_to_dirty = false;
+
+        if self.volume(v)?.is_gen_migration() {
+            if a.curr_action == SyncAction::Reshape {
+                skip_to_dirty = true;
+            } else if out.last_checkpoint >= a.component_size {
+                // Reshape finished: tell the manager the new size, end the migration
+                // through set_disk, and let the next volume start its own.
+                let m0 = &self.volume(v)?.map0;
+                let d = m0.data_members();
+                out.custom_array_size = Some(round_size_to_mb(m0.per_dev_array_size().saturating_mul(d), d));
+                out.check_reshape = true;
+                let mut cp = out.last_checkpoint;
+                for m in a.members {
+                    let r = self.set_disk(&ArrayInput { last_checkpoint: cp, ..*a }, m.slot as usize, m.state)?;
+                    cp = r.last_checkpoint;
+                }
+                out.last_checkpoint = cp;
+                self.progress_container_reshape();
+            }
+        }
+
+        if !skip_to_dirty {
+            if consistent == 2 {
+                self.handle_missing(v)?;
+                if !a.resync_complete() || state != map_state::NORMAL || self.volume(v)?.is_migrating() {
+                    consistent = 0;
+                }
+            }
+            if a.resync_complete() {
+                if self.is_resyncing(v) {
+                    self.end_migration(v, state)?;
+                    self.touch();
+                    out.last_checkpoint = 0;
+                }
+            } else if !self.is_resyncing(v) && failed == 0 && !self.any_gen_migration() {
+                let ty = if self.volume(v)?.map0.state() == map_state::UNINITIALIZED {
+                    MigrType::Init
+                } else {
+                    MigrType::Repair
+                };
+                self.migrate(v, map_state::NORMAL, ty)?;
+                self.touch();
+            }
+            let skip_checkpoint = self.compat == super::container::Compat::Mdadm46 && a.prev_action == SyncAction::Idle;
+            if !skip_checkpoint && !self.volume(v)?.is_gen_migration() {
+                let bpmu = self.blocks_per_migr_unit(v);
+                if let Some(unit) = out.last_checkpoint.checked_div(bpmu) {
+                    self.volume_mut(v)?.dev.set_curr_migr_unit(unit);
+                    self.touch();
+                }
+            }
+        }
+
+        let rwh = self.volume(v)?.dev.rwh_policy;
+        let vol = self.volume_mut(v)?;
+        let dirty = vol.dev.dirty & VOL_DIRTY != 0;
+        if dirty && consistent != 0 {
+            vol.dev.dirty = 0;
+            self.touch();
+        } else if !dirty && consistent == 0 {
+            let mut d = VOL_DIRTY;
+            if rwh == rwh::DISTRIBUTED || rwh == rwh::MULTIPLE_DISTRIBUTED {
+                d |= VOL_DSRECORD_VALID;
+            }
+            vol.dev.dirty = d;
+            self.touch();
+        }
+        out.needs_sync = self.pending;
+        out.consistent = consistent;
+        self.pending |= was_pending;
+        Ok(out)
+    }
+
+    /// `imsm_set_disk` (IMSM.md §3.6) for slot `n` with `ds::*` bits `state`.
+    pub fn set_disk(&mut self, a: &ArrayInput<'_>, n: usize, state: u32) -> Result<SetDiskOutcome, OpError> {
+        let v = a.volume;
+        let was_pending = self.pending;
+        self.pending = false;
+        let mut cp = a.last_checkpoint;
+        let vol = self.volume(v)?;
+        let ord = vol.prev_map().ord(n).ok_or(OpError::NoSuchSlot(n))?;
+        let idx = ord & ORD_INDEX_MASK;
+        let present = self.disk_by_index(idx).is_some();
+
+        if present && state & ds::FAULTY != 0 && self.mark_failure(v, idx)? {
+            self.touch();
+        }
+        let mut rebuild_done = false;
+        if state & ds::INSYNC != 0 && ord & ORD_REBUILD != 0 && self.is_rebuilding(v) {
+            if let Some(o) = self.volume_mut(v)?.map1.as_mut().and_then(|m| m.ords.get_mut(n)) {
+                *o &= !ORD_REBUILD;
+            }
+            rebuild_done = true;
+            self.touch();
+        }
+
+        let failed = self.count_failed(v, WhichMap::Map0)?;
+        let new_state = self.check_degraded(v, failed, false)?;
+        // Upstream looks at the first member (in list order) still recovering.
+        let recovery_pending = a.members.iter().find(|m| m.recovery_start != MAX_SECTOR).map(|m| m.recovery_start);
+        let map0_state = self.volume(v)?.map0.state();
+        let migrating = self.volume(v)?.is_migrating();
+        let gen = self.volume(v)?.is_gen_migration();
+        match new_state {
+            map_state::NORMAL => {
+                if self.is_rebuilding(v) {
+                    if let Some(r) = recovery_pending {
+                        if r > cp {
+                            cp = r;
+                            self.touch();
+                        }
+                    } else {
+                        self.end_migration(v, map_state::NORMAL)?;
+                        self.volume_mut(v)?.map0.raw.failed_disk_num = NO_FAILED_DISK;
+                        self.touch();
+                        cp = 0;
+                    }
+                } else if gen {
+                    if cp >= a.component_size {
+                        self.end_migration(v, map_state::NORMAL)?;
+                    } else {
+                        self.volume_mut(v)?.map0.raw.map_state = map_state::NORMAL;
+                    }
+                    self.volume_mut(v)?.map0.raw.failed_disk_num = NO_FAILED_DISK;
+                    self.touch();
+                }
+            }
+            map_state::DEGRADED => {
+                if map0_state != map_state::DEGRADED && !migrating {
+                    self.volume_mut(v)?.map0.raw.map_state = map_state::DEGRADED;
+                    self.touch();
+                    cp = 0;
+                } else if self.is_rebuilding(v) {
+                    if state & ds::FAULTY != 0 {
+                        if n == usize::from(self.volume(v)?.map0.raw.failed_disk_num) {
+                            // The rebuild target itself died.
+                            self.end_migration(v, map_state::DEGRADED)?;
+                            cp = 0;
+                        } else {
+                            self.volume_mut(v)?.map0.raw.map_state = map_state::DEGRADED;
+                        }
+                        self.touch();
+                    }
+                    if rebuild_done {
+                        if let Some(r) = recovery_pending {
+                            if r > cp {
+                                cp = r;
+                                self.touch();
+                            }
+                        } else {
+                            self.end_migration(v, map_state::DEGRADED)?;
+                            cp = 0;
+                            let vol = self.volume_mut(v)?;
+                            if let Some(last) = vol.map0.ords.iter().rposition(|o| o & ORD_REBUILD != 0) {
+                                vol.map0.raw.failed_disk_num = last as u8;
+                            }
+                            self.touch();
+                        }
+                    }
+                } else if gen {
+                    if cp >= a.component_size {
+                        self.end_migration(v, map_state::DEGRADED)?;
+                    } else {
+                        self.volume_mut(v)?.map0.raw.map_state = map_state::DEGRADED;
+                        // manage_second_map: the source map's state follows its failures.
+                        let f1 = self.count_failed(v, WhichMap::Map1)?;
+                        let s1 = self.check_degraded(v, f1, true)?;
+                        if let Some(m1) = self.volume_mut(v)?.map1.as_mut() {
+                            m1.raw.map_state = s1;
+                        }
+                    }
+                    self.touch();
+                } else if self.is_initializing(v) {
+                    self.volume_mut(v)?.map0.raw.map_state = map_state::DEGRADED;
+                    self.touch();
+                }
+            }
+            map_state::FAILED => {
+                if gen {
+                    self.volume_mut(v)?.map0.raw.map_state = map_state::FAILED;
+                    self.touch();
+                } else if map0_state != map_state::FAILED {
+                    self.end_migration(v, map_state::FAILED)?;
+                    self.touch();
+                    cp = 0;
+                }
+            }
+            _ => {}
+        }
+        let out = SetDiskOutcome { last_checkpoint: cp, needs_sync: self.pending };
+        self.pending |= was_pending;
+        Ok(out)
+    }
+
+    /// `progress_container_reshape`: after one volume's reshape, start the next one.
+    pub fn progress_container_reshape(&mut self) {
+        if self.mpb.volumes.iter().any(Volume::is_migrating) {
+            return;
+        }
+        let Some(target) = self.mpb.volumes.first().map(|v| v.map0.num_members()) else { return };
+        let Some(v) = self.mpb.volumes.iter().position(|v| v.map0.num_members() != target) else { return };
+        if self.migrate(v, map_state::NORMAL, MigrType::GeneralMigration).is_err() {
+            return;
+        }
+        let Some(vol) = self.mpb.volumes.get_mut(v) else { return };
+        let old = vol.map0.num_members();
+        for i in old..target {
+            if vol.map0.ords.push(i as u32).is_err() {
+                return;
+            }
+        }
+        vol.map0.raw.num_members = target as u8;
+        set_array_size(vol);
+        self.clean_migr_rec_by_mdmon = true;
+        self.touch();
+    }
+
+    /// `imsm_delete`: drop table entry `index`, renumbering everything above it.
+    pub fn delete_disk(&mut self, index: u32) {
+        let i = index as usize;
+        if i >= self.mpb.disks.len() {
+            return;
+        }
+        self.mpb.disks.remove(i);
+        let mut drop_member: Option<usize> = None;
+        for (pos, d) in self.disks.iter_mut().enumerate() {
+            if let DiskSlot::Table(t) = d.slot {
+                let t32 = u32::from(t);
+                if t32 == index {
+                    drop_member = Some(pos);
+                } else if t32 > index {
+                    d.slot = DiskSlot::Table(t - 1);
+                }
+            }
+        }
+        if let Some(pos) = drop_member {
+            self.disks.remove(pos);
+        }
+        for vol in self.mpb.volumes.iter_mut() {
+            let width = vol.map0.num_members();
+            for slot in 0..width {
+                let key = vol.prev_map().index_at(slot).unwrap_or(0);
+                if key <= index {
+                    continue;
+                }
+                if let Some(o) = vol.map0.ords.get_mut(slot) {
+                    *o = o.wrapping_sub(1);
+                }
+                if let Some(o) = vol.map1.as_mut().and_then(|m| m.ords.get_mut(slot)) {
+                    *o = o.wrapping_sub(1);
+                }
+            }
+        }
+        for e in self.mpb.bbm.iter_mut() {
+            if u32::from(e.disk_ordinal) > index {
+                e.disk_ordinal -= 1;
+            }
+        }
+        self.touch();
+    }
+
+    /// Present disk by caller id.
+    pub fn disk_by_member(&self, member: MemberId) -> Option<&super::container::PresentDisk> {
+        self.disks.iter().find(|d| d.member == member)
+    }
+}
+
+/// Append ":0" to a failed disk's serial keeping at most 15 characters (the last ones)
+/// plus the NUL (IMSM.md §3.12 mark_failure).
+pub fn append_failed_suffix(serial: &mut [u8; 16]) {
+    let cur = serial_str(serial);
+    let mut buf = [0u8; 18];
+    let n = cur.len();
+    if let Some(d) = buf.get_mut(..n) {
+        d.copy_from_slice(cur);
+    }
+    if let Some(d) = buf.get_mut(n..n + 2) {
+        d.copy_from_slice(b":0");
+    }
+    let total = n + 2;
+    let start = total.saturating_sub(15);
+    let mut out = [0u8; 16];
+    if let (Some(d), Some(s)) = (out.get_mut(..total - start), buf.get(start..total)) {
+        d.copy_from_slice(s);
+    }
+    *serial = out;
+}
+
+/// `imsm_set_array_size(-1)`: size from map0 geometry, MiB-rounded per data member.
+pub fn set_array_size(vol: &mut Volume) {
+    let d = vol.map0.data_members();
+    let size = round_size_to_mb(vol.map0.per_dev_array_size().saturating_mul(d), d);
+    vol.dev.set_size(size);
+}
