@@ -1,5 +1,5 @@
 # summary: IMSM container, RAID1+RAID5: dirty/clean, failure, spare rebuild, stop, reassemble, wait-clean
-# rig: disks=4 disk_size=256M timeout=900
+# rig: disks=4 disk_size=256M timeout=900 fixtures=yes
 fast_sync
 A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4)
 run mdadm --create /dev/md/imsm0 -e imsm -n 3 $A $B $C --run

@@ -133,9 +133,24 @@ fast_sync() { echo 200000 > /proc/sys/dev/raid/speed_limit_min; echo 2000000 > /
 # maybe_capture FORMAT MOMENT BYTES DISK...: capture a fixture when the host asked for it.
 maybe_capture() { [ "${RIG_CAPTURE:-0}" = 1 ] && capture "$@"; return 0; }
 
-# A writer that keeps a volume busy (and so dirty) until stop_writer.
+# A writer that keeps a volume busy (and so dirty) until stop_writer, which returns only
+# once the last write has completed (killing the loop would leave its dd running).
 start_writer() {
-	( while :; do dd if=/dev/zero of=$1 bs=4k count=256 seek=${2:-4096} oflag=direct 2>/dev/null || exit; done ) &
+	rm -f /tmp/writer.stop
+	( while [ ! -e /tmp/writer.stop ]; do dd if=/dev/zero of=$1 bs=4k count=64 seek=${2:-4096} oflag=direct 2>/dev/null || exit; done ) &
 	WRITER=$!
 }
-stop_writer() { kill $WRITER 2>/dev/null; wait $WRITER 2>/dev/null; }
+stop_writer() { touch /tmp/writer.stop; wait $WRITER 2>/dev/null; }
+
+# ddf_vd DISK INDEX FIELD: "FIELD[INDEX] : value" from a DDF mdadm --examine.
+ddf_vd() {
+	mdadm --examine "$1" 2>/dev/null | sed -n "s/^ *$3\[$2\] : *//p" | head -1
+}
+expect_ddf_vd() {
+	wait_for ${5:-20} "$1 VD$2 $3 = $4" sh -c "[ \"\$(. /rig/lib.sh; ddf_vd $1 $2 '$3')\" = '$4' ]"
+}
+# ddf_pd_state DISK REFNO_INDEX: Type/State of physical disk number N in the table.
+ddf_pd_state() {
+	mdadm --examine "$1" 2>/dev/null | awk -v n="$2" '
+		/Number +RefNo/ { t = 1; next } t && $1 == n { print $NF; exit }'
+}

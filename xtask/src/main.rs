@@ -17,6 +17,9 @@ commands:
   fixtures
         capture golden metadata fixtures from the rig into tests/fixtures/
   dist  build the static mdmon (target/x86_64-unknown-linux-musl/release/mdmon)
+  test [--no-rig]
+        everything CI checks: fmt, clippy, the no_std core build, unit and integration
+        tests, then every rig scenario and the rig's own can-it-fail check
 ";
 
 fn main() -> ExitCode {
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
         Some("vm") => cmd_vm(&args[1..]),
         Some("fixtures") => cmd_fixtures(&args[1..]),
         Some("dist") => dist().map(|p| println!("{}", p.display())),
+        Some("test") => cmd_test(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
@@ -53,6 +57,73 @@ fn dist() -> rig::Result<PathBuf> {
         return Err("cargo build of the static mdmon failed".into());
     }
     Ok(ws.root.join(format!("target/{target}/release/mdmon")))
+}
+
+/// One step of `cargo xtask test`: a cargo invocation in the workspace.
+fn cargo_step(ws: &Workspace, args: &[&str]) -> bool {
+    println!("\n==> cargo {}", args.join(" "));
+    Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(&ws.root)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn cmd_test(args: &[String]) -> rig::Result<()> {
+    let ws = Workspace::find()?;
+    let with_rig = !args.iter().any(|a| a == "--no-rig");
+    let mut results: Vec<(String, bool)> = Vec::new();
+    let steps: &[(&str, &[&str])] = &[
+        ("fmt", &["fmt", "--all", "--", "--check"]),
+        ("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        // The core alone, for a target without std or alloc: feature unification in the
+        // workspace cannot smuggle either in.
+        ("core no_std", &["build", "-p", "mdmon-core", "--target", "x86_64-unknown-none"]),
+        ("unit and integration tests", &["test", "--workspace"]),
+    ];
+    for (name, cargo_args) in steps {
+        results.push((name.to_string(), cargo_step(&ws, cargo_args)));
+    }
+    if with_rig {
+        let image = rig::prepare(&ws)?;
+        let opts = RunOptions {
+            mdmon: Mdmon::Original,
+            our_mdmon: None,
+            keep: false,
+            quiet: true,
+            extra_env: Vec::new(),
+        };
+        for s in rig::list_scenarios(&ws)?.iter().filter(|s| s.in_suite()) {
+            let r = rig::run_scenario(&ws, &image, s, &opts)?;
+            if !r.ok {
+                // The console holds the FAIL line and the state dump; show it in CI's log.
+                println!("{}", r.console);
+            }
+            println!("rig {:<28} {} ({:.1}s)", s.name, if r.ok { "ok" } else { "FAILED" }, r.elapsed.as_secs_f64());
+            results.push((format!("rig {} (original mdmon)", s.name), r.ok));
+        }
+        // The rig must be able to fail: a scenario with a deliberately wrong expectation.
+        let broken = rig::list_scenarios(&ws)?
+            .into_iter()
+            .find(|s| s.name == "selftest-broken")
+            .ok_or("tests/vm/selftest-broken.sh is missing")?;
+        let r = rig::run_scenario(&ws, &image, &broken, &opts)?;
+        let caught = !r.ok && r.console.contains("FAIL: ");
+        println!("rig selftest-broken: {}", if caught { "failed as it must" } else { "DID NOT FAIL" });
+        results.push(("rig reports a broken expectation".into(), caught));
+    }
+    let failed: Vec<&String> = results.iter().filter(|(_, ok)| !ok).map(|(n, _)| n).collect();
+    println!("\nsummary:");
+    for (name, ok) in &results {
+        println!("  {:<6} {name}", if *ok { "ok" } else { "FAILED" });
+    }
+    println!("total: {} passed, {} failed", results.len() - failed.len(), failed.len());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("failed: {failed:?}"))
+    }
 }
 
 fn cmd_vm(args: &[String]) -> rig::Result<()> {
@@ -89,7 +160,7 @@ fn cmd_vm(args: &[String]) -> rig::Result<()> {
         return Ok(());
     }
     let chosen: Vec<_> = if all {
-        scenarios.iter().filter(|s| !s.name.starts_with("fixtures-")).cloned().collect()
+        scenarios.iter().filter(|s| s.in_suite()).cloned().collect()
     } else {
         if names.is_empty() {
             return Err("name a scenario (--scenario NAME), or --all, or --list".into());
@@ -145,7 +216,8 @@ fn cmd_fixtures(_args: &[String]) -> rig::Result<()> {
         quiet: false,
         extra_env: Vec::new(),
     };
-    for s in rig::list_scenarios(&ws)?.iter().filter(|s| s.name.starts_with("fixtures-")) {
+    let opts = RunOptions { extra_env: vec![("RIG_CAPTURE".into(), "1".into())], ..opts };
+    for s in rig::list_scenarios(&ws)?.iter().filter(|s| s.captures_fixtures) {
         let r = rig::run_scenario(&ws, &image, s, &opts)?;
         if !r.ok {
             return Err(format!("fixture scenario {} failed ({})", s.name, r.dir.display()));

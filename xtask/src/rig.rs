@@ -343,6 +343,16 @@ pub struct ScenarioSpec {
     pub boots: u32,
     pub timeout: Duration,
     pub summary: String,
+    /// Part of `--all` and CI (scratch and self-test scenarios are not).
+    pub suite: bool,
+    /// `cargo xtask fixtures` runs it with RIG_CAPTURE=1 and keeps what it captured.
+    pub captures_fixtures: bool,
+}
+
+impl ScenarioSpec {
+    pub fn in_suite(&self) -> bool {
+        self.suite
+    }
 }
 
 pub fn list_scenarios(ws: &Workspace) -> Result<Vec<ScenarioSpec>> {
@@ -371,6 +381,8 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
         boots: 1,
         timeout: Duration::from_secs(600),
         summary: String::new(),
+        suite: true,
+        captures_fixtures: false,
     };
     for line in text.lines() {
         if let Some(s) = line.strip_prefix("# summary: ") {
@@ -385,6 +397,8 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
                 "disk_size" => spec.disk_size = v.to_string(),
                 "boots" => spec.boots = v.parse().map_err(bad)?,
                 "timeout" => spec.timeout = Duration::from_secs(v.parse().map_err(bad)?),
+                "suite" => spec.suite = v == "yes",
+                "fixtures" => spec.captures_fixtures = v == "yes",
                 _ => return Err(format!("{}: unknown rig key {k}", path.display())),
             }
         }
