@@ -260,6 +260,7 @@ pub const fn elements_bytes(mppe: usize) -> usize {
 mod tests {
     use super::*;
     use core::mem::size_of;
+    use zerocopy::FromZeros;
 
     #[test]
     fn sizes_match_the_format() {

@@ -140,6 +140,9 @@ pub struct Bvd {
     pub elements: Vec<Element, MAX_PRIMARY_ELEMENTS>,
     /// Bytes after the element tables up to the record length, kept verbatim.
     pub tail: Vec<u8, MAX_RECORD_TAIL>,
+    /// The stored CRC matched when this record was read (`mdadm --examine` hides records
+    /// whose CRC is bad). Records that came from an update count as verified.
+    pub crc_ok: bool,
 }
 
 impl Bvd {
@@ -189,6 +192,7 @@ impl Bvd {
             fixed,
             elements,
             tail,
+            crc_ok: super::crc::crc_ok(record),
         })
     }
 

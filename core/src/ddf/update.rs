@@ -75,6 +75,10 @@ pub enum UpdateError {
 }
 
 /// A validated, fully decoded update.
+///
+/// Variants differ a lot in size (a VD_CONF carries whole records); without `alloc` they
+/// cannot be boxed here, and the shell keeps each update in its own heap slot anyway.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum PreparedUpdate {
     /// Add PD entry `entry` at `slot`; `disk` is the member mdmon itself opened for it.
@@ -481,7 +485,9 @@ impl Container {
                 sec_count: first.sec_count(),
             };
             let _ = self.volumes.insert(0, vol);
-            for b in bvds {
+            for mut b in bvds {
+                // Written with a fresh CRC from now on, whatever the sender put there.
+                b.crc_ok = true;
                 let _ = self.bvds.push(b);
             }
         }
