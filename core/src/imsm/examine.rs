@@ -85,7 +85,9 @@ impl Examined {
         let mut buf = [0u8; MPB_BUF_LEN];
         let n = gather_mpb(region, disk_bytes, lss, &mut buf)?;
         let bytes = buf.get(..n).unwrap_or(&[]);
-        let stored = bytes.get(32..36).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let stored = bytes
+            .get(32..36)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         let (mpb, ok) = match Mpb::parse(bytes, lss) {
             Ok(m) => (m, true),
             Err(ParseError::ChecksumMismatch { .. }) => (Mpb::parse_unverified(bytes, lss)?, false),
@@ -94,14 +96,17 @@ impl Examined {
         let own = match serial.and_then(|s| mpb.find_disk(s)) {
             Some(i) => match mpb.disks.get(i) {
                 Some(d) if d.is_failed() => OwnDisk::Unknown,
-                Some(d) if d.is_spare() || d.is_journal() || mpb.volumes.is_empty() => OwnDisk::Spare(*d),
+                Some(d) if d.is_spare() || d.is_journal() || mpb.volumes.is_empty() => {
+                    OwnDisk::Spare(*d)
+                }
                 Some(_) => OwnDisk::Table(i as u8),
                 None => OwnDisk::Unknown,
             },
             // A spare-only record describes exactly its own disk.
-            None if mpb.volumes.is_empty() && mpb.disks.len() == 1 && serial.is_none() => {
-                mpb.disks.first().map_or(OwnDisk::Unknown, |d| OwnDisk::Spare(*d))
-            }
+            None if mpb.volumes.is_empty() && mpb.disks.len() == 1 && serial.is_none() => mpb
+                .disks
+                .first()
+                .map_or(OwnDisk::Unknown, |d| OwnDisk::Spare(*d)),
             None => OwnDisk::Unknown,
         };
         let geo = TailGeometry::new(disk_bytes, lss)?;
@@ -112,7 +117,14 @@ impl Examined {
             .and_then(|o| usize::try_from(o).ok())
             .and_then(|o| region.get(o..o.saturating_add(MIGR_RECORD_LEN)))
             .and_then(|b| zerocopy::FromBytes::read_from_bytes(b).ok());
-        Ok(Examined { mpb, own, sector_size: lss, stored_checksum: stored, checksum_ok: ok, migr_rec })
+        Ok(Examined {
+            mpb,
+            own,
+            sector_size: lss,
+            stored_checksum: stored,
+            checksum_ok: ok,
+            migr_rec,
+        })
     }
 
     fn own_index(&self) -> Option<u32> {
@@ -156,13 +168,22 @@ impl Examined {
             OwnDisk::Unknown => full,
             OwnDisk::Table(i) => {
                 let idx = u32::from(i);
-                let total = self.mpb.disks.get(usize::from(i)).map_or(0, RawDisk::total_blocks);
+                let total = self
+                    .mpb
+                    .disks
+                    .get(usize::from(i))
+                    .map_or(0, RawDisk::total_blocks);
                 let last_end = self
                     .mpb
                     .volumes
                     .iter()
                     .filter(|v| v.map0.slot_of(idx).is_some())
-                    .map(|v| v.map0.raw.pba_of_lba0().saturating_add(v.map0.per_dev_array_size()))
+                    .map(|v| {
+                        v.map0
+                            .raw
+                            .pba_of_lba0()
+                            .saturating_add(v.map0.per_dev_array_size())
+                    })
                     .max();
                 match last_end {
                     None => full,
@@ -188,7 +209,9 @@ impl Examined {
         let c = Container {
             mpb: self.mpb.clone(),
             disks: heapless::Vec::new(),
-            migr_rec: self.migr_rec.unwrap_or_else(zerocopy::FromZeros::new_zeroed),
+            migr_rec: self
+                .migr_rec
+                .unwrap_or_else(zerocopy::FromZeros::new_zeroed),
             sector_size: self.sector_size,
             pending: false,
             random: 0,
@@ -213,11 +236,36 @@ impl Examined {
         writeln!(w, "     Generation : {:08x}", h.generation_num.get())?;
         let attrs = h.attributes.get();
         let supported = attrs & !(attrib::SUPPORTED | attrib::IGNORED) == 0;
-        writeln!(w, "     Attributes : {}", if supported { "All supported" } else { "not supported" })?;
+        writeln!(
+            w,
+            "     Attributes : {}",
+            if supported {
+                "All supported"
+            } else {
+                "not supported"
+            }
+        )?;
         writeln!(w, "           UUID : {}", Uuid(self.uuid(None)))?;
-        let shown = if self.sector_size == 4096 { self.mpb.checksum_512().unwrap_or(self.stored_checksum) } else { self.stored_checksum };
-        writeln!(w, "       Checksum : {:08x} {}", shown, if self.checksum_ok { "correct" } else { "incorrect" })?;
-        writeln!(w, "    MPB Sectors : {}", self.mpb.sectors(self.sector_size))?;
+        let shown = if self.sector_size == 4096 {
+            self.mpb.checksum_512().unwrap_or(self.stored_checksum)
+        } else {
+            self.stored_checksum
+        };
+        writeln!(
+            w,
+            "       Checksum : {:08x} {}",
+            shown,
+            if self.checksum_ok {
+                "correct"
+            } else {
+                "incorrect"
+            }
+        )?;
+        writeln!(
+            w,
+            "    MPB Sectors : {}",
+            self.mpb.sectors(self.sector_size)
+        )?;
         writeln!(w, "          Disks : {}", self.mpb.disks.len())?;
         writeln!(w, "   RAID Devices : {}", self.mpb.volumes.len())?;
         let reserved = self.reserved();
@@ -229,7 +277,11 @@ impl Examined {
         if !self.mpb.bbm.is_empty() {
             writeln!(w)?;
             writeln!(w, "Bad Block Management Log:")?;
-            writeln!(w, "       Log Size : {}", BBM_HEADER_LEN + BBM_ENTRY_LEN * self.mpb.bbm.len())?;
+            writeln!(
+                w,
+                "       Log Size : {}",
+                BBM_HEADER_LEN + BBM_ENTRY_LEN * self.mpb.bbm.len()
+            )?;
             writeln!(w, "      Signature : {:x}", BBM_LOG_SIGNATURE)?;
             writeln!(w, "    Entry Count : {}", self.mpb.bbm.len())?;
         }
@@ -248,7 +300,13 @@ impl Examined {
         Ok(())
     }
 
-    fn write_disk_text<W: Write>(&self, w: &mut W, index: Option<u32>, d: &RawDisk, reserved: u64) -> fmt::Result {
+    fn write_disk_text<W: Write>(
+        &self,
+        w: &mut W,
+        index: Option<u32>,
+        d: &RawDisk,
+        reserved: u64,
+    ) -> fmt::Result {
         writeln!(w)?;
         match index {
             Some(i) => write!(w, "  Disk{:02} Serial : ", i)?,
@@ -263,11 +321,18 @@ impl Examined {
         writeln!(w)?;
         writeln!(w, "             Id : {:08x}", d.scsi_id.get())?;
         let usable = d.total_blocks().saturating_sub(reserved);
-        writeln!(w, "    Usable Size : {}{}", self.units(usable), HumanSize(usable.saturating_mul(512)))
+        writeln!(
+            w,
+            "    Usable Size : {}{}",
+            self.units(usable),
+            HumanSize(usable.saturating_mul(512))
+        )
     }
 
     fn write_volume_text<W: Write>(&self, w: &mut W, v: usize) -> fmt::Result {
-        let Some(vol) = self.mpb.volumes.get(v) else { return Ok(()) };
+        let Some(vol) = self.mpb.volumes.get(v) else {
+            return Ok(());
+        };
         let map = &vol.map0;
         let map2 = vol.map1.as_ref();
         writeln!(w)?;
@@ -299,16 +364,30 @@ impl Examined {
         match slot {
             Some(s) => {
                 let ord = vol.prev_map().ord(s).unwrap_or(0);
-                let oos = if ord & ORD_REBUILD != 0 { " (out-of-sync)" } else { "" };
+                let oos = if ord & ORD_REBUILD != 0 {
+                    " (out-of-sync)"
+                } else {
+                    ""
+                };
                 writeln!(w, "      This Slot : {}{}", s, oos)?;
             }
             None => writeln!(w, "      This Slot : ?")?,
         }
         writeln!(w, "    Sector Size : {}", self.sector_size)?;
         let size = vol.dev.size();
-        writeln!(w, "     Array Size : {}{}", self.units(size), HumanSize(size.saturating_mul(512)))?;
+        writeln!(
+            w,
+            "     Array Size : {}{}",
+            self.units(size),
+            HumanSize(size.saturating_mul(512))
+        )?;
         let bpm = map.raw.blocks_per_member();
-        writeln!(w, "   Per Dev Size : {}{}", self.units(bpm), HumanSize(bpm.saturating_mul(512)))?;
+        writeln!(
+            w,
+            "   Per Dev Size : {}{}",
+            self.units(bpm),
+            HumanSize(bpm.saturating_mul(512))
+        )?;
         writeln!(w, "  Sector Offset : {}", self.units(map.raw.pba_of_lba0()))?;
         writeln!(w, "    Num Stripes : {}", map.raw.num_data_stripes())?;
         write!(w, "     Chunk Size : {} KiB", map.chunk() / 2)?;
@@ -334,7 +413,15 @@ impl Examined {
             }
         }
         writeln!(w)?;
-        writeln!(w, "    Dirty State : {}", if vol.dev.dirty & VOL_DIRTY != 0 { "dirty" } else { "clean" })?;
+        writeln!(
+            w,
+            "    Dirty State : {}",
+            if vol.dev.dirty & VOL_DIRTY != 0 {
+                "dirty"
+            } else {
+                "clean"
+            }
+        )?;
         writeln!(w, "     RWH Policy : {}", rwh_name(vol.dev.rwh_policy))?;
         writeln!(w, "      Volume ID : {}", vol.dev.my_vol_raid_dev_num.get())
     }
@@ -354,8 +441,17 @@ impl Examined {
             h.attributes.get() & !(attrib::SUPPORTED | attrib::IGNORED) == 0
         )?;
         write!(w, ",\"uuid\":\"{}\"", Uuid(self.uuid(None)))?;
-        write!(w, ",\"checksum\":{},\"checksum_ok\":{}", self.stored_checksum, self.checksum_ok)?;
-        write!(w, ",\"mpb_sectors\":{},\"sector_size\":{}", self.mpb.sectors(self.sector_size), self.sector_size)?;
+        write!(
+            w,
+            ",\"checksum\":{},\"checksum_ok\":{}",
+            self.stored_checksum, self.checksum_ok
+        )?;
+        write!(
+            w,
+            ",\"mpb_sectors\":{},\"sector_size\":{}",
+            self.mpb.sectors(self.sector_size),
+            self.sector_size
+        )?;
         match self.own_index() {
             Some(i) => write!(w, ",\"this_disk\":{}", i)?,
             None => write!(w, ",\"this_disk\":null")?,
@@ -383,7 +479,13 @@ impl Examined {
         write!(w, "]}}")
     }
 
-    fn json_disk<W: Write>(&self, w: &mut W, index: Option<u32>, d: &RawDisk, reserved: u64) -> fmt::Result {
+    fn json_disk<W: Write>(
+        &self,
+        w: &mut W,
+        index: Option<u32>,
+        d: &RawDisk,
+        reserved: u64,
+    ) -> fmt::Result {
         match index {
             Some(i) => write!(w, "{{\"index\":{}", i)?,
             None => write!(w, "{{\"index\":null")?,
@@ -410,7 +512,13 @@ impl Examined {
         write!(w, "{{\"index\":{},\"name\":", v)?;
         json_str(w, vol.dev.name())?;
         write!(w, ",\"uuid\":\"{}\"", Uuid(self.uuid(Some(v))))?;
-        write!(w, ",\"raid_level\":{},\"members\":{},\"slots\":\"{}\"", map.level(), map.num_members(), Slots(map))?;
+        write!(
+            w,
+            ",\"raid_level\":{},\"members\":{},\"slots\":\"{}\"",
+            map.level(),
+            map.num_members(),
+            Slots(map)
+        )?;
         match vol.map1.as_ref() {
             Some(m) => write!(
                 w,
@@ -483,7 +591,9 @@ impl Mpb {
         let n = bytes.len().min(MPB_BUF_LEN);
         let dst = buf.get_mut(..n).ok_or(ParseError::BadGeometry)?;
         dst.copy_from_slice(bytes.get(..n).unwrap_or(&[]));
-        let size = dst.get(36..40).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])) as usize;
+        let size =
+            dst.get(36..40)
+                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])) as usize;
         if size <= n && size >= SUPER_LEN && size % 4 == 0 {
             let sum = checksum(dst.get(..size).unwrap_or(&[]));
             if let Some(f) = dst.get_mut(32..36) {
@@ -528,10 +638,15 @@ fn json_str<W: Write>(w: &mut W, b: &[u8]) -> fmt::Result {
 }
 
 fn disk_states(d: &RawDisk) -> impl Iterator<Item = &'static str> {
-    [(d.is_spare(), "spare"), (d.is_configured(), "active"), (d.is_failed(), "failed"), (d.is_journal(), "journal")]
-        .into_iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, s)| s)
+    [
+        (d.is_spare(), "spare"),
+        (d.is_configured(), "active"),
+        (d.is_failed(), "failed"),
+        (d.is_journal(), "journal"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, s)| s)
 }
 
 /// Map state names as mdadm prints them.
@@ -618,12 +733,36 @@ impl fmt::Display for HumanSize {
             return Ok(());
         }
         let (bin, dec, bu, du) = if bytes < 2 << 30 {
-            ((bytes * 200 / (1 << 20)).div_ceil(2), (bytes / (1_000_000 / 200)).div_ceil(2), "MiB", "MB")
+            (
+                (bytes * 200 / (1 << 20)).div_ceil(2),
+                (bytes / (1_000_000 / 200)).div_ceil(2),
+                "MiB",
+                "MB",
+            )
         } else if bytes < 2 << 40 {
-            ((bytes * 200 / (1 << 30)).div_ceil(2), (bytes / (1_000_000_000 / 200)).div_ceil(2), "GiB", "GB")
+            (
+                (bytes * 200 / (1 << 30)).div_ceil(2),
+                (bytes / (1_000_000_000 / 200)).div_ceil(2),
+                "GiB",
+                "GB",
+            )
         } else {
-            ((bytes * 200 / (1 << 40)).div_ceil(2), (bytes / (1_000_000_000_000 / 200)).div_ceil(2), "TiB", "TB")
+            (
+                (bytes * 200 / (1 << 40)).div_ceil(2),
+                (bytes / (1_000_000_000_000 / 200)).div_ceil(2),
+                "TiB",
+                "TB",
+            )
         };
-        write!(f, " ({}.{:02} {} {}.{:02} {})", bin / 100, bin % 100, bu, dec / 100, dec % 100, du)
+        write!(
+            f,
+            " ({}.{:02} {} {}.{:02} {})",
+            bin / 100,
+            bin % 100,
+            bu,
+            dec / 100,
+            dec % 100,
+            du
+        )
     }
 }

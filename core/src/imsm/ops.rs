@@ -41,6 +41,8 @@ pub struct MemberInput {
     pub recovery_start: u64,
     /// The member's device still belongs to the array (its state fd is valid).
     pub active: bool,
+    /// Device number (major, minor) of the member's disk.
+    pub dev: (u32, u32),
 }
 
 /// What the handler reads from mdmon's record of one md array (MDMON.md §5.2).
@@ -67,7 +69,10 @@ impl ArrayInput<'_> {
             1 | 4 | 5 | 6 => self.component_size,
             10 => {
                 let copies = u64::from(self.layout & 0xff) * u64::from((self.layout >> 8) & 0xff);
-                self.component_size.saturating_mul(u64::from(self.raid_disks)).checked_div(copies).unwrap_or(0)
+                self.component_size
+                    .saturating_mul(u64::from(self.raid_disks))
+                    .checked_div(copies)
+                    .unwrap_or(0)
             }
             _ => 0,
         };
@@ -134,7 +139,9 @@ impl Container {
         let vol = self.volume(v)?;
         let map0 = &vol.map0;
         let map1 = vol.map1.as_ref();
-        let width = map1.map_or(map0.num_members(), |m| m.num_members().max(map0.num_members()));
+        let width = map1.map_or(map0.num_members(), |m| {
+            m.num_members().max(map0.num_members())
+        });
         let mut failed = 0;
         for i in 0..width {
             let mut idx1 = None;
@@ -202,7 +209,9 @@ impl Container {
     }
 
     pub fn is_resyncing(&self, v: usize) -> bool {
-        let Ok(vol) = self.volume(v) else { return false };
+        let Ok(vol) = self.volume(v) else {
+            return false;
+        };
         if !vol.is_migrating() {
             return false;
         }
@@ -288,7 +297,9 @@ impl Container {
         let vol = self.volume_mut(v)?;
         vol.dev.migr_state = 0;
         vol.dev.migr_type = 0;
-        vol.dev.status.set(vol.dev.status.get() & !DEV_VERIFY_AND_FIX);
+        vol.dev
+            .status
+            .set(vol.dev.status.get() & !DEV_VERIFY_AND_FIX);
         vol.dev.set_curr_migr_unit(0);
         vol.map0.raw.map_state = state;
         vol.map1 = None;
@@ -299,9 +310,13 @@ impl Container {
     /// anything changed.
     pub fn mark_failure(&mut self, v: usize, idx: u32) -> Result<bool, OpError> {
         let vol = self.volume(v)?;
-        let Some(slot) = vol.map0.slot_of(idx) else { return Ok(false) };
+        let Some(slot) = vol.map0.slot_of(idx) else {
+            return Ok(false);
+        };
         let ord = vol.map0.ord(slot).unwrap_or(0);
-        let Some(entry) = self.entry(idx) else { return Ok(false) };
+        let Some(entry) = self.entry(idx) else {
+            return Ok(false);
+        };
         if entry.is_failed() && ord & ORD_REBUILD != 0 {
             return Ok(false);
         }
@@ -350,7 +365,12 @@ impl Container {
             let vol = self.volume(v)?;
             let rebuild_in_both = match vol.map1.as_ref() {
                 None => false,
-                Some(m1) => vol.map0.ords.iter().zip(m1.ords.iter()).any(|(a, b)| a & b & ORD_REBUILD != 0),
+                Some(m1) => vol
+                    .map0
+                    .ords
+                    .iter()
+                    .zip(m1.ords.iter())
+                    .any(|(a, b)| a & b & ORD_REBUILD != 0),
             };
             if !rebuild_in_both {
                 let failed = self.count_failed(v, WhichMap::Map0)?;
@@ -372,7 +392,9 @@ impl Container {
     /// `blocks_per_migr_unit` (IMSM.md §3.12); 0 when not migrating.
     pub fn blocks_per_migr_unit(&self, v: usize) -> u64 {
         let Ok(vol) = self.volume(v) else { return 0 };
-        let Some(map1) = vol.map1.as_ref().filter(|_| vol.is_migrating()) else { return 0 };
+        let Some(map1) = vol.map1.as_ref().filter(|_| vol.is_migrating()) else {
+            return 0;
+        };
         let map0 = &vol.map0;
         match vol.logical_migr_type() {
             MigrType::GeneralMigration => u64::from(self.migr_rec.blocks_per_unit.get()),
@@ -436,7 +458,11 @@ impl Container {
     }
 
     /// `imsm_set_array_state` (IMSM.md §3.5).
-    pub fn set_array_state(&mut self, a: &ArrayInput<'_>, consistent: u8) -> Result<ArrayStateOutcome, OpError> {
+    pub fn set_array_state(
+        &mut self,
+        a: &ArrayInput<'_>,
+        consistent: u8,
+    ) -> Result<ArrayStateOutcome, OpError> {
         let v = a.volume;
         let failed = self.count_failed(v, WhichMap::Map0)?;
         let state = self.check_degraded(v, failed, false)?;
@@ -460,11 +486,21 @@ impl Container {
                 // through set_disk, and let the next volume start its own.
                 let m0 = &self.volume(v)?.map0;
                 let d = m0.data_members();
-                out.custom_array_size = Some(round_size_to_mb(m0.per_dev_array_size().saturating_mul(d), d));
+                out.custom_array_size = Some(round_size_to_mb(
+                    m0.per_dev_array_size().saturating_mul(d),
+                    d,
+                ));
                 out.check_reshape = true;
                 let mut cp = out.last_checkpoint;
                 for m in a.members {
-                    let r = self.set_disk(&ArrayInput { last_checkpoint: cp, ..*a }, m.slot as usize, m.state)?;
+                    let r = self.set_disk(
+                        &ArrayInput {
+                            last_checkpoint: cp,
+                            ..*a
+                        },
+                        m.slot as usize,
+                        m.state,
+                    )?;
                     cp = r.last_checkpoint;
                 }
                 out.last_checkpoint = cp;
@@ -475,7 +511,10 @@ impl Container {
         if !skip_to_dirty {
             if consistent == 2 {
                 self.handle_missing(v)?;
-                if !a.resync_complete() || state != map_state::NORMAL || self.volume(v)?.is_migrating() {
+                if !a.resync_complete()
+                    || state != map_state::NORMAL
+                    || self.volume(v)?.is_migrating()
+                {
                     consistent = 0;
                 }
             }
@@ -494,7 +533,8 @@ impl Container {
                 self.migrate(v, map_state::NORMAL, ty)?;
                 self.touch();
             }
-            let skip_checkpoint = self.compat == super::container::Compat::Mdadm46 && a.prev_action == SyncAction::Idle;
+            let skip_checkpoint = self.compat == super::container::Compat::Mdadm46
+                && a.prev_action == SyncAction::Idle;
             if !skip_checkpoint && !self.volume(v)?.is_gen_migration() {
                 let bpmu = self.blocks_per_migr_unit(v);
                 if let Some(unit) = out.last_checkpoint.checked_div(bpmu) {
@@ -525,7 +565,12 @@ impl Container {
     }
 
     /// `imsm_set_disk` (IMSM.md §3.6) for slot `n` with `ds::*` bits `state`.
-    pub fn set_disk(&mut self, a: &ArrayInput<'_>, n: usize, state: u32) -> Result<SetDiskOutcome, OpError> {
+    pub fn set_disk(
+        &mut self,
+        a: &ArrayInput<'_>,
+        n: usize,
+        state: u32,
+    ) -> Result<SetDiskOutcome, OpError> {
         let v = a.volume;
         let was_pending = self.pending;
         self.pending = false;
@@ -540,7 +585,12 @@ impl Container {
         }
         let mut rebuild_done = false;
         if state & ds::INSYNC != 0 && ord & ORD_REBUILD != 0 && self.is_rebuilding(v) {
-            if let Some(o) = self.volume_mut(v)?.map1.as_mut().and_then(|m| m.ords.get_mut(n)) {
+            if let Some(o) = self
+                .volume_mut(v)?
+                .map1
+                .as_mut()
+                .and_then(|m| m.ords.get_mut(n))
+            {
                 *o &= !ORD_REBUILD;
             }
             rebuild_done = true;
@@ -550,7 +600,11 @@ impl Container {
         let failed = self.count_failed(v, WhichMap::Map0)?;
         let new_state = self.check_degraded(v, failed, false)?;
         // Upstream looks at the first member (in list order) still recovering.
-        let recovery_pending = a.members.iter().find(|m| m.recovery_start != MAX_SECTOR).map(|m| m.recovery_start);
+        let recovery_pending = a
+            .members
+            .iter()
+            .find(|m| m.recovery_start != MAX_SECTOR)
+            .map(|m| m.recovery_start);
         let map0_state = self.volume(v)?.map0.state();
         let migrating = self.volume(v)?.is_migrating();
         let gen = self.volume(v)?.is_gen_migration();
@@ -604,7 +658,9 @@ impl Container {
                             self.end_migration(v, map_state::DEGRADED)?;
                             cp = 0;
                             let vol = self.volume_mut(v)?;
-                            if let Some(last) = vol.map0.ords.iter().rposition(|o| o & ORD_REBUILD != 0) {
+                            if let Some(last) =
+                                vol.map0.ords.iter().rposition(|o| o & ORD_REBUILD != 0)
+                            {
                                 vol.map0.raw.failed_disk_num = last as u8;
                             }
                             self.touch();
@@ -640,7 +696,10 @@ impl Container {
             }
             _ => {}
         }
-        let out = SetDiskOutcome { last_checkpoint: cp, needs_sync: self.pending };
+        let out = SetDiskOutcome {
+            last_checkpoint: cp,
+            needs_sync: self.pending,
+        };
         self.pending |= was_pending;
         Ok(out)
     }
@@ -650,12 +709,26 @@ impl Container {
         if self.mpb.volumes.iter().any(Volume::is_migrating) {
             return;
         }
-        let Some(target) = self.mpb.volumes.first().map(|v| v.map0.num_members()) else { return };
-        let Some(v) = self.mpb.volumes.iter().position(|v| v.map0.num_members() != target) else { return };
-        if self.migrate(v, map_state::NORMAL, MigrType::GeneralMigration).is_err() {
+        let Some(target) = self.mpb.volumes.first().map(|v| v.map0.num_members()) else {
+            return;
+        };
+        let Some(v) = self
+            .mpb
+            .volumes
+            .iter()
+            .position(|v| v.map0.num_members() != target)
+        else {
+            return;
+        };
+        if self
+            .migrate(v, map_state::NORMAL, MigrType::GeneralMigration)
+            .is_err()
+        {
             return;
         }
-        let Some(vol) = self.mpb.volumes.get_mut(v) else { return };
+        let Some(vol) = self.mpb.volumes.get_mut(v) else {
+            return;
+        };
         let old = vol.map0.num_members();
         for i in old..target {
             if vol.map0.ords.push(i as u32).is_err() {
@@ -744,4 +817,341 @@ pub fn set_array_size(vol: &mut Volume) {
     let d = vol.map0.data_members();
     let size = round_size_to_mb(vol.map0.per_dev_array_size().saturating_mul(d), d);
     vol.dev.set_size(size);
+}
+
+/// Longest run one BBM entry covers, in sectors.
+const BBM_MAX_RUN: u64 = 256;
+
+/// A disk chosen by `activate_spare` for one slot (what the manager adds to the kernel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpareChoice {
+    pub slot: u32,
+    pub member: MemberId,
+    pub dev: (u32, u32),
+    /// Sectors; the volume's pba_of_lba0.
+    pub data_offset: u64,
+    pub component_size: u64,
+    /// (sector, size in sectors) of the PPL area when the volume uses PPL.
+    pub ppl: Option<(u64, u64)>,
+}
+
+/// Result of `activate_spare`: the disks and the update the monitor must apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpareActivation {
+    pub disks: heapless::Vec<SpareChoice, MAX_MEMBERS>,
+    pub update: super::update::PreparedUpdate,
+}
+
+impl Container {
+    /// `record_bad_block` for the disk in `slot` of volume `v` (IMSM.md §3.11). Returns the
+    /// number of entries recorded; 0 means failure (the monitor then turns external bad-block
+    /// handling off for that disk), including upstream's quirk of reporting 0 when the range
+    /// is already fully covered by 256-sector entries.
+    pub fn record_bad_block(
+        &mut self,
+        v: usize,
+        slot: usize,
+        sector: u64,
+        len: u64,
+    ) -> Result<u32, OpError> {
+        let idx = self
+            .volume(v)?
+            .map0
+            .index_at(slot)
+            .ok_or(OpError::NoSuchSlot(slot))?;
+        let ordinal = u8::try_from(idx).map_err(|_| OpError::NoSuchSlot(slot))?;
+        let (mut sector, mut len) = (sector, len);
+        let mut i = 0;
+        while len > 0 {
+            let end = sector.saturating_add(len);
+            let Some(pos) = self.mpb.bbm.iter().skip(i).position(|e| {
+                e.disk_ordinal == ordinal
+                    && e.start >= sector
+                    && e.start.saturating_add(u64::from(e.len)) <= end
+            }) else {
+                break;
+            };
+            let pos = pos + i;
+            let Some(e) = self.mpb.bbm.get_mut(pos) else {
+                break;
+            };
+            if u64::from(e.len) == BBM_MAX_RUN && e.start == sector {
+                sector += BBM_MAX_RUN;
+                len = len.saturating_sub(BBM_MAX_RUN);
+                i = pos + 1;
+                continue;
+            }
+            let run = len.min(BBM_MAX_RUN);
+            e.start = sector;
+            e.len = run as u32;
+            self.touch();
+            if run == len {
+                return Ok(1);
+            }
+            sector += run;
+            len -= run;
+            i = pos + 1;
+        }
+        let new = len.div_ceil(BBM_MAX_RUN) as usize;
+        if new == 0 || self.mpb.bbm.len() + new > MAX_BBM_ENTRIES {
+            return Ok(0);
+        }
+        while len > 0 {
+            let run = len.min(BBM_MAX_RUN);
+            let _ = self.mpb.bbm.push(BbmEntry {
+                disk_ordinal: ordinal,
+                start: sector,
+                len: run as u32,
+            });
+            sector += run;
+            len -= run;
+        }
+        self.touch();
+        Ok(new as u32)
+    }
+
+    /// `clear_bad_block`: drop the entry of `slot`'s disk with exactly this start and length.
+    pub fn clear_bad_block(
+        &mut self,
+        v: usize,
+        slot: usize,
+        sector: u64,
+        len: u64,
+    ) -> Result<bool, OpError> {
+        let idx = self
+            .volume(v)?
+            .map0
+            .index_at(slot)
+            .ok_or(OpError::NoSuchSlot(slot))?;
+        if let Some(pos) = self.mpb.bbm.iter().position(|e| {
+            u32::from(e.disk_ordinal) == idx && e.start == sector && u64::from(e.len) == len
+        }) {
+            self.mpb.bbm.swap_remove(pos);
+        }
+        self.touch();
+        Ok(true)
+    }
+
+    /// `get_bad_blocks`: entries of `slot`'s disk touching the volume's member range, as
+    /// (absolute sector, length), into `out`.
+    pub fn get_bad_blocks(
+        &self,
+        v: usize,
+        slot: usize,
+        out: &mut heapless::Vec<(u64, u32), MAX_BBM_ENTRIES>,
+    ) -> Result<(), OpError> {
+        let vol = self.volume(v)?;
+        let idx = vol.map0.index_at(slot).ok_or(OpError::NoSuchSlot(slot))?;
+        let start = vol.map0.raw.pba_of_lba0();
+        let end = start.saturating_add(vol.map0.per_dev_array_size());
+        out.clear();
+        for e in self
+            .mpb
+            .bbm
+            .iter()
+            .filter(|e| u32::from(e.disk_ordinal) == idx)
+        {
+            let e_end = e.start.saturating_add(u64::from(e.len));
+            if (e.start >= start && e.start < end) || (e_end >= start && e_end <= end) {
+                let _ = out.push((e.start, e.len));
+            }
+        }
+        Ok(())
+    }
+
+    /// Extents (start, size) used on table disk `idx`, ascending, plus the metadata
+    /// reservation at the end as a zero-size extent.
+    fn extents(
+        &self,
+        idx: Option<u32>,
+        total: u64,
+        reserve: u64,
+    ) -> heapless::Vec<(u64, u64), { MAX_VOLUMES + 1 }> {
+        let mut ex: heapless::Vec<(u64, u64), { MAX_VOLUMES + 1 }> = heapless::Vec::new();
+        if let Some(idx) = idx {
+            for vol in self
+                .mpb
+                .volumes
+                .iter()
+                .filter(|v| v.map0.slot_of(idx).is_some())
+            {
+                let _ = ex.push((vol.map0.raw.pba_of_lba0(), vol.map0.per_dev_array_size()));
+            }
+        }
+        ex.sort_unstable();
+        let _ = ex.push((total.saturating_sub(reserve), 0));
+        ex
+    }
+
+    /// `imsm_min_reserved_sectors`: the tail a spare must leave free, judged on the smallest
+    /// table member.
+    fn min_reserved_sectors(&self) -> u64 {
+        let full = MPB_SECTOR_CNT + IMSM_RESERVED_SECTORS;
+        let smallest = self
+            .disks
+            .iter()
+            .filter_map(|d| match d.slot {
+                DiskSlot::Table(i) => self
+                    .entry(u32::from(i))
+                    .map(|e| (u32::from(i), e.total_blocks())),
+                _ => None,
+            })
+            .min_by_key(|&(_, t)| t);
+        let Some((idx, total)) = smallest else {
+            return full;
+        };
+        let last_end = self
+            .mpb
+            .volumes
+            .iter()
+            .filter(|v| v.map0.slot_of(idx).is_some())
+            .map(|v| {
+                v.map0
+                    .raw
+                    .pba_of_lba0()
+                    .saturating_add(v.map0.per_dev_array_size())
+            })
+            .max();
+        let Some(end) = last_end else { return full };
+        let remainder = total.saturating_sub(end);
+        remainder.min(MPB_SECTOR_CNT + NUM_BLOCKS_DIRTY_STRIPE_REGION)
+    }
+
+    /// Does disk (table index `idx` or a pristine spare) have room for every volume it is
+    /// not yet part of, each at its own pba_of_lba0?
+    fn has_room(&self, idx: Option<u32>, total: u64) -> bool {
+        let ex = self.extents(idx, total, self.min_reserved_sectors());
+        self.mpb.volumes.iter().all(|vol| {
+            if idx.is_some_and(|i| vol.map0.slot_of(i).is_some()) {
+                return true;
+            }
+            let start = vol.map0.raw.pba_of_lba0();
+            let need_end = start.saturating_add(vol.map0.per_dev_array_size());
+            let mut pos = 0u64;
+            for &(s, size) in ex.iter() {
+                if start >= pos && need_end < s {
+                    return true;
+                }
+                pos = s.saturating_add(size);
+            }
+            false
+        })
+    }
+
+    /// `imsm_activate_spare` (IMSM.md §3.8), manager side: choose disks for the empty slots
+    /// of array `a` and build the update recording the choice; `random` is the value added
+    /// to family_num.
+    ///
+    /// Not implemented: the cross-volume `imsm_rebuild_allowed` test (it needs the
+    /// manager's removal marks) — callers must not offer a disk still flagged for removal.
+    pub fn activate_spare(&self, a: &ArrayInput<'_>, random: u32) -> Option<SpareActivation> {
+        let v = a.volume;
+        let vol = self.mpb.volumes.get(v)?;
+        if a.members
+            .iter()
+            .any(|m| m.active && m.state & ds::FAULTY != 0)
+        {
+            return None;
+        }
+        if self.any_gen_migration() || self.is_rebuilding(v) || a.md_level == 4 {
+            return None;
+        }
+        let active = a.members.iter().filter(|m| m.active).count();
+        let failed = (a.raid_disks as usize).saturating_sub(active);
+        if self.check_degraded(v, failed, false).ok()? != map_state::DEGRADED {
+            return None;
+        }
+        if vol.map0.state() == map_state::UNINITIALIZED {
+            return None;
+        }
+        let mut disks: heapless::Vec<SpareChoice, MAX_MEMBERS> = heapless::Vec::new();
+        let mut list: heapless::Vec<super::update::SpareAssignment, MAX_MEMBERS> =
+            heapless::Vec::new();
+        let ppl = match vol.dev.rwh_policy {
+            rwh::DISTRIBUTED | rwh::MULTIPLE_DISTRIBUTED => Some((
+                vol.map0.raw.pba_of_lba0().saturating_add(
+                    vol.map0
+                        .raw
+                        .num_data_stripes()
+                        .saturating_mul(vol.map0.chunk()),
+                ),
+                if vol.dev.rwh_policy == rwh::MULTIPLE_DISTRIBUTED {
+                    2048
+                } else {
+                    264
+                },
+            )),
+            _ => None,
+        };
+        for slot in 0..a.raid_disks {
+            if a.members.iter().any(|m| m.slot == slot && m.active) {
+                continue;
+            }
+            let slot_idx = vol.prev_map().index_at(slot as usize);
+            let taken = |d: &super::container::PresentDisk| {
+                disks.iter().any(|c| c.member == d.member)
+                    || a.members.iter().any(|m| m.active && m.dev == d.dev)
+            };
+            // 1. the disk that held this slot before
+            let readd = self.disks.iter().find(|d| {
+                !d.detached
+                    && !taken(d)
+                    && matches!(d.slot, DiskSlot::Table(i) if Some(u32::from(i)) == slot_idx)
+                    && self
+                        .entry(slot_idx.unwrap_or(u32::MAX))
+                        .is_some_and(|e| !e.is_failed())
+            });
+            // 2. a disk already used by another volume, 3. a pristine spare
+            let pick = readd.or_else(|| {
+                [false, true].into_iter().find_map(|allow_new| {
+                    self.disks.iter().find(|d| {
+                        if d.detached || taken(d) {
+                            return false;
+                        }
+                        let (idx, total) = match d.slot {
+                            DiskSlot::Table(i) => {
+                                let Some(e) = self.entry(u32::from(i)) else {
+                                    return false;
+                                };
+                                if e.is_failed() || Some(u32::from(i)) == slot_idx {
+                                    return false;
+                                }
+                                (Some(u32::from(i)), e.total_blocks())
+                            }
+                            DiskSlot::Spare if allow_new => (None, d.entry.total_blocks()),
+                            _ => return false,
+                        };
+                        self.has_room(idx, total)
+                    })
+                })
+            });
+            let Some(d) = pick else { continue };
+            let _ = disks.push(SpareChoice {
+                slot,
+                member: d.member,
+                dev: d.dev,
+                data_offset: vol.map0.raw.pba_of_lba0(),
+                component_size: a.component_size,
+                ppl,
+            });
+            let _ = list.push(super::update::SpareAssignment {
+                member: d.member,
+                slot: slot as u8,
+                volume: v as u8,
+            });
+        }
+        if disks.is_empty() {
+            return None;
+        }
+        Some(SpareActivation {
+            disks,
+            update: super::update::PreparedUpdate {
+                update: super::update::Update::ActivateSpare {
+                    random,
+                    assignments: list,
+                },
+                chosen_disk: None,
+            },
+        })
+    }
 }

@@ -13,7 +13,13 @@ pub struct Sha1 {
 impl Default for Sha1 {
     fn default() -> Self {
         Sha1 {
-            state: [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0],
+            state: [
+                0x6745_2301,
+                0xEFCD_AB89,
+                0x98BA_DCFE,
+                0x1032_5476,
+                0xC3D2_E1F0,
+            ],
             block: [0; 64],
             filled: 0,
             total: 0,
@@ -71,7 +77,12 @@ impl Sha1 {
                 40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
                 _ => (b ^ c ^ d, 0xCA62_C1D6),
             };
-            let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(wi);
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(wi);
             e = d;
             d = c;
             c = b.rotate_left(30);
@@ -102,11 +113,20 @@ mod tests {
     fn known_vectors() {
         let mut h = Sha1::default();
         h.update(b"abc");
-        assert_eq!(&hex(h.finish()), b"a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            &hex(h.finish()),
+            b"a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
         let mut h = Sha1::default();
         h.update(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq");
-        assert_eq!(&hex(h.finish()), b"84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+        assert_eq!(
+            &hex(h.finish()),
+            b"84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+        );
         let h = Sha1::default();
-        assert_eq!(&hex(h.finish()), b"da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(
+            &hex(h.finish()),
+            b"da39a3ee5e6b4b0d3255bfef95601890afd80709"
+        );
     }
 }

@@ -53,7 +53,11 @@ pub mod kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpdateError {
     /// Fewer bytes than the type's struct (or its variable tail) needs.
-    TooShort { kind: u32, len: usize, needed: usize },
+    TooShort {
+        kind: u32,
+        len: usize,
+        needed: usize,
+    },
     /// Unknown type number.
     UnknownType(u32),
     /// A type that only mdmon itself may generate (activate_spare carries pointers).
@@ -111,18 +115,46 @@ pub const MAX_DISK_CHANGES: usize = MAX_PRESENT_DISKS;
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Update {
-    ActivateSpare(Vec<SpareAssignment, MAX_MEMBERS>),
-    CreateArray { dev_idx: u32, volume: Volume, serials: Vec<[u8; 16], MAX_MEMBERS> },
-    KillArray { dev_idx: u32 },
-    RenameArray { name: [u8; 16], dev_idx: u32 },
+    /// `random` is added to family_num once per assignment (upstream's `super->random`).
+    ActivateSpare {
+        random: u32,
+        assignments: Vec<SpareAssignment, MAX_MEMBERS>,
+    },
+    CreateArray {
+        dev_idx: u32,
+        volume: Volume,
+        serials: Vec<[u8; 16], MAX_MEMBERS>,
+    },
+    KillArray {
+        dev_idx: u32,
+    },
+    RenameArray {
+        name: [u8; 16],
+        dev_idx: u32,
+    },
     AddRemoveDisk(Vec<DiskChange, MAX_DISK_CHANGES>),
-    ReshapeContainerDisks { old_raid_disks: u32, new_raid_disks: u32, new_disks: Vec<u32, MAX_MEMBERS> },
+    ReshapeContainerDisks {
+        old_raid_disks: u32,
+        new_raid_disks: u32,
+        new_disks: Vec<u32, MAX_MEMBERS>,
+    },
     ReshapeMigration(ReshapeMigration),
-    Takeover { subarray: u32, to_raid10: bool },
-    GeneralMigrationCheckpoint { curr_migr_unit: u64 },
-    SizeChange { subdev: u32, new_size: u64 },
+    Takeover {
+        subarray: u32,
+        to_raid10: bool,
+    },
+    GeneralMigrationCheckpoint {
+        curr_migr_unit: u64,
+    },
+    SizeChange {
+        subdev: u32,
+        new_size: u64,
+    },
     PreallocBadblocksMem,
-    RwhPolicy { new_policy: u8, dev_idx: u32 },
+    RwhPolicy {
+        new_policy: u8,
+        dev_idx: u32,
+    },
 }
 
 /// Fields of a reshape_migration message.
@@ -149,7 +181,8 @@ pub struct PreparedUpdate {
 }
 
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    b.get(off..off + 4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    b.get(off..off + 4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
 }
 
 fn i32_at(b: &[u8], off: usize) -> Option<i32> {
@@ -182,40 +215,68 @@ pub fn min_len(kind: u32) -> Option<usize> {
 
 /// Decode a socket payload. Type 0 is refused (it is mdmon-internal and carries pointers).
 pub fn decode(b: &[u8]) -> Result<Update, UpdateError> {
-    let k = u32_at(b, 0).ok_or(UpdateError::TooShort { kind: u32::MAX, len: b.len(), needed: 4 })?;
+    let k = u32_at(b, 0).ok_or(UpdateError::TooShort {
+        kind: u32::MAX,
+        len: b.len(),
+        needed: 4,
+    })?;
     let needed = min_len(k).ok_or(UpdateError::UnknownType(k))?;
     if b.len() < needed {
-        return Err(UpdateError::TooShort { kind: k, len: b.len(), needed });
+        return Err(UpdateError::TooShort {
+            kind: k,
+            len: b.len(),
+            needed,
+        });
     }
-    let short = || UpdateError::TooShort { kind: k, len: b.len(), needed };
+    let short = || UpdateError::TooShort {
+        kind: k,
+        len: b.len(),
+        needed,
+    };
     Ok(match k {
         kind::ACTIVATE_SPARE => return Err(UpdateError::InternalOnly(k)),
         kind::CREATE_ARRAY => decode_create_array(b)?,
-        kind::KILL_ARRAY => Update::KillArray { dev_idx: u32_at(b, 4).ok_or_else(short)? },
+        kind::KILL_ARRAY => Update::KillArray {
+            dev_idx: u32_at(b, 4).ok_or_else(short)?,
+        },
         kind::RENAME_ARRAY => {
             let mut name = [0u8; 16];
             name.copy_from_slice(b.get(4..20).ok_or_else(short)?);
             // mdadm forces the last byte to NUL; do the same rather than trust it.
             name[15] = 0;
-            Update::RenameArray { name, dev_idx: u32_at(b, 20).ok_or_else(short)? }
+            Update::RenameArray {
+                name,
+                dev_idx: u32_at(b, 20).ok_or_else(short)?,
+            }
         }
         kind::ADD_REMOVE_DISK => Update::AddRemoveDisk(Vec::new()),
         kind::RESHAPE_CONTAINER_DISKS => {
             let old = u32_at(b, 4).ok_or_else(short)?;
             let new = u32_at(b, 8).ok_or_else(short)?;
-            let delta = new.checked_sub(old).filter(|&d| d > 0).ok_or(UpdateError::BadField("new_raid_disks"))?;
+            let delta = new
+                .checked_sub(old)
+                .filter(|&d| d > 0)
+                .ok_or(UpdateError::BadField("new_raid_disks"))?;
             if delta as usize > MAX_MEMBERS || new as usize > MAX_MEMBERS {
                 return Err(UpdateError::BadField("new_raid_disks"));
             }
             let tail = 12 + 4 * delta as usize;
             if b.len() < tail {
-                return Err(UpdateError::TooShort { kind: k, len: b.len(), needed: tail });
+                return Err(UpdateError::TooShort {
+                    kind: k,
+                    len: b.len(),
+                    needed: tail,
+                });
             }
             let mut new_disks = Vec::new();
             for i in 0..delta as usize {
                 let _ = new_disks.push(u32_at(b, 12 + 4 * i).ok_or_else(short)?);
             }
-            Update::ReshapeContainerDisks { old_raid_disks: old, new_raid_disks: new, new_disks }
+            Update::ReshapeContainerDisks {
+                old_raid_disks: old,
+                new_raid_disks: new,
+                new_disks,
+            }
         }
         kind::RESHAPE_MIGRATION => {
             let f = |o| i32_at(b, o).ok_or_else(short);
@@ -238,11 +299,14 @@ pub fn decode(b: &[u8]) -> Result<Update, UpdateError> {
             if direction > 1 {
                 return Err(UpdateError::BadField("direction"));
             }
-            Update::Takeover { subarray: u32_at(b, 4).ok_or_else(short)?, to_raid10: direction == 1 }
+            Update::Takeover {
+                subarray: u32_at(b, 4).ok_or_else(short)?,
+                to_raid10: direction == 1,
+            }
         }
-        kind::GENERAL_MIGRATION_CHECKPOINT => {
-            Update::GeneralMigrationCheckpoint { curr_migr_unit: u64_at(b, 8).ok_or_else(short)? }
-        }
+        kind::GENERAL_MIGRATION_CHECKPOINT => Update::GeneralMigrationCheckpoint {
+            curr_migr_unit: u64_at(b, 8).ok_or_else(short)?,
+        },
         kind::SIZE_CHANGE => {
             let subdev = u32_at(b, 4).ok_or_else(short)?;
             if subdev > 1 {
@@ -252,13 +316,22 @@ pub fn decode(b: &[u8]) -> Result<Update, UpdateError> {
             if size <= 0 {
                 return Err(UpdateError::BadField("new_size"));
             }
-            Update::SizeChange { subdev, new_size: size as u64 }
+            Update::SizeChange {
+                subdev,
+                new_size: size as u64,
+            }
         }
         kind::PREALLOC_BADBLOCKS_MEM => Update::PreallocBadblocksMem,
         kind::RWH_POLICY => {
             let p = u32_at(b, 4).ok_or_else(short)?;
-            let policy = u8::try_from(p).ok().filter(|&p| p <= rwh::BITMAP).ok_or(UpdateError::BadField("new_policy"))?;
-            Update::RwhPolicy { new_policy: policy, dev_idx: u32_at(b, 8).ok_or_else(short)? }
+            let policy = u8::try_from(p)
+                .ok()
+                .filter(|&p| p <= rwh::BITMAP)
+                .ok_or(UpdateError::BadField("new_policy"))?;
+            Update::RwhPolicy {
+                new_policy: policy,
+                dev_idx: u32_at(b, 8).ok_or_else(short)?,
+            }
         }
         other => return Err(UpdateError::UnknownType(other)),
     })
@@ -267,13 +340,17 @@ pub fn decode(b: &[u8]) -> Result<Update, UpdateError> {
 fn decode_create_array(b: &[u8]) -> Result<Update, UpdateError> {
     let dev_idx = u32_at(b, 4).ok_or(UpdateError::BadVolume)?;
     let body = b.get(8..).ok_or(UpdateError::BadVolume)?;
-    let dev = RawDev::read_from_prefix(body).map_err(|_| UpdateError::BadVolume)?.0;
+    let dev = RawDev::read_from_prefix(body)
+        .map_err(|_| UpdateError::BadVolume)?
+        .0;
     if dev.migr_state != 0 {
         // A new volume never migrates; its record length would also be ambiguous.
         return Err(UpdateError::BadField("migr_state"));
     }
     let map_bytes = body.get(DEV_LEN..).ok_or(UpdateError::BadVolume)?;
-    let raw = RawMap::read_from_prefix(map_bytes).map_err(|_| UpdateError::BadVolume)?.0;
+    let raw = RawMap::read_from_prefix(map_bytes)
+        .map_err(|_| UpdateError::BadVolume)?
+        .0;
     let n = usize::from(raw.num_members);
     if n == 0 || n > MAX_MEMBERS {
         return Err(UpdateError::BadField("num_members"));
@@ -281,27 +358,49 @@ fn decode_create_array(b: &[u8]) -> Result<Update, UpdateError> {
     let dev_len = DEV_LEN + MAP_HEADER_LEN + ORD_LEN * n;
     let needed = 8 + dev_len + 16 * n;
     if b.len() < needed {
-        return Err(UpdateError::TooShort { kind: kind::CREATE_ARRAY, len: b.len(), needed });
+        return Err(UpdateError::TooShort {
+            kind: kind::CREATE_ARRAY,
+            len: b.len(),
+            needed,
+        });
     }
     let mut ords = Vec::new();
     for i in 0..n {
-        let _ = ords.push(u32_at(b, 8 + DEV_LEN + MAP_HEADER_LEN + 4 * i).ok_or(UpdateError::BadVolume)?);
+        let _ = ords
+            .push(u32_at(b, 8 + DEV_LEN + MAP_HEADER_LEN + 4 * i).ok_or(UpdateError::BadVolume)?);
     }
     let mut serials = Vec::new();
     for i in 0..n {
         let mut s = [0u8; 16];
-        s.copy_from_slice(b.get(8 + dev_len + 16 * i..8 + dev_len + 16 * (i + 1)).ok_or(UpdateError::BadVolume)?);
+        s.copy_from_slice(
+            b.get(8 + dev_len + 16 * i..8 + dev_len + 16 * (i + 1))
+                .ok_or(UpdateError::BadVolume)?,
+        );
         let _ = serials.push(s);
     }
-    Ok(Update::CreateArray { dev_idx, volume: Volume { dev, map0: Map { raw, ords }, map1: None }, serials })
+    Ok(Update::CreateArray {
+        dev_idx,
+        volume: Volume {
+            dev,
+            map0: Map { raw, ords },
+            map1: None,
+        },
+        serials,
+    })
 }
 
 /// Encode an update the way mdadm would send it (for tests and tools); returns the length.
 pub fn encode(u: &Update, out: &mut [u8]) -> Result<usize, UpdateError> {
     let mut w = Wire { out, len: 0 };
     match u {
-        Update::ActivateSpare(_) => return Err(UpdateError::InternalOnly(kind::ACTIVATE_SPARE)),
-        Update::CreateArray { dev_idx, volume, serials } => {
+        Update::ActivateSpare { .. } => {
+            return Err(UpdateError::InternalOnly(kind::ACTIVATE_SPARE))
+        }
+        Update::CreateArray {
+            dev_idx,
+            volume,
+            serials,
+        } => {
             w.u32s(&[kind::CREATE_ARRAY, *dev_idx])?;
             w.bytes(zerocopy::IntoBytes::as_bytes(&volume.dev))?;
             w.bytes(zerocopy::IntoBytes::as_bytes(&volume.map0.raw))?;
@@ -319,8 +418,16 @@ pub fn encode(u: &Update, out: &mut [u8]) -> Result<usize, UpdateError> {
             w.u32s(&[*dev_idx])?;
         }
         Update::AddRemoveDisk(_) => w.u32s(&[kind::ADD_REMOVE_DISK])?,
-        Update::ReshapeContainerDisks { old_raid_disks, new_raid_disks, new_disks } => {
-            w.u32s(&[kind::RESHAPE_CONTAINER_DISKS, *old_raid_disks, *new_raid_disks])?;
+        Update::ReshapeContainerDisks {
+            old_raid_disks,
+            new_raid_disks,
+            new_disks,
+        } => {
+            w.u32s(&[
+                kind::RESHAPE_CONTAINER_DISKS,
+                *old_raid_disks,
+                *new_raid_disks,
+            ])?;
             for d in new_disks.iter() {
                 w.u32s(&[*d])?;
             }
@@ -338,15 +445,27 @@ pub fn encode(u: &Update, out: &mut [u8]) -> Result<usize, UpdateError> {
             r.new_chunksize as u32,
             r.new_disk as u32,
         ])?,
-        Update::Takeover { subarray, to_raid10 } => w.u32s(&[kind::TAKEOVER, *subarray, u32::from(*to_raid10)])?,
-        Update::GeneralMigrationCheckpoint { curr_migr_unit } => {
-            w.u32s(&[kind::GENERAL_MIGRATION_CHECKPOINT, 0, *curr_migr_unit as u32, (*curr_migr_unit >> 32) as u32])?
-        }
-        Update::SizeChange { subdev, new_size } => {
-            w.u32s(&[kind::SIZE_CHANGE, *subdev, *new_size as u32, (*new_size >> 32) as u32])?
-        }
+        Update::Takeover {
+            subarray,
+            to_raid10,
+        } => w.u32s(&[kind::TAKEOVER, *subarray, u32::from(*to_raid10)])?,
+        Update::GeneralMigrationCheckpoint { curr_migr_unit } => w.u32s(&[
+            kind::GENERAL_MIGRATION_CHECKPOINT,
+            0,
+            *curr_migr_unit as u32,
+            (*curr_migr_unit >> 32) as u32,
+        ])?,
+        Update::SizeChange { subdev, new_size } => w.u32s(&[
+            kind::SIZE_CHANGE,
+            *subdev,
+            *new_size as u32,
+            (*new_size >> 32) as u32,
+        ])?,
         Update::PreallocBadblocksMem => w.u32s(&[kind::PREALLOC_BADBLOCKS_MEM])?,
-        Update::RwhPolicy { new_policy, dev_idx } => w.u32s(&[kind::RWH_POLICY, u32::from(*new_policy), *dev_idx])?,
+        Update::RwhPolicy {
+            new_policy,
+            dev_idx,
+        } => w.u32s(&[kind::RWH_POLICY, u32::from(*new_policy), *dev_idx])?,
     }
     Ok(w.len)
 }
@@ -359,7 +478,10 @@ struct Wire<'a> {
 impl Wire<'_> {
     fn bytes(&mut self, b: &[u8]) -> Result<(), UpdateError> {
         let end = self.len + b.len();
-        self.out.get_mut(self.len..end).ok_or(UpdateError::CapacityExceeded)?.copy_from_slice(b);
+        self.out
+            .get_mut(self.len..end)
+            .ok_or(UpdateError::CapacityExceeded)?
+            .copy_from_slice(b);
         self.len = end;
         Ok(())
     }
@@ -384,7 +506,11 @@ pub fn prepare_update(snapshot: &Container, payload: &[u8]) -> Result<PreparedUp
     let update = decode(payload)?;
     let mut chosen_disk = None;
     if let Update::ReshapeMigration(r) = &update {
-        let vol = snapshot.mpb.volumes.get(r.subdev as usize).ok_or(UpdateError::NotApplicable("subdev"))?;
+        let vol = snapshot
+            .mpb
+            .volumes
+            .get(r.subdev as usize)
+            .ok_or(UpdateError::NotApplicable("subdev"))?;
         if vol.map1.is_some() {
             return Err(UpdateError::NotApplicable("volume already migrating"));
         }
@@ -392,15 +518,26 @@ pub fn prepare_update(snapshot: &Container, payload: &[u8]) -> Result<PreparedUp
             chosen_disk = choose_spare_for(snapshot, vol);
         }
     }
-    Ok(PreparedUpdate { update, chosen_disk })
+    Ok(PreparedUpdate {
+        update,
+        chosen_disk,
+    })
 }
 
 /// First pristine spare with room for `vol`'s per-member footprint (0→5 reshape).
 fn choose_spare_for(c: &Container, vol: &Volume) -> Option<MemberId> {
-    let need = vol.map0.raw.pba_of_lba0().saturating_add(vol.map0.raw.blocks_per_member());
+    let need = vol
+        .map0
+        .raw
+        .pba_of_lba0()
+        .saturating_add(vol.map0.raw.blocks_per_member());
     c.disks
         .iter()
-        .find(|d| d.slot == DiskSlot::Spare && !d.detached && d.entry.total_blocks() >= need.saturating_add(MPB_SECTOR_CNT))
+        .find(|d| {
+            d.slot == DiskSlot::Spare
+                && !d.detached
+                && d.entry.total_blocks() >= need.saturating_add(MPB_SECTOR_CNT)
+        })
         .map(|d| d.member)
 }
 
@@ -422,10 +559,17 @@ pub fn name_allowed(c: &Container, name: &[u8], except: Option<usize>) -> bool {
     if matches!(name.first(), Some(b'.') | Some(b'-')) {
         return false;
     }
-    if !name.iter().all(|&ch| ch.is_ascii_alphanumeric() || ch == b'.' || ch == b'_' || ch == b'-') {
+    if !name
+        .iter()
+        .all(|&ch| ch.is_ascii_alphanumeric() || ch == b'.' || ch == b'_' || ch == b'-')
+    {
         return false;
     }
-    !c.mpb.volumes.iter().enumerate().any(|(i, v)| Some(i) != except && v.dev.name() == name)
+    !c.mpb
+        .volumes
+        .iter()
+        .enumerate()
+        .any(|(i, v)| Some(i) != except && v.dev.name() == name)
 }
 
 fn serial_str_slice(b: &[u8]) -> &[u8] {
@@ -436,7 +580,11 @@ fn serial_str_slice(b: &[u8]) -> &[u8] {
 impl Container {
     /// Monitor side of `process_update`: apply `u`. `active` lists the volume indexes of
     /// arrays mdmon currently monitors.
-    pub fn process_update(&mut self, u: PreparedUpdate, active: &[usize]) -> Result<ProcessOutcome, UpdateError> {
+    pub fn process_update(
+        &mut self,
+        u: PreparedUpdate,
+        active: &[usize],
+    ) -> Result<ProcessOutcome, UpdateError> {
         let mut out = ProcessOutcome::default();
         match u.update {
             Update::GeneralMigrationCheckpoint { curr_migr_unit } => {
@@ -445,13 +593,22 @@ impl Container {
                 }
                 self.touch();
             }
-            Update::Takeover { subarray, to_raid10 } => self.takeover(subarray as usize, to_raid10)?,
-            Update::ReshapeContainerDisks { old_raid_disks, new_raid_disks, new_disks } => {
-                self.reshape_container_disks(old_raid_disks, new_raid_disks, &new_disks)?
-            }
+            Update::Takeover {
+                subarray,
+                to_raid10,
+            } => self.takeover(subarray as usize, to_raid10)?,
+            Update::ReshapeContainerDisks {
+                old_raid_disks,
+                new_raid_disks,
+                new_disks,
+            } => self.reshape_container_disks(old_raid_disks, new_raid_disks, &new_disks)?,
             Update::ReshapeMigration(r) => self.reshape_migration(&r, u.chosen_disk)?,
             Update::SizeChange { subdev, new_size } => {
-                let vol = self.mpb.volumes.get_mut(subdev as usize).ok_or(UpdateError::NotApplicable("subdev"))?;
+                let vol = self
+                    .mpb
+                    .volumes
+                    .get_mut(subdev as usize)
+                    .ok_or(UpdateError::NotApplicable("subdev"))?;
                 let d = vol.map0.data_members();
                 if d == 0 {
                     return Err(UpdateError::NotApplicable("no data members"));
@@ -461,8 +618,18 @@ impl Container {
                 recompute_stripes(&mut vol.map0, new_size);
                 self.touch();
             }
-            Update::ActivateSpare(list) => self.apply_activate_spare(&list, active)?,
-            Update::CreateArray { dev_idx, volume, serials } => self.create_array(dev_idx, volume, &serials)?,
+            Update::ActivateSpare {
+                random,
+                assignments,
+            } => {
+                self.random = random;
+                self.apply_activate_spare(&assignments, active)?
+            }
+            Update::CreateArray {
+                dev_idx,
+                volume,
+                serials,
+            } => self.create_array(dev_idx, volume, &serials)?,
             Update::KillArray { dev_idx } => {
                 let victim = dev_idx as usize;
                 if victim >= self.mpb.volumes.len() {
@@ -501,12 +668,17 @@ impl Container {
                             d.slot = DiskSlot::Spare;
                             d.detached = false;
                             // Newest first, like upstream's list.
-                            self.disks.insert(0, d).map_err(|_| UpdateError::CapacityExceeded)?;
+                            self.disks
+                                .insert(0, d)
+                                .map_err(|_| UpdateError::CapacityExceeded)?;
                             added = true;
                         }
                         DiskChange::Remove(member) => {
                             if let Some(pos) = self.disks.iter().position(|d| d.member == member) {
-                                let spare = self.disks.get(pos).is_some_and(|d| !matches!(d.slot, DiskSlot::Table(_)));
+                                let spare = self
+                                    .disks
+                                    .get(pos)
+                                    .is_some_and(|d| !matches!(d.slot, DiskSlot::Table(_)));
                                 if spare {
                                     self.disks.remove(pos);
                                 } else if let Some(d) = self.disks.get_mut(pos) {
@@ -522,8 +694,15 @@ impl Container {
                 }
             }
             Update::PreallocBadblocksMem => {}
-            Update::RwhPolicy { new_policy, dev_idx } => {
-                let vol = self.mpb.volumes.get_mut(dev_idx as usize).ok_or(UpdateError::NotApplicable("dev_idx"))?;
+            Update::RwhPolicy {
+                new_policy,
+                dev_idx,
+            } => {
+                let vol = self
+                    .mpb
+                    .volumes
+                    .get_mut(dev_idx as usize)
+                    .ok_or(UpdateError::NotApplicable("dev_idx"))?;
                 if vol.dev.rwh_policy != new_policy {
                     vol.dev.rwh_policy = new_policy;
                     self.touch();
@@ -534,13 +713,28 @@ impl Container {
         Ok(out)
     }
 
-    fn apply_activate_spare(&mut self, list: &[SpareAssignment], active: &[usize]) -> Result<(), UpdateError> {
+    fn apply_activate_spare(
+        &mut self,
+        list: &[SpareAssignment],
+        active: &[usize],
+    ) -> Result<(), UpdateError> {
         for (n, rec) in list.iter().enumerate() {
             let v = usize::from(rec.volume);
             let slot = usize::from(rec.slot);
-            let vol = self.mpb.volumes.get(v).ok_or(UpdateError::NotApplicable("volume"))?;
-            let victim = vol.prev_map().index_at(slot).ok_or(UpdateError::NotApplicable("slot"))?;
-            let pos = self.disks.iter().position(|d| d.member == rec.member).ok_or(UpdateError::NotApplicable("disk gone"))?;
+            let vol = self
+                .mpb
+                .volumes
+                .get(v)
+                .ok_or(UpdateError::NotApplicable("volume"))?;
+            let victim = vol
+                .prev_map()
+                .index_at(slot)
+                .ok_or(UpdateError::NotApplicable("slot"))?;
+            let pos = self
+                .disks
+                .iter()
+                .position(|d| d.member == rec.member)
+                .ok_or(UpdateError::NotApplicable("disk gone"))?;
             // Failures among the other slots decide the state the rebuild heads for.
             let mut failed = 0;
             for (i, &ord) in vol.map0.ords.iter().enumerate() {
@@ -548,16 +742,25 @@ impl Container {
                     continue;
                 }
                 let idx = ord & ORD_INDEX_MASK;
-                if self.disk_by_index(idx).is_none() || self.entry(idx).is_none_or(RawDisk::is_failed) {
+                if self.disk_by_index(idx).is_none()
+                    || self.entry(idx).is_none_or(RawDisk::is_failed)
+                {
                     failed += 1;
                 }
             }
             let new_index = match self.disks.get(pos).map(|d| d.slot) {
                 Some(DiskSlot::Table(i)) => u32::from(i),
                 Some(DiskSlot::Spare) => {
-                    let entry = self.disks.get(pos).map(|d| d.entry).ok_or(UpdateError::NotApplicable("disk"))?;
+                    let entry = self
+                        .disks
+                        .get(pos)
+                        .map(|d| d.entry)
+                        .ok_or(UpdateError::NotApplicable("disk"))?;
                     let idx = self.mpb.disks.len();
-                    self.mpb.disks.push(entry).map_err(|_| UpdateError::CapacityExceeded)?;
+                    self.mpb
+                        .disks
+                        .push(entry)
+                        .map_err(|_| UpdateError::CapacityExceeded)?;
                     if let Some(d) = self.disks.get_mut(pos) {
                         d.slot = DiskSlot::Table(idx as u8);
                     }
@@ -566,7 +769,8 @@ impl Container {
                 _ => return Err(UpdateError::NotApplicable("disk unusable")),
             };
             if let Some(e) = self.entry_mut(new_index) {
-                e.status.set((e.status.get() | DISK_CONFIGURED) & !DISK_SPARE);
+                e.status
+                    .set((e.status.get() | DISK_CONFIGURED) & !DISK_SPARE);
             }
             let to_state = self.check_degraded(v, failed, false)?;
             if n == 0 {
@@ -577,7 +781,11 @@ impl Container {
             } else if let Some(vol) = self.mpb.volumes.get_mut(v) {
                 vol.map0.raw.map_state = to_state;
             }
-            let vol = self.mpb.volumes.get_mut(v).ok_or(UpdateError::NotApplicable("volume"))?;
+            let vol = self
+                .mpb
+                .volumes
+                .get_mut(v)
+                .ok_or(UpdateError::NotApplicable("volume"))?;
             if let Some(o) = vol.map0.ords.get_mut(slot) {
                 *o = new_index;
             }
@@ -588,10 +796,14 @@ impl Container {
             if h.orig_family_num.get() == 0 {
                 h.orig_family_num.set(h.family_num.get());
             }
-            h.family_num.set(h.family_num.get().wrapping_add(self.random));
+            h.family_num
+                .set(h.family_num.get().wrapping_add(self.random));
             // Drop the victim's entry unless an active array still uses it.
             let still_used = active.iter().any(|&a| {
-                self.mpb.volumes.get(a).is_some_and(|vol| vol.map0.slot_of(victim).is_some())
+                self.mpb
+                    .volumes
+                    .get(a)
+                    .is_some_and(|vol| vol.map0.slot_of(victim).is_some())
             });
             if !still_used && victim != new_index {
                 self.delete_disk(victim);
@@ -601,7 +813,12 @@ impl Container {
         Ok(())
     }
 
-    fn create_array(&mut self, dev_idx: u32, mut volume: Volume, serials: &[[u8; 16]]) -> Result<(), UpdateError> {
+    fn create_array(
+        &mut self,
+        dev_idx: u32,
+        mut volume: Volume,
+        serials: &[[u8; 16]],
+    ) -> Result<(), UpdateError> {
         if dev_idx as usize != self.mpb.volumes.len() {
             return Err(UpdateError::NotApplicable("dev_idx"));
         }
@@ -612,7 +829,8 @@ impl Container {
         let end = start.saturating_add(volume.map0.per_dev_array_size());
         for existing in self.mpb.volumes.iter() {
             let shares = existing.map0.ords.iter().any(|&o| {
-                self.entry(o & ORD_INDEX_MASK).is_some_and(|e| serials.iter().any(|s| serial_eq(&e.serial, s)))
+                self.entry(o & ORD_INDEX_MASK)
+                    .is_some_and(|e| serials.iter().any(|s| serial_eq(&e.serial, s)))
             });
             let s = existing.map0.raw.pba_of_lba0();
             let e = s.saturating_add(existing.map0.per_dev_array_size());
@@ -626,11 +844,17 @@ impl Container {
             let pos = self
                 .disks
                 .iter()
-                .position(|d| serial_eq(&d.serial, s) && matches!(d.slot, DiskSlot::Table(_) | DiskSlot::Spare))
+                .position(|d| {
+                    serial_eq(&d.serial, s)
+                        && matches!(d.slot, DiskSlot::Table(_) | DiskSlot::Spare)
+                })
                 .ok_or(UpdateError::NotApplicable("member not present"))?;
             let _ = positions.push(pos);
         }
-        let spares = positions.iter().filter(|&&p| self.disks.get(p).is_some_and(|d| d.slot == DiskSlot::Spare)).count();
+        let spares = positions
+            .iter()
+            .filter(|&&p| self.disks.get(p).is_some_and(|d| d.slot == DiskSlot::Spare))
+            .count();
         if self.mpb.disks.len() + spares > MAX_DISKS || self.mpb.volumes.is_full() {
             return Err(UpdateError::CapacityExceeded);
         }
@@ -638,10 +862,19 @@ impl Container {
             let idx = match self.disks.get(pos).map(|d| d.slot) {
                 Some(DiskSlot::Table(i)) => u32::from(i),
                 _ => {
-                    let mut entry = self.disks.get(pos).map(|d| d.entry).ok_or(UpdateError::BadVolume)?;
-                    entry.status.set((entry.status.get() | DISK_CONFIGURED) & !DISK_SPARE);
+                    let mut entry = self
+                        .disks
+                        .get(pos)
+                        .map(|d| d.entry)
+                        .ok_or(UpdateError::BadVolume)?;
+                    entry
+                        .status
+                        .set((entry.status.get() | DISK_CONFIGURED) & !DISK_SPARE);
                     let idx = self.mpb.disks.len();
-                    self.mpb.disks.push(entry).map_err(|_| UpdateError::CapacityExceeded)?;
+                    self.mpb
+                        .disks
+                        .push(entry)
+                        .map_err(|_| UpdateError::CapacityExceeded)?;
                     if let Some(d) = self.disks.get_mut(pos) {
                         d.slot = DiskSlot::Table(idx as u8);
                     }
@@ -652,18 +885,30 @@ impl Container {
                 *o = idx;
             }
         }
-        self.mpb.volumes.push(volume).map_err(|_| UpdateError::CapacityExceeded)?;
+        self.mpb
+            .volumes
+            .push(volume)
+            .map_err(|_| UpdateError::CapacityExceeded)?;
         self.update_version_info();
         self.touch();
         Ok(())
     }
 
-    fn reshape_container_disks(&mut self, old: u32, new: u32, new_disks: &[u32]) -> Result<(), UpdateError> {
+    fn reshape_container_disks(
+        &mut self,
+        old: u32,
+        new: u32,
+        new_disks: &[u32],
+    ) -> Result<(), UpdateError> {
         if new as usize > MAX_MEMBERS {
             return Err(UpdateError::CapacityExceeded);
         }
         let vi = 0usize;
-        let vol = self.mpb.volumes.get(vi).ok_or(UpdateError::NotApplicable("no volume"))?;
+        let vol = self
+            .mpb
+            .volumes
+            .get(vi)
+            .ok_or(UpdateError::NotApplicable("no volume"))?;
         if vol.is_migrating() || vol.map0.num_members() != old as usize {
             return Err(UpdateError::NotApplicable("member count"));
         }
@@ -689,8 +934,15 @@ impl Container {
             let idx = match slot {
                 Some(DiskSlot::Table(t)) => usize::from(t),
                 _ => {
-                    let entry = self.disks.get(pos).map(|d| d.entry).ok_or(UpdateError::BadVolume)?;
-                    self.mpb.disks.push(entry).map_err(|_| UpdateError::CapacityExceeded)?;
+                    let entry = self
+                        .disks
+                        .get(pos)
+                        .map(|d| d.entry)
+                        .ok_or(UpdateError::BadVolume)?;
+                    self.mpb
+                        .disks
+                        .push(entry)
+                        .map_err(|_| UpdateError::CapacityExceeded)?;
                     self.mpb.disks.len() - 1
                 }
             };
@@ -702,16 +954,24 @@ impl Container {
                 d.slot = DiskSlot::Table(idx as u8);
             }
             if let Some(e) = self.mpb.disks.get_mut(idx) {
-                e.status.set((e.status.get() | DISK_CONFIGURED) & !DISK_SPARE);
+                e.status
+                    .set((e.status.get() | DISK_CONFIGURED) & !DISK_SPARE);
             }
         }
-        let vol = self.mpb.volumes.get_mut(vi).ok_or(UpdateError::NotApplicable("no volume"))?;
+        let vol = self
+            .mpb
+            .volumes
+            .get_mut(vi)
+            .ok_or(UpdateError::NotApplicable("no volume"))?;
         vol.map1 = Some(vol.map0.clone());
         vol.dev.migr_state = 1;
         vol.dev.migr_type = migr_type::GEN_MIGR;
         vol.dev.set_curr_migr_unit(0);
         for i in old..new {
-            vol.map0.ords.push(i).map_err(|_| UpdateError::CapacityExceeded)?;
+            vol.map0
+                .ords
+                .push(i)
+                .map_err(|_| UpdateError::CapacityExceeded)?;
         }
         vol.map0.raw.num_members = new as u8;
         set_array_size(vol);
@@ -720,29 +980,49 @@ impl Container {
         Ok(())
     }
 
-    fn reshape_migration(&mut self, r: &ReshapeMigration, chosen: Option<MemberId>) -> Result<(), UpdateError> {
+    fn reshape_migration(
+        &mut self,
+        r: &ReshapeMigration,
+        chosen: Option<MemberId>,
+    ) -> Result<(), UpdateError> {
         let v = r.subdev as usize;
-        let vol = self.mpb.volumes.get(v).ok_or(UpdateError::NotApplicable("subdev"))?;
+        let vol = self
+            .mpb
+            .volumes
+            .get(v)
+            .ok_or(UpdateError::NotApplicable("subdev"))?;
         if vol.map1.is_some() {
             return Err(UpdateError::NotApplicable("already migrating"));
         }
         let zero_to_five = vol.map0.level() == 0 && r.new_level == 5;
         let mut to_state = vol.map0.state();
         if zero_to_five {
-            to_state = if chosen.is_some() { map_state::NORMAL } else { map_state::DEGRADED };
+            to_state = if chosen.is_some() {
+                map_state::NORMAL
+            } else {
+                map_state::DEGRADED
+            };
         }
         self.migrate(v, to_state, super::model::MigrType::GeneralMigration)?;
         let new_index = if zero_to_five {
             match chosen.and_then(|m| self.disks.iter().position(|d| d.member == m)) {
                 Some(pos) => {
-                    let entry = self.disks.get(pos).map(|d| d.entry).ok_or(UpdateError::BadVolume)?;
+                    let entry = self
+                        .disks
+                        .get(pos)
+                        .map(|d| d.entry)
+                        .ok_or(UpdateError::BadVolume)?;
                     let idx = self.mpb.disks.len();
-                    self.mpb.disks.push(entry).map_err(|_| UpdateError::CapacityExceeded)?;
+                    self.mpb
+                        .disks
+                        .push(entry)
+                        .map_err(|_| UpdateError::CapacityExceeded)?;
                     if let Some(d) = self.disks.get_mut(pos) {
                         d.slot = DiskSlot::Table(idx as u8);
                     }
                     if let Some(e) = self.mpb.disks.get_mut(idx) {
-                        e.status.set((e.status.get() | DISK_CONFIGURED) & !DISK_SPARE);
+                        e.status
+                            .set((e.status.get() | DISK_CONFIGURED) & !DISK_SPARE);
                     }
                     Some(idx as u32)
                 }
@@ -751,25 +1031,34 @@ impl Container {
         } else {
             None
         };
-        let vol = self.mpb.volumes.get_mut(v).ok_or(UpdateError::NotApplicable("subdev"))?;
+        let vol = self
+            .mpb
+            .volumes
+            .get_mut(v)
+            .ok_or(UpdateError::NotApplicable("subdev"))?;
         if zero_to_five {
             let slot = vol.map0.num_members();
             let ord = match new_index {
                 Some(i) => i,
                 None => slot as u32 | ORD_REBUILD,
             };
-            vol.map0.ords.push(ord).map_err(|_| UpdateError::CapacityExceeded)?;
+            vol.map0
+                .ords
+                .push(ord)
+                .map_err(|_| UpdateError::CapacityExceeded)?;
             vol.map0.raw.num_members = vol.map0.ords.len() as u8;
             if new_index.is_none() {
                 vol.map0.raw.failed_disk_num = slot as u8;
             }
         }
         if r.new_level >= 0 {
-            let level = u8::try_from(r.new_level).map_err(|_| UpdateError::BadField("new_level"))?;
+            let level =
+                u8::try_from(r.new_level).map_err(|_| UpdateError::BadField("new_level"))?;
             set_raw_level(&mut vol.map0, level);
         }
         if r.new_chunksize > 0 {
-            let strip = u16::try_from(r.new_chunksize.saturating_mul(2)).map_err(|_| UpdateError::BadField("new_chunksize"))?;
+            let strip = u16::try_from(r.new_chunksize.saturating_mul(2))
+                .map_err(|_| UpdateError::BadField("new_chunksize"))?;
             vol.map0.raw.blocks_per_strip.set(strip);
             let size = vol.dev.size();
             recompute_stripes(&mut vol.map0, size);
@@ -786,7 +1075,11 @@ impl Container {
     }
 
     fn takeover(&mut self, v: usize, to_raid10: bool) -> Result<(), UpdateError> {
-        let vol = self.mpb.volumes.get(v).ok_or(UpdateError::NotApplicable("subarray"))?;
+        let vol = self
+            .mpb
+            .volumes
+            .get(v)
+            .ok_or(UpdateError::NotApplicable("subarray"))?;
         if vol.is_migrating() {
             return Err(UpdateError::NotApplicable("migrating"));
         }
@@ -804,12 +1097,22 @@ impl Container {
     }
 
     fn takeover_10_to_0(&mut self, v: usize) -> Result<(), UpdateError> {
-        let n = self.mpb.volumes.get(v).map_or(0, |vol| vol.map0.num_members());
+        let n = self
+            .mpb
+            .volumes
+            .get(v)
+            .map_or(0, |vol| vol.map0.num_members());
         if self.count_failed(v, WhichMap::Map0)? != n / 2 {
-            return Err(UpdateError::NotApplicable("RAID10->0 needs exactly one failed disk per mirror"));
+            return Err(UpdateError::NotApplicable(
+                "RAID10->0 needs exactly one failed disk per mirror",
+            ));
         }
         // Survivors: the healthy disk of each mirror pair, in pair order.
-        let vol = self.mpb.volumes.get(v).ok_or(UpdateError::NotApplicable("subarray"))?;
+        let vol = self
+            .mpb
+            .volumes
+            .get(v)
+            .ok_or(UpdateError::NotApplicable("subarray"))?;
         let mut survivors: Vec<u32, MAX_MEMBERS> = Vec::new();
         let mut victims: Vec<u32, MAX_MEMBERS> = Vec::new();
         for pair in vol.map0.ords.chunks(2) {
@@ -836,8 +1139,15 @@ impl Container {
         let mut victims_desc = victims.clone();
         victims_desc.sort_unstable_by(|a, b| b.cmp(a));
         for &idx in victims_desc.iter() {
-            if let Some(pos) = self.disks.iter().position(|d| d.slot == DiskSlot::Table(idx as u8)) {
-                let mut entry = self.entry(idx).copied().unwrap_or_else(zerocopy::FromZeros::new_zeroed);
+            if let Some(pos) = self
+                .disks
+                .iter()
+                .position(|d| d.slot == DiskSlot::Table(idx as u8))
+            {
+                let mut entry = self
+                    .entry(idx)
+                    .copied()
+                    .unwrap_or_else(zerocopy::FromZeros::new_zeroed);
                 entry.serial = self.disks.get(pos).map_or(entry.serial, |d| d.serial);
                 entry.status.set(DISK_SPARE);
                 if let Some(d) = self.disks.get_mut(pos) {
@@ -852,10 +1162,18 @@ impl Container {
         // Survivor indexes after the deletions above.
         let mut ords: Vec<u32, MAX_MEMBERS> = Vec::new();
         for &s in survivors.iter() {
-            let below = if shared { 0 } else { victims.iter().filter(|&&x| x < s).count() as u32 };
+            let below = if shared {
+                0
+            } else {
+                victims.iter().filter(|&&x| x < s).count() as u32
+            };
             let _ = ords.push(s - below);
         }
-        let vol = self.mpb.volumes.get_mut(v).ok_or(UpdateError::NotApplicable("subarray"))?;
+        let vol = self
+            .mpb
+            .volumes
+            .get_mut(v)
+            .ok_or(UpdateError::NotApplicable("subarray"))?;
         vol.map0.ords = ords;
         vol.map0.raw.num_members = (n / 2) as u8;
         vol.map0.raw.map_state = map_state::NORMAL;
@@ -870,19 +1188,35 @@ impl Container {
     }
 
     fn takeover_0_to_10(&mut self, v: usize) -> Result<(), UpdateError> {
-        let vol = self.mpb.volumes.get(v).ok_or(UpdateError::NotApplicable("subarray"))?;
+        let vol = self
+            .mpb
+            .volumes
+            .get(v)
+            .ok_or(UpdateError::NotApplicable("subarray"))?;
         let n = vol.map0.num_members();
         if self.mpb.volumes.len() != 1 || self.mpb.disks.len() != n {
-            return Err(UpdateError::NotApplicable("R0->R10 needs a single-volume container"));
+            return Err(UpdateError::NotApplicable(
+                "R0->R10 needs a single-volume container",
+            ));
         }
         if 2 * n > MAX_DISKS {
             return Err(UpdateError::CapacityExceeded);
         }
-        let template = self.mpb.disks.first().copied().ok_or(UpdateError::NotApplicable("no disks"))?;
+        let template = self
+            .mpb
+            .disks
+            .first()
+            .copied()
+            .ok_or(UpdateError::NotApplicable("no disks"))?;
         // Present disk i moves to table index 2i; missing mirrors go to 2i+1.
         let mut table: Vec<RawDisk, MAX_DISKS> = Vec::new();
         for i in 0..n {
-            let e = self.mpb.disks.get(i).copied().ok_or(UpdateError::BadVolume)?;
+            let e = self
+                .mpb
+                .disks
+                .get(i)
+                .copied()
+                .ok_or(UpdateError::BadVolume)?;
             let _ = table.push(e);
             let mut m = template;
             m.serial = [0; 16];
@@ -899,7 +1233,11 @@ impl Container {
             }
         }
         self.mpb.disks = table;
-        let vol = self.mpb.volumes.get_mut(v).ok_or(UpdateError::NotApplicable("subarray"))?;
+        let vol = self
+            .mpb
+            .volumes
+            .get_mut(v)
+            .ok_or(UpdateError::NotApplicable("subarray"))?;
         // The raw level is chosen from the pre-takeover member count.
         set_raw_level(&mut vol.map0, 10);
         let mut ords: Vec<u32, MAX_MEMBERS> = Vec::new();
