@@ -1,0 +1,264 @@
+//! `mdmon --examine [--json] DEVICE|IMAGE...`: print the external metadata of member disks or
+//! disk images, the way `mdadm --examine` does, using the core's decoders.
+//!
+//! Each argument is read once: its size (BLKGETSIZE64 for block devices, the file length
+//! otherwise), its logical sector size (BLKSSZGET, 512 for files) and its last MiB. Then
+//! every known format is asked in turn whether the bytes are its own ("detect, then
+//! dispatch"); today that is IMSM only, DDF plugs in as another entry of [`DECODERS`].
+//!
+//! JSON output is one array with an element per argument:
+//! `{"device": string, "format": string|null, "metadata": <format document>|null,
+//!   "error": string|null}`; the IMSM document is described in
+//! `mdmon_core::imsm::examine`.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use mdmon_core::imsm::error::ParseError;
+use mdmon_core::imsm::examine::Examined;
+
+/// Bytes read from the end of each disk: IMSM keeps its MPB and migration record in the last
+/// sectors, and mdadm never lets the MPB grow past its 2210-sector reservation (1.1 MiB), so
+/// the last MiB holds every MPB this implementation accepts.
+const TAIL_BYTES: u64 = 1 << 20;
+
+nix::ioctl_read!(blk_get_size64, 0x12, 114, u64);
+nix::ioctl_read_bad!(blk_ssz_get, 0x1268, libc::c_int);
+
+/// What was read from one argument.
+struct DiskTail {
+    path: PathBuf,
+    size: u64,
+    sector_size: u32,
+    region: Vec<u8>,
+    serial: Option<[u8; 16]>,
+}
+
+/// Outcome of one decoder on one disk.
+enum Probe {
+    /// Not this format (no signature).
+    NotMine,
+    /// This format; rendered text and JSON.
+    Found { text: String, json: String },
+    /// This format, but unreadable.
+    Broken(String),
+}
+
+struct Decoder {
+    format: &'static str,
+    probe: fn(&DiskTail) -> Probe,
+}
+
+/// Every format `--examine` knows, in probing order.
+const DECODERS: &[Decoder] = &[Decoder {
+    format: "imsm",
+    probe: probe_imsm,
+}];
+
+fn probe_imsm(d: &DiskTail) -> Probe {
+    match Examined::from_region(&d.region, d.size, d.sector_size, d.serial.as_ref()) {
+        Ok(e) => {
+            let mut text = String::new();
+            let mut json = String::new();
+            // Writing into a String cannot fail.
+            let _ = e.write_text(&mut text);
+            let _ = e.write_json(&mut json);
+            Probe::Found { text, json }
+        }
+        Err(ParseError::BadSignature) => Probe::NotMine,
+        Err(ParseError::Truncated { .. }) | Err(ParseError::BadGeometry) if !has_imsm_anchor(d) => {
+            Probe::NotMine
+        }
+        Err(e) => Probe::Broken(format!("IMSM metadata is damaged: {e}")),
+    }
+}
+
+fn has_imsm_anchor(d: &DiskTail) -> bool {
+    let lss = u64::from(d.sector_size);
+    let sectors = d.size / lss.max(1);
+    let Some(anchor) = sectors.checked_sub(2).map(|s| s * lss) else {
+        return false;
+    };
+    let start = d.size - d.region.len() as u64;
+    anchor
+        .checked_sub(start)
+        .and_then(|o| d.region.get(o as usize..o as usize + 24))
+        .is_some_and(|s| s == mdmon_core::imsm::layout::MPB_SIGNATURE)
+}
+
+fn read_tail(path: &Path) -> io::Result<DiskTail> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    let (size, sector_size) = if meta.file_type().is_block_device() {
+        let mut size = 0u64;
+        let mut ssz: libc::c_int = 0;
+        // SAFETY: both ioctls write one integer of the declared type into the pointer we
+        // pass, which points at a live local of exactly that type; the fd is open.
+        unsafe {
+            blk_get_size64(file.as_raw_fd(), &mut size).map_err(io::Error::from)?;
+            blk_ssz_get(file.as_raw_fd(), &mut ssz).map_err(io::Error::from)?;
+        }
+        (size, u32::try_from(ssz).unwrap_or(512))
+    } else {
+        (meta.len(), 512)
+    };
+    let len = size.min(TAIL_BYTES);
+    let mut region = vec![0u8; len as usize];
+    file.read_exact_at(&mut region, size - len)?;
+    let serial = if meta.file_type().is_block_device() {
+        device_serial(path)
+    } else {
+        None
+    };
+    Ok(DiskTail {
+        path: path.to_path_buf(),
+        size,
+        sector_size,
+        region,
+        serial,
+    })
+}
+
+/// The serial IMSM would use for a block device (IMSM.md §2), from sysfs; `None` when it
+/// cannot be determined (the examined disk is then not singled out).
+fn device_serial(path: &Path) -> Option<[u8; 16]> {
+    let real = std::fs::canonicalize(path).ok()?;
+    let name = real.file_name()?.to_str()?.to_string();
+    if std::env::var("IMSM_DEVNAME_AS_SERIAL")
+        .ok()
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        == Some(1)
+    {
+        let dev = format!("/dev/{name}");
+        let mut s = [0u8; 16];
+        for (d, b) in s.iter_mut().zip(dev.bytes().take(15)) {
+            *d = b;
+        }
+        return Some(s);
+    }
+    let base = Path::new("/sys/class/block").join(&name);
+    let raw = if name.starts_with("nvme") {
+        std::fs::read(base.join("device/serial")).ok()?
+    } else if let Ok(page) = std::fs::read(base.join("device/vpd_pg80")) {
+        let len = usize::from(*page.get(3)?);
+        page.get(4..4 + len)?.to_vec()
+    } else {
+        std::fs::read(base.join("serial")).ok()?
+    };
+    clean_serial(&raw)
+}
+
+/// IMSM serial clean-up: drop blanks, control and non-ASCII bytes, ':' becomes ';', keep
+/// the last 16 characters.
+fn clean_serial(raw: &[u8]) -> Option<[u8; 16]> {
+    let kept: Vec<u8> = raw
+        .iter()
+        .filter(|&&b| b > 0x20 && b < 0x80)
+        .map(|&b| if b == b':' { b';' } else { b })
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    let tail = &kept[kept.len().saturating_sub(16)..];
+    let mut s = [0u8; 16];
+    s[..tail.len()].copy_from_slice(tail);
+    Some(s)
+}
+
+fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Entry point for `mdmon --examine ARGS...` (ARGS after `--examine`). Returns the exit code:
+/// 0 when every argument held recognised metadata, 1 otherwise, 2 on usage errors.
+pub fn run(args: &[OsString]) -> i32 {
+    let json = args.iter().any(|a| a == "--json");
+    let paths: Vec<&OsString> = args.iter().filter(|a| *a != "--json").collect();
+    if paths.is_empty() || paths.iter().any(|p| p.to_string_lossy().starts_with("--")) {
+        eprintln!("usage: mdmon --examine [--json] DEVICE|IMAGE...");
+        return 2;
+    }
+    let mut status = 0;
+    let mut docs = Vec::new();
+    for p in paths {
+        let path = Path::new(p);
+        let shown = path.display().to_string();
+        let result = read_tail(path)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|tail| {
+                for d in DECODERS {
+                    match (d.probe)(&tail) {
+                        Probe::NotMine => continue,
+                        Probe::Found { text, json } => return Ok((d.format, text, json)),
+                        Probe::Broken(msg) => return Err(msg),
+                    }
+                }
+                Err(format!(
+                    "no IMSM metadata found (last {} bytes of {} examined)",
+                    tail.region.len(),
+                    tail.path.display()
+                ))
+            });
+        match result {
+            Ok((format, text, doc)) => {
+                if json {
+                    docs.push(format!(
+                        "{{\"device\":{},\"format\":\"{}\",\"metadata\":{},\"error\":null}}",
+                        json_escape(&shown),
+                        format,
+                        doc
+                    ));
+                } else {
+                    println!("{shown}:");
+                    print!("{text}");
+                }
+            }
+            Err(msg) => {
+                status = 1;
+                eprintln!("mdmon: {shown}: {msg}");
+                if json {
+                    docs.push(format!(
+                        "{{\"device\":{},\"format\":null,\"metadata\":null,\"error\":{}}}",
+                        json_escape(&shown),
+                        json_escape(&msg)
+                    ));
+                }
+            }
+        }
+    }
+    if json {
+        println!("[{}]", docs.join(","));
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_serial;
+
+    #[test]
+    fn serial_cleanup_follows_imsm_rules() {
+        assert_eq!(
+            &clean_serial(b"  WD-1234:5 \n").unwrap()[..10],
+            b"WD-1234;5\0"
+        );
+        let long = clean_serial(b"ABCDEFGHIJKLMNOPQRST").unwrap();
+        assert_eq!(&long, b"EFGHIJKLMNOPQRST");
+        assert!(clean_serial(b" \t").is_none());
+    }
+}
