@@ -609,3 +609,56 @@ mod tests {
         assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
     }
 }
+
+/// Why a member could not be examined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExamineError {
+    Load(super::LoadError),
+    Format,
+}
+
+impl From<fmt::Error> for ExamineError {
+    fn from(_: fmt::Error) -> Self {
+        ExamineError::Format
+    }
+}
+
+/// Output flavour of [`examine_member`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExamineStyle {
+    /// mdadm's text, preceded by nothing (the shell prints the "/dev/x:" line).
+    Text {
+        tz_offset: i64,
+    },
+    Json,
+}
+
+/// Examine one member disk as `mdadm --examine` does: load a container from that disk alone
+/// (into the caller's `scratch`, which is overwritten) and render it.
+pub fn examine_member<W: Write>(
+    member: &super::MemberInput<'_>,
+    device_name: Option<&str>,
+    style: ExamineStyle,
+    scratch: &mut Container,
+    w: &mut W,
+) -> Result<(), ExamineError> {
+    let set = super::model::read_header_set(member)
+        .map_err(|error| ExamineError::Load(super::LoadError::Member { index: 0, error }))?;
+    scratch
+        .load(core::slice::from_ref(member))
+        .map_err(ExamineError::Load)?;
+    let named;
+    let names: DeviceNames<'_> = match device_name {
+        Some(n) => {
+            named = [(member.id, n)];
+            &named
+        }
+        None => &[],
+    };
+    let redundant = set.secondary.is_ok();
+    match style {
+        ExamineStyle::Text { tz_offset } => examine_text(scratch, names, redundant, tz_offset, w)?,
+        ExamineStyle::Json => examine_json(scratch, names, redundant, w)?,
+    }
+    Ok(())
+}
