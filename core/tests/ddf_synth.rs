@@ -785,4 +785,36 @@ fn examine_text_and_json() {
     assert!(j.contains("\"state\":\"optimal\",\"consistent\":true"));
     assert!(j.contains("{\"pd_index\":2,\"refnum\":\"10000003\",\"lba\":0}"));
     assert_eq!(j.matches('{').count(), j.matches('}').count());
+
+    assert!(examine::has_anchor(&disks[0].input(0)));
+    let mut wiped = disks[0].clone();
+    let a = wiped.anchor();
+    wiped.tail[a] = 0;
+    assert!(!examine::has_anchor(&wiped.input(0)));
+    let mut scratch = Box::new(Container::new());
+    let mut out = String::new();
+    let e = examine::examine_member(
+        &wiped.input(0),
+        None,
+        examine::ExamineStyle::Json,
+        &mut scratch,
+        &mut out,
+    );
+    assert!(matches!(e, Err(examine::ExamineError::Load(_))));
+    let e = examine::examine_member(
+        &disks[1].input(1),
+        Some("/dev/vdb"),
+        examine::ExamineStyle::Json,
+        &mut scratch,
+        &mut out,
+    );
+    assert_eq!(e, Ok(()));
+    assert!(
+        out.contains("\"device\":\"/dev/vdb\",\"refnum\":\"10000002\""),
+        "{out}"
+    );
+    assert_eq!(
+        format!("{}", ParseError::NoValidCopy),
+        "neither primary nor secondary header is valid"
+    );
 }

@@ -153,3 +153,96 @@ pub enum WriteError {
         what: Structure,
     },
 }
+
+impl core::fmt::Display for Structure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Structure::Anchor => "anchor header",
+            Structure::Primary => "primary header",
+            Structure::Secondary => "secondary header",
+            Structure::Controller => "controller data",
+            Structure::PhysRecords => "physical disk records",
+            Structure::VirtRecords => "virtual disk records",
+            Structure::ConfigRecords => "configuration records",
+            Structure::VdConfig => "VD configuration record",
+            Structure::SpareRecord => "spare assignment record",
+            Structure::PdData => "physical disk data",
+        })
+    }
+}
+
+impl core::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ParseError::DiskSize { bytes } => write!(f, "disk size {bytes} is not usable for DDF"),
+            ParseError::SectorSize { bytes } => {
+                write!(f, "{bytes}-byte sectors are not supported (512 only)")
+            }
+            ParseError::TailLongerThanDisk { tail, disk } => {
+                write!(f, "{tail} tail bytes for a {disk}-byte disk")
+            }
+            ParseError::OutOfRange { what, lba, sectors } => {
+                write!(
+                    f,
+                    "{what} at LBA {lba} (+{sectors}) is outside the disk or the bytes read"
+                )
+            }
+            ParseError::BadSignature { what, found } => {
+                write!(f, "{what}: bad signature {found:08x}")
+            }
+            ParseError::BadCrc {
+                what,
+                stored,
+                computed,
+            } => {
+                write!(
+                    f,
+                    "{what}: CRC {stored:08x} stored, {computed:08x} computed"
+                )
+            }
+            ParseError::Revision { found } => {
+                write!(
+                    f,
+                    "unsupported DDF revision {:?}",
+                    core::str::from_utf8(found).unwrap_or("?")
+                )
+            }
+            ParseError::CopyMismatch { what } => write!(f, "{what} disagrees with the anchor"),
+            ParseError::HeaderType { what, found } => write!(f, "{what}: header type {found}"),
+            ParseError::NoValidCopy => f.write_str("neither primary nor secondary header is valid"),
+            ParseError::Geometry { field, value } => write!(f, "invalid {field:?}: {value}"),
+            ParseError::Capacity { what, needed } => {
+                write!(f, "{what:?} capacity exceeded ({needed} needed)")
+            }
+            ParseError::BadVdConfig { fault } => {
+                write!(f, "malformed VD configuration record: {fault:?}")
+            }
+            ParseError::BadSpareRecord => f.write_str("malformed spare assignment record"),
+        }
+    }
+}
+
+impl core::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            LoadError::NoMembers => f.write_str("no member disks"),
+            LoadError::TooManyMembers { count } => {
+                write!(f, "{count} members exceed the supported maximum")
+            }
+            LoadError::Member { index, error } => write!(f, "member {index}: {error}"),
+            LoadError::Global { error } => write!(f, "container sections: {error}"),
+        }
+    }
+}
+
+impl core::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            WriteError::NoSuchDisk { index } => write!(f, "no member disk {index}"),
+            WriteError::BufferTooSmall { needed, have } => {
+                write!(f, "buffer of {have} bytes, {needed} needed")
+            }
+            WriteError::Layout { what } => write!(f, "{what} does not fit on the disk"),
+        }
+    }
+}

@@ -662,3 +662,17 @@ pub fn examine_member<W: Write>(
     }
     Ok(())
 }
+
+/// Whether the last sector of `member` starts with the DDF header signature: the shell's
+/// "is this DDF at all" probe before [`examine_member`] (which then reports damage).
+pub fn has_anchor(member: &super::MemberInput<'_>) -> bool {
+    let Some(start) = member.disk_bytes.checked_sub(512) else {
+        return false;
+    };
+    let tail_start = member.disk_bytes.saturating_sub(member.tail.len() as u64);
+    start
+        .checked_sub(tail_start)
+        .and_then(|o| usize::try_from(o).ok())
+        .and_then(|o| member.tail.get(o..o.checked_add(4)?))
+        .is_some_and(|m| m == HEADER_MAGIC.to_be_bytes())
+}

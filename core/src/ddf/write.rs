@@ -55,7 +55,9 @@ impl Container {
     fn body_layout(&self) -> BodyLayout {
         let sect = |s: &SectionRef| s.length.get() as usize * SECTOR;
         let record = usize::from(self.header.config_record_len.get()) * SECTOR;
-        let slots = sect(&self.header.config_records).checked_div(record).unwrap_or(0);
+        let slots = sect(&self.header.config_records)
+            .checked_div(record)
+            .unwrap_or(0);
         let controller = (BODY, SECTOR);
         let phys = (controller.0 + controller.1, sect(&self.header.phys_records));
         let virt = (phys.0 + phys.1, sect(&self.header.virt_records));
