@@ -667,6 +667,10 @@ impl Container {
                         DiskChange::Add(mut d) => {
                             d.slot = DiskSlot::Spare;
                             d.detached = false;
+                            if d.entry.total_blocks_hi.get() > 0 {
+                                let h = &mut self.mpb.header;
+                                h.attributes.set(h.attributes.get() | attrib::TWO_TB_DISK);
+                            }
                             // Newest first, like upstream's list.
                             self.disks
                                 .insert(0, d)
@@ -1335,4 +1339,51 @@ pub fn recompute_stripes(map: &mut Map, size: u64) {
         return;
     }
     map.raw.set_num_data_stripes(size / d / domains / chunk);
+}
+
+impl PresentDisk {
+    /// A device that just joined the container (`add_to_super_imsm`): a pristine spare whose
+    /// entry carries its serial, size and SCSI address. The shell zeroes the disk's
+    /// migration-record sector (LBA N-1) when it opens the device, as upstream does.
+    pub fn new_spare(
+        member: MemberId,
+        serial: [u8; 16],
+        dev: (u32, u32),
+        geometry: super::model::TailGeometry,
+        scsi_id: u32,
+    ) -> PresentDisk {
+        let mut entry: RawDisk = zerocopy::FromZeros::new_zeroed();
+        entry.serial = serial;
+        entry.set_total_blocks(
+            geometry
+                .sectors
+                .saturating_mul(u64::from(geometry.lss) / 512),
+        );
+        entry.scsi_id.set(scsi_id);
+        entry.status.set(DISK_SPARE);
+        PresentDisk {
+            member,
+            serial,
+            slot: DiskSlot::Spare,
+            geometry,
+            entry,
+            dev,
+            detached: false,
+        }
+    }
+}
+
+impl Container {
+    /// `open_new`: check that volume `inst` exists and return the (no-op) update upstream
+    /// 4.5+ queues so the monitor's buffers can grow; nothing to grow here, but the update
+    /// keeps the message flow identical.
+    pub fn open_new(&self, inst: usize) -> Result<PreparedUpdate, OpError> {
+        if inst >= self.mpb.volumes.len() {
+            return Err(OpError::NoSuchVolume(inst));
+        }
+        Ok(PreparedUpdate {
+            update: Update::PreallocBadblocksMem,
+            chosen_disk: None,
+        })
+    }
 }
