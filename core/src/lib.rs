@@ -8,3 +8,4 @@
 
 pub mod ddf;
 pub mod imsm;
+pub mod protocol;
