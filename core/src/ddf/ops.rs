@@ -9,8 +9,8 @@ use heapless::Vec;
 
 use super::layout::{Guid, LOST_REFNUM, UNUSED_REFNUM};
 use super::model::{
-    Bvd, Container, DiskId, PdState, PdType, VdState, ACCESS_MASK, INIT_FULL, INIT_NOT_INITIALISED,
-    INIT_QUICK, INIT_STATE_MASK, VD_NOT_CONSISTENT,
+    Bvd, ConfigSlot, Container, DiskId, PdState, PdType, VdState, ACCESS_MASK, INIT_FULL,
+    INIT_NOT_INITIALISED, INIT_QUICK, INIT_STATE_MASK, VD_NOT_CONSISTENT,
 };
 use super::MAX_DISKS;
 
@@ -476,6 +476,10 @@ impl Container {
                     }
                     let t = self.pd_type(pd);
                     self.set_pd_type(pd, (t - PdType::GLOBAL_SPARE) | PdType::ACTIVE);
+                    // Upstream does not touch the disk's VD list here, so the record would
+                    // not be written to the very disk it now lists (DDF.md §5 invariant 8)
+                    // until some VD_CONF rebuilds the lists; give it the slot now.
+                    self.ensure_volume_slot(disk, &guid);
                     update = true;
                 }
             }
@@ -503,6 +507,26 @@ impl Container {
             out.changed = true;
         }
         Ok(out)
+    }
+
+    /// Make disk `d` carry VD `guid`'s record: first free slot among the first
+    /// `max_partitions` (the VD record slots), unless it already has one.
+    fn ensure_volume_slot(&mut self, d: usize, guid: &Guid) {
+        let max_part = usize::from(self.header.max_partitions.get());
+        let Some(disk) = self.disks.get_mut(d) else {
+            return;
+        };
+        if disk.slots.contains(&ConfigSlot::Volume(*guid)) {
+            return;
+        }
+        if let Some(s) = disk
+            .slots
+            .iter_mut()
+            .take(max_part)
+            .find(|s| **s == ConfigSlot::Empty)
+        {
+            *s = ConfigSlot::Volume(*guid);
+        }
     }
 
     /// Extents `(start, sectors)` this disk already gives to VDs, sorted by start.
