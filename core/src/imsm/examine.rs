@@ -297,7 +297,64 @@ impl Examined {
         if let OwnDisk::Spare(d) = self.own {
             self.write_disk_text(w, None, &d, reserved)?;
         }
-        Ok(())
+        self.write_migr_rec_text(w)
+    }
+
+    /// The migration record block mdadm appends while a volume is in general migration.
+    fn write_migr_rec_text<W: Write>(&self, w: &mut W) -> fmt::Result {
+        let Some(vol) = self.mpb.volumes.iter().find(|v| v.is_gen_migration()) else {
+            return Ok(());
+        };
+        write!(w, "\nMigration Record Information:")?;
+        let slot = self.own_index().and_then(|i| vol.map0.slot_of(i));
+        let rec = match (slot, self.migr_rec.as_ref()) {
+            (Some(0) | Some(1), Some(r)) => r,
+            _ => {
+                write!(w, " Empty\n                              ")?;
+                return writeln!(w, "Examine one of first two disks in array");
+            }
+        };
+        writeln!(w)?;
+        let status = if rec.rec_status.get() == 0 {
+            "Normal"
+        } else {
+            "Contains Data"
+        };
+        writeln!(w, "                     Status : {}", status)?;
+        writeln!(w, "               Current Unit : {}", rec.curr_migr_unit())?;
+        writeln!(w, "                     Family : {}", rec.family_num.get())?;
+        writeln!(
+            w,
+            "                  Ascending : {}",
+            rec.ascending_migr.get()
+        )?;
+        writeln!(
+            w,
+            "            Blocks Per Unit : {}",
+            rec.blocks_per_unit.get()
+        )?;
+        writeln!(
+            w,
+            "       Dest. Depth Per Unit : {}",
+            rec.dest_depth_per_unit.get()
+        )?;
+        writeln!(w, "        Checkpoint Area pba : {}", rec.ckpt_area_pba())?;
+        writeln!(
+            w,
+            "           First member lba : {}",
+            rec.dest_1st_member_lba()
+        )?;
+        writeln!(w, "      Total Number of Units : {}", rec.num_migr_units())?;
+        writeln!(
+            w,
+            "             Size of volume : {}",
+            rec.post_migr_vol_cap()
+        )?;
+        writeln!(
+            w,
+            "       Record was read from : {}",
+            rec.ckpt_read_disk_num.get()
+        )
     }
 
     fn write_disk_text<W: Write>(

@@ -274,7 +274,7 @@ impl Container {
     }
 
     /// `end_migration` (IMSM.md §3.12).
-    pub fn end_migration(&mut self, v: usize, state: u8) -> Result<(), OpError> {
+    pub fn end_migration(&mut self, v: usize, mut state: u8) -> Result<(), OpError> {
         let gen = self.volume(v)?.is_gen_migration();
         let vol = self.volume(v)?;
         let prev = vol.prev_map().clone();
@@ -291,8 +291,8 @@ impl Container {
                 }
             }
             let failed = self.count_failed(v, WhichMap::Map0)?;
-            let recomputed = self.check_degraded(v, failed, false)?;
-            self.volume_mut(v)?.map0.raw.map_state = recomputed;
+            // The merged failures decide the final state, not the caller's guess.
+            state = self.check_degraded(v, failed, false)?;
         }
         let vol = self.volume_mut(v)?;
         vol.dev.migr_state = 0;
