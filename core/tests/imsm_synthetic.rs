@@ -573,3 +573,168 @@ fn examine_text_and_json_show_the_metadata() {
     e.write_text(&mut text).unwrap();
     assert!(text.contains(" incorrect\n"), "{text}");
 }
+
+fn raid5_spec() -> MpbSpec {
+    let mut s = two_disk_raid1();
+    s.disks.push(disk("MDRS0003", 2));
+    let v = &mut s.vols[0];
+    v.name = "r5".into();
+    v.map0.level = 5;
+    v.map0.domains = 1;
+    v.map0.ords = vec![0, 1, 2];
+    v.map0.stripes = 65536 / 2 / 128;
+    v.map0.blocks_per_member = 32768 + 2048;
+    s
+}
+
+fn r5_array(members: &[MemberInput], cp: u64) -> ArrayInput<'_> {
+    ArrayInput {
+        md_level: 5,
+        raid_disks: 3,
+        component_size: 32768,
+        ..array(members, MAX_SECTOR, SyncAction::Idle, cp)
+    }
+}
+
+#[test]
+fn missing_member_at_start_is_marked_failed_and_missing() {
+    let spec = raid5_spec();
+    let mut c = load(&[(&spec, "MDRS0001"), (&spec, "MDRS0002")]);
+    assert_eq!(c.missing_indexes().collect::<Vec<_>>(), vec![2]);
+    let members = [IN_SYNC[0], IN_SYNC[1]];
+    let out = c.set_array_state(&r5_array(&members, 0), 2).unwrap();
+    assert_eq!(out.consistent, 0, "degraded array cannot go read-auto");
+    let d = c.mpb.disks[2];
+    assert!(d.is_failed());
+    assert_eq!(d.scsi_id.get(), SCSI_ID_MISSING);
+    // ":0" appended, then the serial shifted left once.
+    assert_eq!(d.serial(), b"DRS0003:0");
+    let v = &c.mpb.volumes[0];
+    assert_eq!(v.map0.ord(2), Some(2 | ORD_REBUILD));
+    assert_eq!(v.map0.raw.failed_disk_num, 2);
+    // The missing marks are applied once only.
+    c.set_array_state(&r5_array(&members, 0), 2).unwrap();
+    assert_eq!(c.mpb.disks[2].serial(), b"DRS0003:0");
+    // The next write leaves the missing disk alone: no planned write for it exists at all.
+    let mut buf = vec![0u8; sync_buffer_len(512)];
+    let plan = c.sync_metadata(&mut buf).unwrap().unwrap();
+    assert!(plan.writes.iter().all(|w| w.member < 2));
+}
+
+#[test]
+fn rebuild_target_failure_ends_the_rebuild_degraded() {
+    let spec = raid5_spec();
+    let spare = MpbSpec {
+        version: "1.3.00".into(),
+        family: 7,
+        orig_family: 0,
+        generation: 1,
+        attributes: 0,
+        disks: vec![disk("MDRS0004", DISK_SPARE)],
+        vols: vec![],
+        bbm: vec![],
+        div: 1,
+    };
+    let mut c = load(&[
+        (&spec, "MDRS0001"),
+        (&spec, "MDRS0002"),
+        (&spec, "MDRS0003"),
+        (&spare, "MDRS0004"),
+    ]);
+    let m = |slot: u32, state: u32, active: bool| MemberInput {
+        slot,
+        state,
+        recovery_start: MAX_SECTOR,
+        active,
+        dev: (8, 16 * slot),
+    };
+    let failing = [
+        m(0, ds::INSYNC, true),
+        m(1, ds::INSYNC, true),
+        m(2, ds::FAULTY, true),
+    ];
+    c.set_disk(&r5_array(&failing, 0), 2, ds::FAULTY).unwrap();
+    assert_eq!(c.mpb.volumes[0].map0.state(), map_state::DEGRADED);
+    let gone = [
+        m(0, ds::INSYNC, true),
+        m(1, ds::INSYNC, true),
+        m(2, 0, false),
+    ];
+    let act = c
+        .activate_spare(&r5_array(&gone, 0), 5)
+        .expect("spare chosen");
+    assert_eq!(act.disks[0].member, 3);
+    c.process_update(act.update, &[0]).unwrap();
+    assert!(c.is_rebuilding(0));
+    let failed_slot = usize::from(c.mpb.volumes[0].map0.raw.failed_disk_num);
+    assert_eq!(failed_slot, 2);
+    // The new disk in slot 2 dies during the rebuild.
+    let rebuilding = [
+        m(0, ds::INSYNC, true),
+        m(1, ds::INSYNC, true),
+        MemberInput {
+            dev: (8, 48),
+            ..m(2, ds::FAULTY, true)
+        },
+    ];
+    let out = c
+        .set_disk(&r5_array(&rebuilding, 1000), 2, ds::FAULTY)
+        .unwrap();
+    assert_eq!(out.last_checkpoint, 0);
+    let v = &c.mpb.volumes[0];
+    assert!(!v.is_migrating());
+    assert_eq!(v.map0.state(), map_state::DEGRADED);
+    assert!(c.mpb.disks[2].is_failed());
+}
+
+#[test]
+fn second_failure_in_raid5_fails_the_volume() {
+    let spec = raid5_spec();
+    let mut c = load(&[
+        (&spec, "MDRS0001"),
+        (&spec, "MDRS0002"),
+        (&spec, "MDRS0003"),
+    ]);
+    let members = IN_SYNC;
+    c.set_disk(&r5_array(&members, 0), 1, ds::FAULTY).unwrap();
+    c.set_disk(&r5_array(&members, 0), 0, ds::FAULTY).unwrap();
+    let v = &c.mpb.volumes[0];
+    assert_eq!(v.map0.state(), map_state::FAILED);
+    assert_eq!(
+        v.map0.raw.failed_disk_num, 0,
+        "lowest failed slot when not rebuilding"
+    );
+}
+
+#[test]
+fn mdadm46_keeps_the_stored_checkpoint_on_the_first_pass() {
+    let mut spec = two_disk_raid1();
+    spec.vols[0].migr_state = 1;
+    spec.vols[0].migr_type = migr_type::INIT;
+    spec.vols[0].curr_unit = 3;
+    let mut m1 = spec.vols[0].map0.clone();
+    m1.state = map_state::UNINITIALIZED;
+    spec.vols[0].map1 = Some(m1);
+    for (compat, expect) in [(Compat::Mdadm46, 3), (Compat::Mdadm42, 0)] {
+        let regions: Vec<Vec<u8>> = (0..2)
+            .map(|_| region_with(&mpb_bytes(&spec), DISK_SIZE, 512))
+            .collect();
+        let copies: Vec<MemberCopy> = ["MDRS0001", "MDRS0002"]
+            .iter()
+            .zip(&regions)
+            .enumerate()
+            .map(|(i, (s, r))| MemberCopy {
+                member: i as u32,
+                region: r,
+                disk_bytes: DISK_SIZE,
+                sector_size: 512,
+                serial: serial16(s),
+                dev: (8, 16 * i as u32),
+            })
+            .collect();
+        let mut c = Container::load(&copies, compat).unwrap();
+        c.set_array_state(&array(&IN_SYNC, 0, SyncAction::Idle, 0), 2)
+            .unwrap();
+        assert_eq!(c.mpb.volumes[0].dev.curr_migr_unit(), expect, "{compat:?}");
+    }
+}
