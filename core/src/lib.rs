@@ -8,4 +8,6 @@
 
 pub mod ddf;
 pub mod imsm;
+pub mod monitor;
+pub mod sysfs;
 pub mod protocol;

@@ -1,0 +1,275 @@
+extern crate std;
+use super::*;
+use std::vec::Vec as StdVec;
+
+/// Records what the monitor asked of the handler, in order; answers `LeavingReadOnly`
+/// with `clean_on_activation`.
+#[derive(Default)]
+struct Recorder {
+    calls: StdVec<Call>,
+    clean_on_activation: bool,
+}
+
+#[derive(Debug, PartialEq, Eq, Clone)]
+enum Call {
+    State(Consistency, u64),
+    Disk(u32, DiskState),
+}
+
+impl MonitorHandler for Recorder {
+    fn set_array_state(&mut self, array: &mut ArrayRecord, c: Consistency) -> bool {
+        self.calls.push(Call::State(c, array.last_checkpoint));
+        match c {
+            Consistency::LeavingReadOnly => self.clean_on_activation,
+            Consistency::Clean => true,
+            Consistency::Dirty => false,
+        }
+    }
+    fn set_disk(&mut self, _array: &mut ArrayRecord, slot: u32, state: DiskState) {
+        self.calls.push(Call::Disk(slot, state));
+    }
+}
+
+fn raid1() -> ArrayRecord {
+    let mut a = ArrayRecord::new(0, 1, 2, 65536);
+    let in_sync = DiskState::IN_SYNC;
+    a.members.push(Member::new(0, 8, 0, in_sync)).unwrap();
+    a.members.push(Member::new(1, 8, 16, in_sync)).unwrap();
+    a
+}
+
+fn obs(state: ArrayState, action: SyncAction) -> Observation {
+    let mut members = heapless::Vec::new();
+    for _ in 0..2 {
+        members
+            .push(MemberObservation { state: Some(DiskState::IN_SYNC), recovery_start: Some(MAX_SECTOR) })
+            .unwrap();
+    }
+    Observation {
+        array_state: state,
+        sync_action: action,
+        resync_start: Some(MAX_SECTOR),
+        sync_completed: 0,
+        blocked: false,
+        reshape_finished: None,
+        members,
+    }
+}
+
+fn writes(out: &PassOutcome) -> StdVec<SysfsWrite> {
+    out.writes(&MetadataSynced::after_writes_completed()).collect()
+}
+
+#[test]
+fn write_pending_marks_dirty_then_writes_active() {
+    let mut a = raid1();
+    a.prev_state = ArrayState::Clean;
+    let mut h = Recorder::default();
+    let out = read_and_act(&mut a, &obs(ArrayState::WritePending, SyncAction::Idle), &mut h);
+    assert_eq!(h.calls, [Call::State(Consistency::Dirty, 0)]);
+    assert_eq!(writes(&out), [SysfsWrite::ArrayState(ArrayState::Active)]);
+    assert!(out.dirty);
+    assert_eq!(a.prev_state, ArrayState::WritePending);
+}
+
+#[test]
+fn active_idle_asks_the_kernel_for_clean_without_marking_metadata_clean() {
+    let mut a = raid1();
+    a.prev_state = ArrayState::Active;
+    let mut h = Recorder::default();
+    let out = read_and_act(&mut a, &obs(ArrayState::ActiveIdle, SyncAction::Idle), &mut h);
+    assert!(h.calls.is_empty(), "metadata must stay dirty until the kernel says clean");
+    assert_eq!(out.next_state, Some(ArrayState::Clean));
+    assert!(out.dirty);
+    // next pass: the kernel reports clean, now the metadata goes clean
+    let out = read_and_act(&mut a, &obs(ArrayState::Clean, SyncAction::Idle), &mut h);
+    assert_eq!(h.calls, [Call::State(Consistency::Clean, 0)]);
+    assert_eq!(out.next_state, None);
+    assert!(!out.dirty);
+}
+
+#[test]
+fn readonly_activation_follows_the_handler() {
+    for (clean, expect) in [(true, ArrayState::ReadAuto), (false, ArrayState::Active)] {
+        let mut a = raid1();
+        let mut h = Recorder { clean_on_activation: clean, ..Default::default() };
+        let out = read_and_act(&mut a, &obs(ArrayState::Readonly, SyncAction::Idle), &mut h);
+        assert_eq!(h.calls, [Call::State(Consistency::LeavingReadOnly, 0)]);
+        assert_eq!(out.next_state, Some(expect));
+        assert_eq!(out.dirty, !clean);
+    }
+}
+
+#[test]
+fn a_blocked_readonly_array_is_left_alone() {
+    let mut a = raid1();
+    let mut h = Recorder::default();
+    let mut o = obs(ArrayState::Readonly, SyncAction::Idle);
+    o.blocked = true;
+    let out = read_and_act(&mut a, &o, &mut h);
+    assert!(h.calls.is_empty());
+    assert_eq!(out, PassOutcome::default());
+}
+
+#[test]
+fn a_stopped_array_is_marked_clean_then_cleared_and_left() {
+    let mut a = raid1();
+    a.prev_state = ArrayState::Clean;
+    let mut h = Recorder::default();
+    let out = read_and_act(&mut a, &obs(ArrayState::Inactive, SyncAction::Idle), &mut h);
+    assert_eq!(h.calls, [Call::State(Consistency::Clean, 0)]);
+    assert_eq!(writes(&out), [SysfsWrite::ArrayState(ArrayState::Clear)]);
+    assert!(out.deactivated);
+    assert!(!a.live);
+    // an array that never ran is not "stopped"
+    let mut b = raid1();
+    let out = read_and_act(&mut b, &obs(ArrayState::Inactive, SyncAction::Idle), &mut h);
+    assert!(!out.deactivated && b.live);
+}
+
+#[test]
+fn a_failed_member_is_recorded_unblocked_and_handed_to_the_manager() {
+    let mut a = raid1();
+    a.prev_state = ArrayState::Active;
+    let mut h = Recorder::default();
+    let mut o = obs(ArrayState::Active, SyncAction::Idle);
+    o.members[1].state = Some(DiskState::FAULTY | DiskState::BLOCKED);
+    let out = read_and_act(&mut a, &o, &mut h);
+    assert_eq!(h.calls, [Call::Disk(1, DiskState::FAULTY | DiskState::BLOCKED)]);
+    assert_eq!(writes(&out), [SysfsWrite::Unblock(1)]);
+    assert!(out.wake_manager && a.check_degraded);
+    assert!(a.members[1].remove_requested);
+    // the next pass does not report it again
+    let mut h = Recorder::default();
+    let out = read_and_act(&mut a, &o, &mut h);
+    assert!(h.calls.is_empty());
+    assert!(out.unblock.is_empty() && !out.wake_manager);
+}
+
+#[test]
+fn a_failure_in_read_auto_makes_the_array_active_and_in_readonly_keeps_the_member() {
+    let mut a = raid1();
+    a.prev_state = ArrayState::ReadAuto;
+    let mut h = Recorder::default();
+    let mut o = obs(ArrayState::ReadAuto, SyncAction::Idle);
+    o.members[0].state = Some(DiskState::FAULTY);
+    let out = read_and_act(&mut a, &o, &mut h);
+    assert_eq!(h.calls, [Call::Disk(0, DiskState::FAULTY), Call::State(Consistency::Dirty, 0)]);
+    assert_eq!(out.next_state, Some(ArrayState::Active));
+    assert!(a.members[0].remove_requested);
+
+    let mut b = raid1();
+    let mut o = obs(ArrayState::Readonly, SyncAction::Idle);
+    o.blocked = true;
+    o.members[0].state = Some(DiskState::FAULTY | DiskState::BLOCKED);
+    let out = read_and_act(&mut b, &o, &mut h);
+    assert_eq!(out.unblock.as_slice(), &[0]);
+    assert!(!b.members[0].remove_requested, "read-only arrays keep failed members");
+}
+
+#[test]
+fn the_end_of_a_recovery_reports_every_member_and_checks_for_spares() {
+    let mut a = raid1();
+    a.prev_state = ArrayState::Active;
+    a.prev_action = SyncAction::Recover;
+    let mut h = Recorder::default();
+    let mut o = obs(ArrayState::Active, SyncAction::Idle);
+    o.members[1].state = Some(DiskState::empty());
+    let out = read_and_act(&mut a, &o, &mut h);
+    assert_eq!(h.calls, [Call::Disk(0, DiskState::IN_SYNC), Call::Disk(1, DiskState::empty())]);
+    assert!(a.check_degraded && out.wake_manager);
+
+    let mut a = raid1();
+    a.prev_action = SyncAction::Recover;
+    let mut h = Recorder::default();
+    let out = read_and_act(&mut a, &obs(ArrayState::Active, SyncAction::Idle), &mut h);
+    assert_eq!(h.calls.len(), 2);
+    assert!(!a.check_degraded && !out.wake_manager, "all members in sync: nothing to do");
+}
+
+#[test]
+fn resync_progress_is_checkpointed_and_reset_at_the_end() {
+    let mut a = raid1();
+    a.prev_state = ArrayState::Active;
+    a.prev_action = SyncAction::Resync;
+    let mut h = Recorder::default();
+    let mut o = obs(ArrayState::Active, SyncAction::Resync);
+    o.sync_completed = 4096;
+    read_and_act(&mut a, &o, &mut h);
+    assert_eq!(h.calls, [Call::State(Consistency::Dirty, 4096)]);
+    assert_eq!(a.last_checkpoint, 4096);
+    // no progress: no write
+    let mut h = Recorder::default();
+    read_and_act(&mut a, &o, &mut h);
+    assert!(h.calls.is_empty());
+    // finished
+    o.sync_completed = a.component_size;
+    let mut h = Recorder::default();
+    read_and_act(&mut a, &o, &mut h);
+    assert_eq!(h.calls, [Call::State(Consistency::Dirty, 65536)]);
+    assert_eq!(a.last_checkpoint, 0);
+}
+
+#[test]
+fn a_finished_reshape_tells_the_handler_to_finalise() {
+    let mut a = raid1();
+    a.prev_state = ArrayState::Active;
+    a.prev_action = SyncAction::Reshape;
+    assert!(a.wants_reshape_position());
+    let mut o = obs(ArrayState::Active, SyncAction::Idle);
+    o.sync_completed = 0;
+    o.reshape_finished = Some(true);
+    let mut h = Recorder::default();
+    read_and_act(&mut a, &o, &mut h);
+    assert_eq!(h.calls, [Call::State(Consistency::Dirty, 65536)]);
+
+    // interrupted: keeps the checkpoint it reached
+    let mut a = raid1();
+    a.prev_action = SyncAction::Reshape;
+    a.last_checkpoint = 100;
+    o.reshape_finished = Some(false);
+    o.sync_completed = 300;
+    let mut h = Recorder::default();
+    read_and_act(&mut a, &o, &mut h);
+    assert_eq!(h.calls, [Call::State(Consistency::Dirty, 300)]);
+}
+
+#[test]
+fn the_start_of_a_reshape_wakes_the_manager() {
+    let mut a = raid1();
+    let mut h = Recorder::default();
+    let out = read_and_act(&mut a, &obs(ArrayState::Active, SyncAction::Reshape), &mut h);
+    assert!(a.check_reshape && out.wake_manager);
+}
+
+#[test]
+fn failures_spread_to_sibling_arrays_on_the_same_disk() {
+    let mut a = raid1();
+    let mut b = raid1();
+    b.inst = 1;
+    a.members[1].curr_state = DiskState::FAULTY;
+    let mut hits = StdVec::new();
+    failures_to_propagate(&[&a, &b], |ai, mi| hits.push((ai, mi)));
+    assert_eq!(hits, [(1, 1)]);
+    b.members[1].curr_state = DiskState::FAULTY;
+    hits.clear();
+    failures_to_propagate(&[&a, &b], |ai, mi| hits.push((ai, mi)));
+    assert!(hits.is_empty(), "already failed everywhere");
+}
+
+#[test]
+fn resync_completion_by_level() {
+    let mut a = raid1();
+    a.resync_start = 100;
+    assert!(!a.resync_complete());
+    a.resync_start = MAX_SECTOR;
+    assert!(a.resync_complete());
+    let mut r10 = ArrayRecord::new(0, 10, 4, 1000);
+    r10.layout = 0x102; // near=2, far=1
+    r10.resync_start = 1999;
+    assert!(!r10.resync_complete());
+    r10.resync_start = 2000;
+    assert!(r10.resync_complete());
+    let r0 = ArrayRecord::new(0, 0, 2, 1000);
+    assert!(r0.resync_complete());
+}
