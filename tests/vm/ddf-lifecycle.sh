@@ -6,6 +6,7 @@ A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4)
 # mdadm 4.2 segfaults (exit 139) on `--add` to a DDF container that holds volumes, with or
 # without an earlier failure, so a spare cannot join later.
 run mdadm --create /dev/md/ddf0 -e ddf -n 4 $A $B $C $D --run
+maybe_capture ddf 01-container $((32 << 20)) $A $B $C $D
 run mdadm --create /dev/md/r1 -l 1 -n 2 --size=32M $A $B --run
 run mdadm --create /dev/md/r5 -l 5 -n 3 --size=32M $A $B $C --run
 C_MD=$(devnm_of /dev/md/ddf0)

@@ -3,6 +3,7 @@
 fast_sync
 A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4)
 run mdadm --create /dev/md/imsm0 -e imsm -n 3 $A $B $C --run
+maybe_capture imsm 01-container $((1 << 20)) $A $B $C $D
 run mdadm --create /dev/md/r1 -l 1 -n 2 --size=32M $A $B --run
 run mdadm --create /dev/md/r5 -l 5 -n 3 --size=32M $A $B $C --run
 C_MD=$(devnm_of /dev/md/imsm0)

@@ -1,5 +1,5 @@
 # summary: IMSM RAID1 rebuild cut by a power-off; the next boot resumes from the checkpoint
-# rig: disks=4 disk_size=256M boots=2 timeout=600
+# rig: disks=4 disk_size=256M boots=2 timeout=600 fixtures=yes
 A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4)
 if [ "$RIG_BOOT" = 1 ]; then
 	fast_sync
@@ -18,6 +18,7 @@ if [ "$RIG_BOOT" = 1 ]; then
 	wait_for 120 "a rebuild checkpoint on disk" sh -c "mdadm --examine $A | grep -Eq '^ *Checkpoint : [1-9]'"
 	expect_eq "migrate state" "$(vol_field $A r1 'Migrate State')" rebuild
 	log "checkpoint on disk: $(vol_field $A r1 Checkpoint), kernel at $(cat /sys/block/$R1/md/sync_completed)"
+	maybe_capture imsm 06-mid-rebuild-checkpoint $((1 << 20)) $A $B $C $D
 	# Power off now: no sync, no stop, nothing clean (sysrq 'o').
 	echo 1 > /proc/sys/kernel/sysrq
 	echo "RIG_EXIT_STATUS=0"

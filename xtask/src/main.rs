@@ -217,6 +217,10 @@ fn cmd_fixtures(_args: &[String]) -> rig::Result<()> {
         extra_env: Vec::new(),
     };
     let opts = RunOptions { extra_env: vec![("RIG_CAPTURE".into(), "1".into())], ..opts };
+    // Every capture is replaced: stale moments from an older rig must not linger.
+    for format in ["imsm", "ddf"] {
+        let _ = std::fs::remove_dir_all(ws.root.join("tests/fixtures").join(format));
+    }
     for s in rig::list_scenarios(&ws)?.iter().filter(|s| s.captures_fixtures) {
         let r = rig::run_scenario(&ws, &image, s, &opts)?;
         if !r.ok {
@@ -226,9 +230,8 @@ fn cmd_fixtures(_args: &[String]) -> rig::Result<()> {
         let formats = std::fs::read_dir(&src).map_err(|e| format!("{}: {e}", src.display()))?;
         for f in formats.filter_map(|e| e.ok()) {
             let dest = ws.root.join("tests/fixtures").join(f.file_name());
-            let _ = std::fs::remove_dir_all(&dest);
             copy_tree(&f.path(), &dest)?;
-            println!("fixtures: {}", dest.display());
+            println!("fixtures: {} from {}", dest.display(), s.name);
         }
     }
     Ok(())
