@@ -738,3 +738,31 @@ fn mdadm46_keeps_the_stored_checkpoint_on_the_first_pass() {
         assert_eq!(c.mpb.volumes[0].dev.curr_migr_unit(), expect, "{compat:?}");
     }
 }
+
+#[test]
+fn stale_failed_disk_and_foreign_family_are_kept_out() {
+    // Champion (generation 9) recorded MDRS0002 as failed; MDRS0002's own copy is older.
+    let mut champ = two_disk_raid1();
+    champ.generation = 9;
+    champ.disks[1].serial = "MDRS0002:0".into();
+    champ.disks[1].status = DISK_CONFIGURED | DISK_FAILED;
+    champ.vols[0].map0.ords = vec![0, 1 | ORD_REBUILD];
+    champ.vols[0].map0.state = map_state::DEGRADED;
+    let stale = two_disk_raid1();
+    // A disk from another container entirely.
+    let mut foreign = two_disk_raid1();
+    foreign.family = 0x0bad_f00d;
+    foreign.orig_family = 0x0bad_f00d;
+    foreign.disks = vec![disk("OTHER001", 2), disk("OTHER002", 2)];
+    let c = load(&[
+        (&champ, "MDRS0001"),
+        (&stale, "MDRS0002"),
+        (&foreign, "OTHER001"),
+    ]);
+    assert_eq!(c.mpb.header.generation_num.get(), 9);
+    assert_eq!(c.mpb.header.family_num.get(), 0x1234_5678);
+    // Only the champion's own disk is bound; the failed entry is missing.
+    assert_eq!(c.disks.len(), 1);
+    assert_eq!(c.disks[0].slot, DiskSlot::Table(0));
+    assert_eq!(c.missing_indexes().collect::<Vec<_>>(), vec![1]);
+}
