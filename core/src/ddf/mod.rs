@@ -5,13 +5,35 @@
 //! - [`crc`]: mdadm's DDF checksum;
 //! - [`model`]: the decoded container ([`Container`]) in fixed-capacity `heapless`
 //!   collections, loaded from the tails of all member disks;
-//! - [`write`]: per-member "what to write where" images;
+//! - [`mod@write`]: per-member "what to write where" images;
 //! - [`ops`]: handler operations (array state, set_disk, spare activation, ...);
 //! - [`update`]: bounded decoders and appliers for the update payloads mdadm sends;
 //! - [`examine`]: `mdadm --examine`-style text and a JSON rendering.
 //!
 //! Nothing here allocates: every collection has one of the capacities below, and a container
 //! that needs more is refused with [`ParseError::Capacity`] naming which one.
+//!
+//! # How the daemon drives it
+//!
+//! Manager thread (may allocate; owns nothing the monitor uses):
+//! - read the last 32 MiB of every member (`disk[size - min(size, 32 MiB)..]`), build
+//!   [`MemberInput`]s and call [`Container::load`] on a heap-allocated [`Container`];
+//! - [`Container::update_context`] once; then for each socket update
+//!   [`update::UpdateContext::prepare`] (a refused payload is dropped, the client still acked);
+//! - container disk joins/leaves: [`Container::prepare_disk_add`] / [`Container::prepare_disk_remove`]
+//!   on a snapshot, queue the resulting [`update::PreparedUpdate`];
+//! - new member array: [`Container::open_new`] (write `faulty` to the members it returns);
+//! - degraded array: [`Container::activate_spare`] with a buffer of
+//!   `record bytes × BVD count`; add the chosen disks, then queue the update it built
+//!   (after `prepare`, like any other).
+//!
+//! Monitor thread (no allocation): [`Container::set_array_state`] (with
+//! [`ops::resync_progress`]), [`Container::set_disk`], [`Container::process_update`]; then, if
+//! [`Container::begin_sync`] says so, [`Container::write_disk`] for every disk into its
+//! pre-allocated buffer of [`Container::image_len`] bytes and issue the returned writes in order
+//! (disks in parallel). Times are DDF time ([`ddf_time_from_unix`]).
+//!
+//! `mdmon --examine`: [`examine::has_anchor`] to detect, [`examine::examine_member`] to render.
 
 pub mod crc;
 pub mod error;
