@@ -104,3 +104,18 @@ pub const DDF_EPOCH_OFFSET: u64 = 315_532_800;
 pub fn ddf_time_from_unix(unix: u64) -> u32 {
     u32::try_from(unix.saturating_sub(DDF_EPOCH_OFFSET)).unwrap_or(u32::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shell allocates one container and one write buffer per member up front; keep the
+    /// model within the budget the capacities above were chosen for.
+    #[test]
+    fn model_sizes_stay_within_budget() {
+        let container = core::mem::size_of::<Container>();
+        let update = core::mem::size_of::<update::PreparedUpdate>();
+        assert!(container < 360 * 1024, "Container is {container} bytes");
+        assert!(update < 96 * 1024, "PreparedUpdate is {update} bytes");
+    }
+}
