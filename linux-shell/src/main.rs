@@ -1,13 +1,40 @@
-//! mdmon: the daemon binary. The process life, monitor and manager threads come with the
-//! daemon work; for now the binary only identifies itself, apart from `--examine`.
+//! mdmon: the daemon binary.
+//!
+//! Two modes: `mdmon --examine ...` prints metadata of disks or images (examine.rs); every
+//! other command line is mdmon's own (cli.rs), which starts the daemon (daemon.rs) for one
+//! container or for all of them. What the daemon does once it runs is behind the seam in
+//! service.rs.
 
+/// Writes one diagnostic line to stderr, naming the container: `mdmon md127: ...`.
+///
+/// Write errors are ignored on purpose: stderr may be a closed pipe or a dead journal
+/// stream, and a daemon must not die (std's `eprintln!` panics) because nobody listens.
+macro_rules! log {
+    ($devnm:expr, $($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = writeln!(::std::io::stderr(), "mdmon {}: {}", $devnm, format_args!($($arg)*));
+    }};
+}
+
+mod cli;
+mod control;
+mod daemon;
 mod examine;
+mod service;
+
+use std::ffi::OsString;
 
 fn main() {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    if args.first().is_some_and(|a| a == "--examine") {
-        std::process::exit(examine::run(&args[1..]));
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "--examine") {
+        std::process::exit(examine::run(&args[2..]));
     }
-    eprintln!("mdmon-rs: the daemon is not implemented yet");
-    std::process::exit(1);
+    let argv0_offroot = args
+        .first()
+        .is_some_and(|a| a.as_encoded_bytes().first() == Some(&b'@'));
+    let options = match cli::parse(&args[1.min(args.len())..], argv0_offroot) {
+        Ok(o) => o,
+        Err(e) => std::process::exit(cli::report(&e)),
+    };
+    std::process::exit(daemon::main(&args, options));
 }

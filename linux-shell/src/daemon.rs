@@ -1,0 +1,785 @@
+//! The process life of mdmon (MDMON.md §1.3–§1.9): starting for one container or for all
+//! of them, the fork with its readiness pipe, the run-time files, the `@` argv[0] marker,
+//! detecting and replacing a previous instance, and the signal discipline. What runs after
+//! that is behind the seam in service.rs.
+//!
+//! Signals: SIGTERM and SIGUSR1 are blocked before any thread exists (so every thread
+//! inherits the mask) and are read from a signalfd in the manager's poll set. A SIGTERM
+//! thus always reaches the manager, SIGUSR1 (upstream's thread wake-up, and the takeover
+//! probe a successor sends) is harmless, and no signal handler runs at an arbitrary point.
+//! SIGPIPE is ignored; the socket code also sends with MSG_NOSIGNAL.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, FileTypeExt, OpenOptionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mdmon_core::protocol;
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{
+    bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
+};
+use nix::unistd::{fork, ForkResult, Pid};
+
+use crate::cli::{self, Options, Target};
+use crate::control::ControlServer;
+use crate::service;
+
+/// Where mdadm looks for our pid file and socket (its compile-time `MDMON_DIR`).
+const RUN_DIR: &str = "/run/mdadm";
+
+/// Test-only override of [`RUN_DIR`]: mdadm never reads it, so a daemon started with it
+/// is invisible to mdadm. Exists so tests can run without touching `/run/mdadm`.
+const RUN_DIR_ENV: &str = "MDMON_RUN_DIR";
+
+/// Launcher exit status: a start step of the child failed (§1.5 steps 3–15).
+pub const EXIT_START_FAILED: i32 = 3;
+
+/// How long a previous instance may take to answer the "already managed" ping; mdadm's own
+/// client timeouts (msg.c `fping_monitor()`).
+const VICTIM_PING_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Takeover: SIGUSR1 probes after SIGTERM, 200 ms apart (≤ 5 s in all).
+const VICTIM_PROBES: u32 = 25;
+const VICTIM_PROBE_INTERVAL: Duration = Duration::from_millis(200);
+
+/// statfs magic numbers of the file systems an initramfs root lives on.
+const TMPFS_MAGIC: u32 = 0x0102_1994;
+const RAMFS_MAGIC: u32 = 0x8584_58f6;
+
+/// The run-time directory in use.
+pub fn run_dir() -> PathBuf {
+    match std::env::var_os(RUN_DIR_ENV) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(RUN_DIR),
+    }
+}
+
+/// The pid file and socket path of one container.
+#[derive(Debug, Clone)]
+pub struct RunFiles {
+    pub pid: PathBuf,
+    pub sock: PathBuf,
+}
+
+impl RunFiles {
+    pub fn new(dir: &Path, devnm: &str) -> Self {
+        Self {
+            pid: dir.join(format!("{devnm}.pid")),
+            sock: dir.join(format!("{devnm}.sock")),
+        }
+    }
+
+    /// Removes both files (a normal exit; a SIGTERM exit leaves them to the successor).
+    pub fn remove(&self, devnm: &str) {
+        for p in [&self.pid, &self.sock] {
+            if let Err(e) = fs::remove_file(p) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    log!(devnm, "cannot remove {}: {e}", p.display());
+                }
+            }
+        }
+    }
+}
+
+/// Runs mdmon for a parsed command line; returns the process exit status.
+pub fn main(args: &[OsString], options: Options) -> i32 {
+    if options.offroot || in_initrd() {
+        // Best effort: failing to mark ourselves only matters at shutdown.
+        if let Err(e) = set_argv0_offroot() {
+            log!("-", "cannot mark argv[0] with '@' for systemd: {e}");
+        }
+    }
+    match &options.target {
+        Target::All => start_all(args, &options),
+        Target::Container(name) => match cli::resolve_container(name) {
+            Some(devnm) => start(&devnm, !options.foreground, options.takeover),
+            None => {
+                let _ = writeln!(
+                    io::stderr(),
+                    "mdmon: {} is not a valid md device name",
+                    name.to_string_lossy()
+                );
+                cli::EXIT_BAD_ARGUMENT
+            }
+        },
+    }
+}
+
+/// `--all` (§1.3): one forked daemon per container in `/proc/mdstat`, in file order. The
+/// status is the OR of the launchers' statuses.
+fn start_all(args: &[OsString], options: &Options) -> i32 {
+    let text = match fs::read_to_string("/proc/mdstat") {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "mdmon: cannot read /proc/mdstat: {e}");
+            return 1;
+        }
+    };
+    let mut status = 0;
+    for devnm in service::containers(&text) {
+        if let Some(index) = options.all_arg {
+            // Cosmetic, so `ps` tells the instances apart: each child inherits its name.
+            if let Err(e) = rewrite_arg(args, index, devnm.as_bytes()) {
+                log!(devnm, "cannot show the container name in argv: {e}");
+            }
+        }
+        status |= start(&devnm, true, options.takeover);
+    }
+    status
+}
+
+/// The start sequence for one container (§1.5). With `fork` the function returns the
+/// launcher's status once the child is ready (0) or has failed; without, it never returns
+/// on success.
+pub fn start(devnm: &str, fork_child: bool, takeover: bool) -> i32 {
+    // Step 1: the container must exist. Upstream opens its block device here; we need
+    // nothing from the open, so sysfs is asked instead (works without a /dev node).
+    if let Err(e) = fs::read_to_string(format!("/sys/block/{devnm}/dev")) {
+        let _ = writeln!(io::stderr(), "mdmon: {devnm}: {e}");
+        return 1;
+    }
+    let ready = if fork_child {
+        match fork_with_ready_pipe(devnm) {
+            Ok(Forked::Parent(status)) => return status,
+            Ok(Forked::Child(pipe)) => Some(pipe),
+            Err(e) => {
+                log!(devnm, "{e}");
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
+    child(devnm, takeover, ready)
+}
+
+enum Forked {
+    /// The launcher, with the status to exit with.
+    Parent(i32),
+    /// The daemon, with the pipe to report readiness through.
+    Child(fs::File),
+}
+
+/// Step 2: fork; the parent waits for 4 bytes (a host-order i32 status) from the child, or
+/// for the child's exit status if the child dies first.
+fn fork_with_ready_pipe(devnm: &str) -> io::Result<Forked> {
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| io::Error::other(format!("failed to create pipe: {e}")))?;
+    // SAFETY: the process is single-threaded here (no thread is started before the start
+    // sequence forks), so the child may run arbitrary code.
+    match unsafe { fork() } {
+        Err(e) => Err(io::Error::other(format!("failed to fork: {e}"))),
+        Ok(ForkResult::Child) => {
+            drop(read_end);
+            Ok(Forked::Child(fs::File::from(write_end)))
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(write_end);
+            let mut status = [0u8; 4];
+            let mut pipe = fs::File::from(read_end);
+            let got = read_up_to(&mut pipe, &mut status);
+            if got == 4 {
+                return Ok(Forked::Parent(i32::from_ne_bytes(status)));
+            }
+            let code = match nix::sys::wait::waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
+                Ok(other) => {
+                    log!(devnm, "daemon ended without reporting: {other:?}");
+                    1
+                }
+                Err(e) => {
+                    log!(devnm, "cannot wait for the daemon: {e}");
+                    1
+                }
+            };
+            Ok(Forked::Parent(code))
+        }
+    }
+}
+
+fn read_up_to(f: &mut impl Read, buf: &mut [u8]) -> usize {
+    let mut done = 0;
+    while done < buf.len() {
+        match f.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    done
+}
+
+/// Exits the child with `code`; the launcher learns it through the exit status.
+fn fail(devnm: &str, code: i32, message: impl std::fmt::Display) -> ! {
+    log!(devnm, "{message}");
+    std::process::exit(code);
+}
+
+/// The daemon side of the start sequence (steps 3–21), then the seam.
+fn child(devnm: &str, takeover: bool, ready: Option<fs::File>) -> ! {
+    // Steps 3–7 and 12.
+    let prepared = match service::prepare(devnm) {
+        Ok(p) => p,
+        Err(e) => fail(devnm, EXIT_START_FAILED, e),
+    };
+    // Step 8.
+    let signals = match block_signals() {
+        Ok(s) => s,
+        Err(e) => fail(
+            devnm,
+            EXIT_START_FAILED,
+            format!("cannot set up signals: {e}"),
+        ),
+    };
+    let dir = run_dir();
+    let files = RunFiles::new(&dir, devnm);
+    // Step 9.
+    let victim_pid = read_pid_file(&files.pid);
+    let mut victim_sock = if victim_pid >= 0 {
+        UnixStream::connect(&files.sock).ok()
+    } else {
+        None
+    };
+    // Step 10 (the result does not matter: "/" always exists).
+    let _ = std::env::set_current_dir("/");
+    // Step 11.
+    if !takeover && victim_pid > 0 {
+        if let Some(sock) = victim_sock.take() {
+            if ping(&sock, VICTIM_PING_TIMEOUT).is_ok() {
+                fail(devnm, EXIT_START_FAILED, format!("{devnm} already managed"));
+            }
+            log!(
+                devnm,
+                "previous mdmon (pid {victim_pid}) does not answer; replacing it"
+            );
+        }
+    }
+    if let Err(e) = fs::DirBuilder::new().mode(0o755).create(&dir) {
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            log!(devnm, "cannot create {}: {e}", dir.display());
+        }
+    }
+    // Step 14: a dead or unresponsive predecessor's files make way for ours.
+    if victim_pid > 0 {
+        let _ = fs::remove_file(&files.pid);
+        let _ = fs::remove_file(&files.sock);
+    }
+    // Step 15.
+    if let Err(e) = make_pid_file(&files.pid) {
+        fail(
+            devnm,
+            EXIT_START_FAILED,
+            format!("cannot create pid file {}: {e}", files.pid.display()),
+        );
+    }
+    // Step 16: not fatal; mdmon then runs without a socket. A SIGTERM that already arrived
+    // means a successor is taking over: do not create a socket it would find.
+    let control = if sigterm_pending() {
+        None
+    } else {
+        match make_control_socket(&files.sock) {
+            Ok(l) => Some(ControlServer::new(l, devnm)),
+            Err(e) => {
+                log!(
+                    devnm,
+                    "cannot create control socket {}: {e}",
+                    files.sock.display()
+                );
+                None
+            }
+        }
+    };
+    // Step 17: the launcher may exit 0 now.
+    if let Some(mut pipe) = ready {
+        if let Err(e) = pipe.write_all(&0i32.to_ne_bytes()) {
+            log!(devnm, "failed to notify the launcher: {e}");
+        }
+    }
+    if let Err(e) = sd_notify_ready() {
+        log!(devnm, "cannot notify systemd: {e}");
+    }
+    // Step 18: the monitor must never wait for a page-in while arrays wait for it.
+    // SAFETY: mlockall has no memory-safety preconditions.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
+        log!(devnm, "mlockall failed: {}", io::Error::last_os_error());
+    }
+    // Step 21 (before the seam; upstream does it after the takeover, which no observer can
+    // tell apart). setsid fails harmlessly when we already lead a group (--foreground).
+    let _ = nix::unistd::setsid();
+    detach_stdio(devnm);
+    let victim = (victim_pid > 0).then(|| Victim {
+        pid: victim_pid,
+        sock: victim_sock,
+    });
+    service::run(service::RunContext {
+        prepared,
+        control,
+        victim,
+        signals,
+        files,
+    })
+}
+
+/// Blocks SIGTERM and SIGUSR1 (inherited by every thread started later), returns a
+/// signalfd for them, and ignores SIGPIPE.
+fn block_signals() -> nix::Result<SignalFd> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGUSR1);
+    set.thread_block()?;
+    // SAFETY: SIG_IGN installs no handler code.
+    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) }?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+}
+
+/// Whether a SIGTERM is waiting (it is blocked, so it stays pending until the signalfd
+/// is read).
+fn sigterm_pending() -> bool {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigpending fills the set it is given; sigismember only reads the set, which
+    // is initialised once sigpending succeeded.
+    unsafe {
+        libc::sigpending(set.as_mut_ptr()) == 0
+            && libc::sigismember(set.as_ptr(), libc::SIGTERM) == 1
+    }
+}
+
+/// stdin and stdout go to /dev/null (nothing reads them; a terminal may vanish). stderr is
+/// kept for our log lines, which journald or a console captures (quirk #8), except when it
+/// is a pipe: whoever reads that pipe would wait for an EOF that never comes while we run.
+fn detach_stdio(devnm: &str) {
+    let null = match fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        Ok(f) => f,
+        Err(e) => {
+            log!(devnm, "cannot open /dev/null: {e}");
+            return;
+        }
+    };
+    let stderr_is_pipe = fs::metadata("/proc/self/fd/2")
+        .map(|m| m.file_type().is_fifo())
+        .unwrap_or(false);
+    let mut targets = vec![0, 1];
+    if stderr_is_pipe {
+        log!(devnm, "stderr is a pipe; further messages go to /dev/null");
+        targets.push(2);
+    }
+    for fd in targets {
+        // SAFETY: dup2 onto a standard descriptor; both descriptors are valid.
+        if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+            log!(
+                devnm,
+                "cannot redirect fd {fd}: {}",
+                io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+/// The pid in a pid file as mdadm reads it (util.c `mdmon_pid()`): at most 9 bytes through
+/// `atoi`; −1 when the file is missing or unreadable, 0 for garbage.
+pub fn read_pid_file(path: &Path) -> i32 {
+    let mut f = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOATIME)
+        .open(path)
+        .or_else(|_| fs::File::open(path))
+    {
+        Ok(f) => f,
+        Err(_) => return -1,
+    };
+    let mut buf = [0u8; 9];
+    let n = read_up_to(&mut f, &mut buf);
+    if n == 0 {
+        return -1;
+    }
+    atoi(&buf[..n])
+}
+
+/// C `atoi`: leading white space, an optional sign, then digits; anything else ends it.
+fn atoi(text: &[u8]) -> i32 {
+    let mut i = 0;
+    while i < text.len() && matches!(text[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+        i += 1;
+    }
+    let negative = match text.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let mut value: i64 = 0;
+    while let Some(d) = text.get(i).filter(|d| d.is_ascii_digit()) {
+        value = (value * 10 + i64::from(d - b'0')).min(i64::from(i32::MAX) + 1);
+        i += 1;
+    }
+    let value = if negative { -value } else { value };
+    value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+/// Creates the pid file exclusively, mode 0600, holding `<pid>\n` (§1.6).
+pub fn make_pid_file(path: &Path) -> io::Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(format!("{}\n", std::process::id()).as_bytes())
+}
+
+/// Creates the listening control socket (§1.6): old file unlinked, umask 077 (kept for the
+/// life of the process, as upstream), bound, backlog 10, non-blocking, close-on-exec.
+pub fn make_control_socket(path: &Path) -> io::Result<UnixListener> {
+    let _ = fs::remove_file(path);
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    bind(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
+    listen(&fd, Backlog::new(10)?)?;
+    Ok(UnixListener::from(fd))
+}
+
+/// Sends one ping frame and waits for any complete reply frame (msg.c `fping_monitor()`).
+pub fn ping(sock: &UnixStream, timeout: Duration) -> io::Result<()> {
+    sock.set_write_timeout(Some(timeout))?;
+    sock.set_read_timeout(Some(timeout))?;
+    let mut s = sock;
+    s.write_all(&protocol::PING_MONITOR)?;
+    let mut header = [0u8; protocol::HEADER_LEN];
+    s.read_exact(&mut header)?;
+    let request = protocol::decode_header(&header)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    let mut rest = vec![0u8; request.payload_len() + protocol::TRAILER_LEN];
+    s.read_exact(&mut rest)?;
+    let mut trailer = [0u8; protocol::TRAILER_LEN];
+    trailer.copy_from_slice(&rest[request.payload_len()..]);
+    protocol::check_end(&trailer)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// A previous mdmon of the same container, to be replaced (§1.7).
+#[derive(Debug)]
+pub struct Victim {
+    pub pid: i32,
+    /// Our connection to its socket (takeover mode): its EOF tells us it let go.
+    pub sock: Option<UnixStream>,
+}
+
+impl Victim {
+    /// Stops the previous instance: SIGTERM, wait for its socket to close (when we hold a
+    /// connection), then SIGUSR1 probes until it is gone (≤ 5 s). Call only once our own
+    /// threads run, so there is never a moment without an mdmon.
+    pub fn terminate(self, devnm: &str) {
+        if self.pid == std::process::id() as i32 {
+            return;
+        }
+        let cmdline = fs::read(format!("/proc/{}/cmdline", self.pid)).unwrap_or_default();
+        if !is_mdmon_cmdline(&cmdline) {
+            log!(
+                devnm,
+                "pid {} from the pid file is not an mdmon; leaving it alone",
+                self.pid
+            );
+            return;
+        }
+        let pid = Pid::from_raw(self.pid);
+        log!(devnm, "taking over from mdmon pid {}", self.pid);
+        if let Err(e) = kill(pid, Signal::SIGTERM) {
+            log!(devnm, "cannot signal pid {}: {e}", self.pid);
+            return;
+        }
+        if let Some(mut sock) = self.sock {
+            // Blocks until the victim closes the connection (it drops idle clients after
+            // 3 s, or exits); any error means the same.
+            let _ = sock.set_nonblocking(false);
+            let _ = sock.set_read_timeout(None);
+            let mut sink = [0u8; 256];
+            while matches!(sock.read(&mut sink), Ok(n) if n > 0) {}
+        }
+        for _ in 0..VICTIM_PROBES {
+            if kill(pid, Signal::SIGUSR1).is_err() {
+                return;
+            }
+            std::thread::sleep(VICTIM_PROBE_INTERVAL);
+        }
+        log!(devnm, "previous mdmon pid {} is still running", self.pid);
+    }
+}
+
+/// Whether `/proc/<pid>/cmdline` belongs to an mdmon: upstream reads at most 99 bytes and
+/// searches only argv[0] (NUL-terminated) for `mdmon` or `@dmon` (a `mdmon` argv[0] marked
+/// with `@`), which protects a reused pid from being killed.
+pub fn is_mdmon_cmdline(cmdline: &[u8]) -> bool {
+    let head = &cmdline[..cmdline.len().min(99)];
+    let argv0 = head.split(|&b| b == 0).next().unwrap_or(&[]);
+    argv0.windows(5).any(|w| w == b"mdmon" || w == b"@dmon")
+}
+
+/// §1.4: `statfs("/")` is tmpfs or ramfs (4.2's test) or `/etc/initrd-release` exists (4.3+).
+pub fn in_initrd() -> bool {
+    if Path::new("/etc/initrd-release").exists() {
+        return true;
+    }
+    match nix::sys::statfs::statfs("/") {
+        // f_type is compared on 32 bits, as upstream does.
+        Ok(s) => matches!(s.filesystem_type().0 as u32, TMPFS_MAGIC | RAMFS_MAGIC),
+        Err(_) => false,
+    }
+}
+
+/// The start of the process's argument area (`arg_start`, field 48 of /proc/self/stat).
+fn arg_start() -> io::Result<u64> {
+    let stat = fs::read("/proc/self/stat")?;
+    // The command name (field 2) may contain spaces and parentheses: fields after it
+    // start behind the last ')'.
+    let after = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .map(|p| &stat[p + 1..])
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "/proc/self/stat: no ')'"))?;
+    let field = after
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
+        .nth(48 - 3)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "/proc/self/stat: too short"))?;
+    std::str::from_utf8(field)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "/proc/self/stat: bad arg_start"))
+}
+
+/// Overwrites bytes of the original argv memory, where `ps` and systemd read the command
+/// line, through /proc/self/mem (the kernel allows a process to write its own memory).
+fn write_arg_area(offset: u64, bytes: &[u8]) -> io::Result<()> {
+    let mem = fs::OpenOptions::new().write(true).open("/proc/self/mem")?;
+    mem.write_all_at(bytes, arg_start()? + offset)
+}
+
+/// Makes argv[0] start with `@` (§1.4) and checks that /proc/self/cmdline shows it.
+pub fn set_argv0_offroot() -> io::Result<()> {
+    write_arg_area(0, b"@")?;
+    let cmdline = fs::read("/proc/self/cmdline")?;
+    if cmdline.first() == Some(&b'@') {
+        Ok(())
+    } else {
+        Err(io::Error::other("/proc/self/cmdline does not show the '@'"))
+    }
+}
+
+/// All mode: replaces argv element `index` with `name`, NUL-padded, if it fits (§1.3:
+/// up to the element's length, at most 32 bytes).
+fn rewrite_arg(args: &[OsString], index: usize, name: &[u8]) -> io::Result<()> {
+    let Some(old) = args.get(index) else {
+        return Ok(());
+    };
+    let len = old.as_bytes().len();
+    if name.len() > len.min(32) {
+        return Ok(());
+    }
+    let offset: usize = args[..index].iter().map(|a| a.as_bytes().len() + 1).sum();
+    let mut bytes = vec![0u8; len];
+    bytes[..name.len()].copy_from_slice(name);
+    write_arg_area(offset as u64, &bytes)
+}
+
+/// Tells systemd we are ready (`Type=notify`): one `READY=1` datagram to $NOTIFY_SOCKET,
+/// a path or, with a leading `@`, an abstract socket name. No-op without the variable.
+pub fn sd_notify_ready() -> io::Result<()> {
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(());
+    };
+    sd_notify(target.as_bytes(), b"READY=1")
+}
+
+fn sd_notify(target: &[u8], message: &[u8]) -> io::Result<()> {
+    let addr = match target.strip_prefix(b"@") {
+        Some(name) => UnixAddr::new_abstract(name)?,
+        None => UnixAddr::new(target)?,
+    };
+    let fd: OwnedFd = socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    nix::sys::socket::sendto(
+        fd.as_raw_fd(),
+        message,
+        &addr,
+        nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mdmon-daemon-{}-{tag}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn atoi_matches_c() {
+        assert_eq!(atoi(b"1234\n"), 1234);
+        assert_eq!(atoi(b"  42abc"), 42);
+        assert_eq!(atoi(b"-7"), -7);
+        assert_eq!(atoi(b"+9"), 9);
+        assert_eq!(atoi(b"garbage"), 0);
+        assert_eq!(atoi(b""), 0);
+        assert_eq!(atoi(b"99999999999"), i32::MAX);
+    }
+
+    #[test]
+    fn pid_file_is_exclusive_0600_and_reads_back() {
+        let dir = temp_dir("pid");
+        let files = RunFiles::new(&dir, "md127");
+        assert_eq!(files.pid, dir.join("md127.pid"));
+        assert_eq!(read_pid_file(&files.pid), -1);
+        make_pid_file(&files.pid).unwrap();
+        let text = fs::read_to_string(&files.pid).unwrap();
+        assert_eq!(text, format!("{}\n", std::process::id()));
+        let mode = fs::metadata(&files.pid).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(read_pid_file(&files.pid), std::process::id() as i32);
+        let again = make_pid_file(&files.pid).unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+        // Only the first 9 bytes count, as in mdadm.
+        fs::write(&files.pid, "1234567890\n").unwrap();
+        assert_eq!(read_pid_file(&files.pid), 123456789);
+        fs::write(&files.pid, "").unwrap();
+        assert_eq!(read_pid_file(&files.pid), -1);
+        fs::write(&files.pid, "junk\n").unwrap();
+        assert_eq!(read_pid_file(&files.pid), 0);
+        files.remove("md127");
+        assert!(!files.pid.exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn control_socket_is_private_listening_and_answers_pings() {
+        let dir = temp_dir("sock");
+        let path = dir.join("md127.sock");
+        fs::write(&path, "stale").unwrap();
+        let listener = make_control_socket(&path).unwrap();
+        let meta = fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        // Non-blocking: no client yet.
+        assert_eq!(
+            listener.accept().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let server = std::thread::spawn(move || {
+            struct Nop;
+            impl crate::control::ControlHandler for Nop {
+                fn ping_monitor(&mut self) {}
+                fn ping_manager(&mut self) {}
+                fn metadata_update(&mut self, _: Vec<u8>) {}
+            }
+            let mut server = ControlServer::new(listener, "md127");
+            loop {
+                // Root-only by design; the test runs as root in CI and on the rig host.
+                match server.serve_pending(&mut Nop) {
+                    crate::control::Served::NoClient => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    other => return other,
+                }
+            }
+        });
+        let client = UnixStream::connect(&path).unwrap();
+        let result = ping(&client, Duration::from_secs(5));
+        drop(client);
+        let served = server.join().unwrap();
+        if nix::unistd::getuid().is_root() {
+            result.unwrap();
+            assert_eq!(served, crate::control::Served::Client { requests: 1 });
+        } else {
+            assert!(result.is_err());
+            assert_eq!(served, crate::control::Served::Refused);
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn recognises_mdmon_command_lines() {
+        assert!(is_mdmon_cmdline(b"/sbin/mdmon\0md127\0"));
+        assert!(is_mdmon_cmdline(b"@sbin/mdmon\0--takeover\0md127\0"));
+        assert!(is_mdmon_cmdline(b"@dmon\0md127\0"));
+        assert!(is_mdmon_cmdline(b"mdmon"));
+        assert!(!is_mdmon_cmdline(b"/bin/sh\0mdmon\0"));
+        assert!(!is_mdmon_cmdline(b""));
+        let mut long = vec![b'x'; 100];
+        long.extend_from_slice(b"mdmon");
+        assert!(!is_mdmon_cmdline(&long));
+    }
+
+    #[test]
+    fn sd_notify_sends_one_datagram_to_a_path_or_abstract_name() {
+        use std::os::linux::net::SocketAddrExt;
+        let dir = temp_dir("notify");
+        let path = dir.join("notify");
+        let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        sd_notify(path.as_os_str().as_bytes(), b"READY=1").unwrap();
+        let mut buf = [0u8; 64];
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+
+        let name = format!("mdmon-test-{}", std::process::id());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let rx = std::os::unix::net::UnixDatagram::bind_addr(&addr).unwrap();
+        sd_notify(format!("@{name}").as_bytes(), b"READY=1").unwrap();
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+        assert!(sd_notify(dir.join("absent").as_os_str().as_bytes(), b"READY=1").is_err());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// Both argv rewrites in one test: they share this process's argv memory.
+    #[test]
+    fn argv_area_rewrites_show_in_proc_cmdline() {
+        let original = fs::read("/proc/self/cmdline").unwrap();
+        let first = original[0];
+        set_argv0_offroot().unwrap();
+        let now = fs::read("/proc/self/cmdline").unwrap();
+        assert_eq!(now[0], b'@');
+        assert_eq!(&now[1..], &original[1..]);
+
+        let args: Vec<OsString> = std::env::args_os().collect();
+        let argv0_len = args[0].as_bytes().len();
+        rewrite_arg(&args, 0, b"x").unwrap();
+        let now = fs::read("/proc/self/cmdline").unwrap();
+        assert_eq!(&now[..2], b"x\0");
+        // Restore argv[0] for whoever reads it later.
+        write_arg_area(0, &original[..argv0_len]).unwrap();
+        let now = fs::read("/proc/self/cmdline").unwrap();
+        assert_eq!(now, original);
+        assert_eq!(now[0], first);
+    }
+}

@@ -1,0 +1,574 @@
+//! THE SEAM between the process life (daemon.rs) and what the daemon does while it runs
+//! (the manager and monitor threads, which the lead owns).
+//!
+//! daemon.rs calls exactly two functions:
+//!
+//! 1. [`prepare`] in the forked child, before any run-time file exists (MDMON.md §1.5 steps
+//!    3–7 and 12). An error is printed by daemon.rs and the child exits 3, which the
+//!    launcher passes on as its own exit status.
+//! 2. [`run`] once the pid file and the control socket exist and the launcher has been told
+//!    "ready" (steps 18 onward: the caller has already done mlockall, setsid and the stdio
+//!    redirection). It never returns.
+//!
+//! **Placeholder:** the monitor thread is NOT started yet. [`run`] is a minimal manager
+//! loop so the process life can be exercised end to end against real mdadm: it answers
+//! pings (without a monitor barrier, there being no monitor), acknowledges and drops
+//! metadata updates (with a log line), obeys SIGTERM, and exits when the container has no
+//! member arrays left. Member arrays therefore stay read-only under it. The lead replaces
+//! the body of [`run`] (and [`load_metadata`]); the signatures are the seam.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Read, Seek};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
+
+use crate::control::{ControlHandler, ControlServer};
+use crate::daemon::{RunFiles, Victim};
+
+/// The metadata format of a container (`external:<fmt>` in `md/metadata_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataFormat {
+    Imsm,
+    Ddf,
+}
+
+/// One member disk of the container, as sysfs lists it under `md/dev-<kname>/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDisk {
+    /// Kernel name (`sda`, `nvme0n1`): the directory is `md/dev-<kname>`.
+    pub kname: String,
+    pub major: u32,
+    pub minor: u32,
+    /// `md/dev-<kname>/slot`; `None` when it reads `none` (spares; always so in a container).
+    pub slot: Option<u32>,
+}
+
+/// Everything the child learned about the container before going live.
+#[derive(Debug)]
+pub struct Prepared {
+    pub devnm: String,
+    pub format: MetadataFormat,
+    pub members: Vec<MemberDisk>,
+    /// Placeholder for the loaded metadata (the lead's handler state goes here).
+    pub metadata: LoadedMetadata,
+}
+
+/// Placeholder: what [`load_metadata`] produced. Empty until the handlers are wired in.
+#[derive(Debug, Default)]
+pub struct LoadedMetadata {}
+
+/// Why the container cannot be monitored (the child exits 3 after printing it).
+#[derive(Debug)]
+pub enum StartError {
+    /// An attribute the start needs could not be read.
+    Sysfs {
+        devnm: String,
+        path: PathBuf,
+        error: io::Error,
+    },
+    /// `md/level` is not empty: a real array, not a container.
+    NotAContainer { devnm: String },
+    /// `md/metadata_version` is not `external:...`.
+    NotExternal { devnm: String },
+    /// `external:<fmt>` with a format we have no handler for (or a member array's version).
+    Unsupported { devnm: String, version: String },
+    /// The handler could not load the metadata from the member disks.
+    // Returned by the lead's `load_metadata`; the placeholder cannot fail.
+    #[allow(dead_code)]
+    LoadMetadata { devnm: String, reason: String },
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Upstream's wording, plus the path or reason where it had none.
+        match self {
+            StartError::Sysfs { devnm, path, error } => write!(
+                f,
+                "failed to load sysfs info for {devnm} ({}: {error})",
+                path.display()
+            ),
+            StartError::NotAContainer { devnm } => {
+                write!(f, "{devnm} is not a container - cannot monitor")
+            }
+            StartError::NotExternal { devnm } => {
+                write!(f, "{devnm} does not use external metadata - cannot monitor")
+            }
+            StartError::Unsupported { devnm, version } => {
+                write!(f, "{devnm} uses unsupported metadata: {version}")
+            }
+            StartError::LoadMetadata { devnm, reason } => {
+                write!(f, "Cannot load metadata for {devnm}: {reason}")
+            }
+        }
+    }
+}
+
+/// Reads the container's sysfs description and loads its metadata (§1.5 steps 3–7, 12).
+pub fn prepare(devnm: &str) -> Result<Prepared, StartError> {
+    let mut prepared = read_container(Path::new("/sys"), devnm)?;
+    prepared.metadata = load_metadata(&prepared)?;
+    Ok(prepared)
+}
+
+/// Placeholder for §1.5 step 12: the lead's handler reads the metadata of every member disk
+/// here (and keeps their fds). Today it loads nothing and cannot fail.
+fn load_metadata(_prepared: &Prepared) -> Result<LoadedMetadata, StartError> {
+    Ok(LoadedMetadata::default())
+}
+
+fn read_attr(sys: &Path, devnm: &str, rel: &str) -> Result<String, StartError> {
+    let path = sys.join("block").join(devnm).join(rel);
+    match fs::read_to_string(&path) {
+        Ok(s) => Ok(s.trim_end_matches('\n').to_owned()),
+        Err(error) => Err(StartError::Sysfs {
+            devnm: devnm.to_owned(),
+            path,
+            error,
+        }),
+    }
+}
+
+fn read_container(sys: &Path, devnm: &str) -> Result<Prepared, StartError> {
+    let version = read_attr(sys, devnm, "md/metadata_version")?;
+    let level = read_attr(sys, devnm, "md/level")?;
+    let members = read_members(sys, devnm)?;
+    if !level.is_empty() {
+        return Err(StartError::NotAContainer {
+            devnm: devnm.to_owned(),
+        });
+    }
+    let Some(fmt) = version.strip_prefix("external:") else {
+        return Err(StartError::NotExternal {
+            devnm: devnm.to_owned(),
+        });
+    };
+    // Exact names only, as util.c `version_to_superswitch()` compares them.
+    let format = match fmt {
+        "imsm" => MetadataFormat::Imsm,
+        "ddf" => MetadataFormat::Ddf,
+        _ => {
+            return Err(StartError::Unsupported {
+                devnm: devnm.to_owned(),
+                version: fmt.to_owned(),
+            })
+        }
+    };
+    Ok(Prepared {
+        devnm: devnm.to_owned(),
+        format,
+        members,
+        metadata: LoadedMetadata::default(),
+    })
+}
+
+fn read_members(sys: &Path, devnm: &str) -> Result<Vec<MemberDisk>, StartError> {
+    let md = sys.join("block").join(devnm).join("md");
+    let sysfs_err = |path: PathBuf, error| StartError::Sysfs {
+        devnm: devnm.to_owned(),
+        path,
+        error,
+    };
+    let entries = fs::read_dir(&md).map_err(|e| sysfs_err(md.clone(), e))?;
+    let mut members = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| sysfs_err(md.clone(), e))?;
+        let name = entry.file_name();
+        let Some(kname) = name.to_str().and_then(|n| n.strip_prefix("dev-")) else {
+            continue;
+        };
+        let rel = format!("md/dev-{kname}");
+        let dev = read_attr(sys, devnm, &format!("{rel}/block/dev"))?;
+        let Some((major, minor)) = parse_dev(&dev) else {
+            return Err(sysfs_err(
+                md.join(format!("dev-{kname}/block/dev")),
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not MAJOR:MINOR: {dev:?}"),
+                ),
+            ));
+        };
+        let slot = read_attr(sys, devnm, &format!("{rel}/slot"))?.parse().ok();
+        members.push(MemberDisk {
+            kname: kname.to_owned(),
+            major,
+            minor,
+            slot,
+        });
+    }
+    members.sort_by(|a, b| a.kname.cmp(&b.kname));
+    Ok(members)
+}
+
+fn parse_dev(text: &str) -> Option<(u32, u32)> {
+    let (ma, mi) = text.trim().split_once(':')?;
+    Some((ma.parse().ok()?, mi.parse().ok()?))
+}
+
+/// What [`run`] gets from daemon.rs.
+#[derive(Debug)]
+pub struct RunContext {
+    pub prepared: Prepared,
+    /// The control socket; `None` when it could not be created (not fatal, §1.6).
+    pub control: Option<ControlServer>,
+    /// A previous mdmon of this container to replace once our threads run (§1.7).
+    pub victim: Option<Victim>,
+    /// SIGTERM and SIGUSR1, blocked in every thread and delivered only here.
+    pub signals: SignalFd,
+    /// The pid and socket paths: removed on a normal exit, kept on a SIGTERM exit.
+    pub files: RunFiles,
+}
+
+/// Runs the daemon (§1.5 steps 19 onward). Never returns.
+///
+/// **Placeholder** (see the module comment): no monitor thread is started.
+pub fn run(ctx: RunContext) -> ! {
+    let RunContext {
+        prepared,
+        mut control,
+        victim,
+        signals,
+        files,
+    } = ctx;
+    let devnm = prepared.devnm.as_str();
+    log!(
+        devnm,
+        "managing {:?} container with {} member disk(s): {}; placeholder manager, monitor not started",
+        prepared.format,
+        prepared.members.len(),
+        prepared
+            .members
+            .iter()
+            .map(|m| format!("{}({}:{})", m.kname, m.major, m.minor))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    // Step 20 comes after the monitor thread is up, so the two daemons overlap.
+    if let Some(v) = victim {
+        v.terminate(devnm);
+    }
+    let mut mdstat = match fs::File::open("/proc/mdstat") {
+        Ok(f) => f,
+        Err(e) => {
+            log!(devnm, "cannot open /proc/mdstat: {e}; exiting");
+            files.remove(devnm);
+            std::process::exit(1);
+        }
+    };
+    let mut handler = PlaceholderHandler { devnm };
+    let mut text = String::new();
+    loop {
+        // Re-reading the whole file also re-arms its POLLPRI notification.
+        text.clear();
+        if let Err(e) = mdstat
+            .rewind()
+            .and_then(|_| mdstat.read_to_string(&mut text))
+        {
+            log!(devnm, "cannot read /proc/mdstat: {e}");
+        }
+        let mut wait = PollTimeout::NONE;
+        if member_arrays(&text, devnm) == 0 {
+            match container_in_use(devnm) {
+                Ok(true) => wait = PollTimeout::from(100u16),
+                Ok(false) => {
+                    log!(devnm, "no member arrays left; exiting");
+                    files.remove(devnm);
+                    std::process::exit(0);
+                }
+                Err(e) => {
+                    log!(devnm, "container is gone ({e}); exiting");
+                    files.remove(devnm);
+                    std::process::exit(0);
+                }
+            }
+        }
+        let mut fds = vec![
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(mdstat.as_fd(), PollFlags::POLLPRI),
+        ];
+        if let Some(c) = &control {
+            fds.push(PollFd::new(c.listener_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, wait) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                log!(devnm, "poll failed: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        }
+        let signalled = fds[0].any().unwrap_or(false);
+        let client = fds.get(2).and_then(|f| f.any()).unwrap_or(false);
+        drop(fds);
+        if signalled {
+            while let Ok(Some(info)) = signals.read_signal() {
+                if info.ssi_signo == Signal::SIGTERM as u32 {
+                    // §1.9: a successor owns the pid file and socket now (or will).
+                    log!(
+                        devnm,
+                        "SIGTERM: exiting, leaving {} and {} in place",
+                        files.pid.display(),
+                        files.sock.display()
+                    );
+                    std::process::exit(0);
+                }
+                // SIGUSR1 is a wake-up (or a takeover probe): nothing to do.
+            }
+        }
+        if client {
+            if let Some(c) = control.as_mut() {
+                c.serve_pending(&mut handler);
+            }
+        }
+    }
+}
+
+/// The placeholder's answers: no monitor, so no barrier and no updates.
+struct PlaceholderHandler<'a> {
+    devnm: &'a str,
+}
+
+impl ControlHandler for PlaceholderHandler<'_> {
+    fn ping_monitor(&mut self) {}
+    fn ping_manager(&mut self) {}
+    fn metadata_update(&mut self, payload: Vec<u8>) {
+        log!(
+            self.devnm,
+            "dropping a metadata update of {} bytes: updates are not applied yet",
+            payload.len()
+        );
+    }
+}
+
+/// The number of member arrays of `devnm` in a `/proc/mdstat` text: entries whose
+/// `super external:` version is `/<devnm>/...` or `-<devnm>/...` (util.c
+/// `metadata_container_matches()`).
+pub fn member_arrays(mdstat: &str, devnm: &str) -> usize {
+    mdstat_entries(mdstat)
+        .filter(|(_, version)| {
+            version
+                .and_then(|v| v.strip_prefix("external:"))
+                .and_then(|v| v.strip_prefix('/').or_else(|| v.strip_prefix('-')))
+                .and_then(|v| v.strip_prefix(devnm))
+                .is_some_and(|v| v.starts_with('/'))
+        })
+        .count()
+}
+
+/// The containers in a `/proc/mdstat` text, in file order: entries whose version is
+/// `external:<fmt>` rather than a member array's `external:/...` or `external:-...`.
+pub fn containers(mdstat: &str) -> Vec<String> {
+    mdstat_entries(mdstat)
+        .filter(|(_, version)| {
+            version
+                .and_then(|v| v.strip_prefix("external:"))
+                .is_some_and(|v| !v.starts_with('/') && !v.starts_with('-'))
+        })
+        .map(|(name, _)| name.to_owned())
+        .collect()
+}
+
+/// `(devnm, metadata version)` per array entry of `/proc/mdstat`: an entry starts with a
+/// line `mdX : ...`, continuation lines are indented, and the version is the word after
+/// `super` (absent for native metadata 0.90).
+fn mdstat_entries(mdstat: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    let mut entries: Vec<(&str, Option<&str>)> = Vec::new();
+    for line in mdstat.lines() {
+        if line.starts_with("md") {
+            if let Some((name, _)) = line.split_once(" : ") {
+                entries.push((name.trim(), None));
+            }
+        } else if !line.starts_with(|c: char| c.is_whitespace()) {
+            // "Personalities", "unused devices": not part of an entry.
+            continue;
+        }
+        if let Some(last) = entries.last_mut() {
+            let mut words = line.split_whitespace();
+            while let Some(w) = words.next() {
+                if w == "super" {
+                    last.1 = words.next();
+                }
+            }
+        }
+    }
+    entries.into_iter()
+}
+
+/// Whether someone holds the container open exclusively (mdadm does while it creates or
+/// stops member arrays, and mdmon must then stay). `Err` when the container is gone.
+fn container_in_use(devnm: &str) -> io::Result<bool> {
+    match open_container(devnm, libc::O_EXCL) {
+        Ok(_) => Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
+        // Anything else (e.g. the device is being torn down): upstream exits too.
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens the container's block device read-only with `extra` flags: through `/dev/<devnm>`
+/// when that node is the right device, else through a private temporary node (as upstream's
+/// `dev_open()`), so a missing or stale `/dev` does not matter.
+fn open_container(devnm: &str, extra: i32) -> io::Result<fs::File> {
+    let dev_text = fs::read_to_string(format!("/sys/block/{devnm}/dev"))?;
+    let (major, minor) = parse_dev(&dev_text)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad dev attribute"))?;
+    let rdev = libc::makedev(major, minor);
+    let open = |p: &Path| {
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(extra | libc::O_CLOEXEC)
+            .open(p)
+    };
+    let node = PathBuf::from(format!("/dev/{devnm}"));
+    if let Ok(meta) = fs::metadata(&node) {
+        if meta.file_type().is_block_device() && meta.rdev() == rdev {
+            return open(&node);
+        }
+    }
+    let tmp = PathBuf::from(format!(
+        "/dev/.tmp.md.{}:{major}:{minor}",
+        std::process::id()
+    ));
+    let _ = fs::remove_file(&tmp);
+    nix::sys::stat::mknod(
+        &tmp,
+        nix::sys::stat::SFlag::S_IFBLK,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+        rdev,
+    )?;
+    let result = open(&tmp);
+    let _ = fs::remove_file(&tmp);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Lines as the kernel prints them (continuation lines are indented).
+    const MDSTAT: &str = r"Personalities : [raid1] [raid6] [raid5] [raid4]
+md126 : active (read-only) raid1 sdb[1] sda[0]
+      32768 blocks super external:/md127/0 [2/2] [UU]
+      	resync=PENDING
+
+md125 : active raid5 sdc[2] sdb[1] sda[0]
+      65536 blocks super external:-md127/1 level 5, 128k chunk, algorithm 0 [3/3] [UUU]
+
+md127 : inactive sdc[2](S) sdb[1](S) sda[0](S)
+      3315 blocks super external:imsm
+
+md1270 : inactive sdd[0](S)
+      532 blocks super external:ddf
+
+md12 : active raid1 sde[1] sdf[0]
+      1024 blocks super 1.2 [2/2] [UU]
+
+md5 : active raid1 sdg[1] sdh[0]
+      1024 blocks [2/2] [UU]
+
+unused devices: <none>
+";
+
+    #[test]
+    fn counts_member_arrays_of_one_container() {
+        assert_eq!(member_arrays(MDSTAT, "md127"), 2);
+        assert_eq!(member_arrays(MDSTAT, "md1270"), 0);
+        assert_eq!(member_arrays(MDSTAT, "md12"), 0);
+        assert_eq!(member_arrays("", "md127"), 0);
+    }
+
+    #[test]
+    fn lists_containers_in_file_order() {
+        assert_eq!(containers(MDSTAT), vec!["md127", "md1270"]);
+    }
+
+    fn fake_container(tag: &str, version: &str, level: &str) -> PathBuf {
+        let sys = std::env::temp_dir().join(format!("mdmon-svc-{}-{tag}", std::process::id()));
+        let _ = fs::remove_dir_all(&sys);
+        let md = sys.join("block/md127/md");
+        fs::create_dir_all(&md).unwrap();
+        fs::write(md.join("metadata_version"), format!("{version}\n")).unwrap();
+        fs::write(md.join("level"), format!("{level}\n")).unwrap();
+        for (k, dev) in [("sda", "8:0"), ("sdb", "8:16")] {
+            fs::create_dir_all(md.join(format!("dev-{k}/block"))).unwrap();
+            fs::write(md.join(format!("dev-{k}/block/dev")), format!("{dev}\n")).unwrap();
+            fs::write(md.join(format!("dev-{k}/slot")), "none\n").unwrap();
+        }
+        sys
+    }
+
+    #[test]
+    fn reads_an_imsm_container() {
+        let sys = fake_container("imsm", "external:imsm", "");
+        let p = read_container(&sys, "md127").unwrap();
+        assert_eq!(p.format, MetadataFormat::Imsm);
+        assert_eq!(
+            p.members,
+            vec![
+                MemberDisk {
+                    kname: "sda".into(),
+                    major: 8,
+                    minor: 0,
+                    slot: None
+                },
+                MemberDisk {
+                    kname: "sdb".into(),
+                    major: 8,
+                    minor: 16,
+                    slot: None
+                },
+            ]
+        );
+        let _ = fs::remove_dir_all(&sys);
+        let sys = fake_container("ddf", "external:ddf", "");
+        assert_eq!(
+            read_container(&sys, "md127").unwrap().format,
+            MetadataFormat::Ddf
+        );
+        let _ = fs::remove_dir_all(&sys);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_supported_container() {
+        let cases = [
+            (
+                "raid",
+                "external:/md127/0",
+                "raid1",
+                "md127 is not a container - cannot monitor",
+            ),
+            (
+                "native",
+                "1.2",
+                "",
+                "md127 does not use external metadata - cannot monitor",
+            ),
+            (
+                "other",
+                "external:foo",
+                "",
+                "md127 uses unsupported metadata: foo",
+            ),
+        ];
+        for (tag, version, level, message) in cases {
+            let sys = fake_container(tag, version, level);
+            let e = read_container(&sys, "md127").unwrap_err();
+            assert_eq!(e.to_string(), message);
+            let _ = fs::remove_dir_all(&sys);
+        }
+        let e = read_container(Path::new("/nonexistent-sys"), "md127").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("failed to load sysfs info for md127 ("),
+            "{e}"
+        );
+    }
+}
