@@ -3,6 +3,10 @@
 # non-zero status, which the host reports.
 set -u
 
+# Results for the host: /out as a tar stream on the raw outbox disk (init calls this at the
+# end; a scenario that cuts the power calls it first).
+save_outbox() { (cd /out && tar -cf /dev/vda .) 2>/dev/null; sync; }
+
 log() { echo "[$(cut -d' ' -f1 /proc/uptime)] $*"; }
 fail() {
 	echo "FAIL: $*"

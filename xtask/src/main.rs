@@ -14,8 +14,9 @@ commands:
   vm [--scenario NAME]... [--all] [--mdmon original|ours] [--keep] [--quiet] [--list]
         boot the real-kernel rig (Debian 6.1 kernel, mdadm 4.2 in qemu) and run scenarios
         from tests/vm/; exits non-zero if any scenario fails
-  fixtures
-        capture golden metadata fixtures from the rig into tests/fixtures/
+  fixtures [--scenario NAME]
+        capture golden metadata fixtures from the rig into tests/fixtures/ (all, or only
+        the moments of one scenario)
   dist  build the static mdmon (target/x86_64-unknown-linux-musl/release/mdmon)
   test [--no-rig]
         everything CI checks: fmt, clippy, the no_std core build, unit and integration
@@ -206,8 +207,11 @@ fn cmd_vm(args: &[String]) -> rig::Result<()> {
     }
 }
 
-fn cmd_fixtures(_args: &[String]) -> rig::Result<()> {
+fn cmd_fixtures(args: &[String]) -> rig::Result<()> {
     let ws = Workspace::find()?;
+    // `--scenario NAME` recaptures only that scenario's moments, keeping the others.
+    let only: Vec<&String> =
+        args.iter().skip_while(|a| *a != "--scenario").skip(1).take(1).collect();
     let image = rig::prepare(&ws)?;
     let opts = RunOptions {
         mdmon: Mdmon::Original,
@@ -218,10 +222,16 @@ fn cmd_fixtures(_args: &[String]) -> rig::Result<()> {
     };
     let opts = RunOptions { extra_env: vec![("RIG_CAPTURE".into(), "1".into())], ..opts };
     // Every capture is replaced: stale moments from an older rig must not linger.
-    for format in ["imsm", "ddf"] {
-        let _ = std::fs::remove_dir_all(ws.root.join("tests/fixtures").join(format));
+    if only.is_empty() {
+        for format in ["imsm", "ddf"] {
+            let _ = std::fs::remove_dir_all(ws.root.join("tests/fixtures").join(format));
+        }
     }
-    for s in rig::list_scenarios(&ws)?.iter().filter(|s| s.captures_fixtures) {
+    let scenarios = rig::list_scenarios(&ws)?;
+    let chosen = scenarios
+        .iter()
+        .filter(|s| s.captures_fixtures && (only.is_empty() || only.contains(&&s.name)));
+    for s in chosen {
         let r = rig::run_scenario(&ws, &image, s, &opts)?;
         if !r.ok {
             return Err(format!("fixture scenario {} failed ({})", s.name, r.dir.display()));

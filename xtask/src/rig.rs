@@ -467,13 +467,15 @@ pub fn run_scenario(
         f.set_len(size).map_err(|e| e.to_string())?;
         disks.push(p);
     }
-    let outbox = dir.join("outbox.img");
+    let out = dir.join("out");
+    fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let (accel, why) = accel();
     let started = Instant::now();
     let mut console = String::new();
     let mut ok = true;
     for boot in 1..=spec.boots {
-        // A fresh outbox per boot; only the last boot's is kept for the host.
+        // A fresh outbox per boot; what every boot left is unpacked into `out/`.
+        let outbox = dir.join(format!("outbox-{boot}.img"));
         let f = fs::File::create(&outbox).map_err(|e| e.to_string())?;
         f.set_len(64 << 20).map_err(|e| e.to_string())?;
         drop(f);
@@ -563,6 +565,17 @@ pub fn run_scenario(
         if !err.trim().is_empty() {
             eprintln!("qemu: {}", err.trim());
         }
+        // Unpack what the guest left in the outbox (a tar stream on the raw disk).
+        let _ = Command::new("tar")
+            .arg("-xf")
+            .arg(&outbox)
+            .arg("-C")
+            .arg(&out)
+            .stderr(Stdio::null())
+            .status();
+        if !opts.keep {
+            let _ = fs::remove_file(&outbox);
+        }
         let boot_ok = status == Some(0) && !timed_out.load(Ordering::SeqCst);
         if timed_out.load(Ordering::SeqCst) {
             eprintln!("rig: {} boot {boot}: timed out after {:?}", spec.name, spec.timeout);
@@ -574,21 +587,10 @@ pub fn run_scenario(
             break;
         }
     }
-    // Unpack what the guest left in the outbox (a tar stream written to the raw disk).
-    let out = dir.join("out");
-    fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let _ = Command::new("tar")
-        .arg("-xf")
-        .arg(&outbox)
-        .arg("-C")
-        .arg(&out)
-        .stderr(Stdio::null())
-        .status();
     if !opts.keep {
         for d in &disks {
             let _ = fs::remove_file(d);
         }
-        let _ = fs::remove_file(&outbox);
         let _ = fs::remove_file(dir.join("initrd.cpio"));
     }
     Ok(RunResult { ok, dir, elapsed: started.elapsed(), console })

@@ -1,0 +1,61 @@
+# summary: mdadm 4.2 starts mdmon for IMSM: @ argv[0], pid file and socket, ping, "already managed", takeover, SIGTERM keeps files
+# rig: disks=4 disk_size=256M timeout=300
+# The process life of mdmon as unmodified mdadm sees it. Runs with either mdmon
+# (--mdmon original proves the expectations); nothing here writes to the volume, because
+# our daemon has no monitor yet and leaves volumes read-only.
+A=$(disk 1) B=$(disk 2)
+run mdadm --create /dev/md/imsm0 -e imsm -n 2 $A $B --run
+run mdadm --create /dev/md/r1 -l 1 -n 2 --size=32M --assume-clean $A $B --run
+C_MD=$(devnm_of /dev/md/imsm0)
+wait_for 10 "mdmon running for $C_MD" mdmon_alive $C_MD
+PID=$(mdmon_pid $C_MD)
+
+# Which binary mdadm started: /sbin/mdmon, and it is the one this run is about.
+expect_eq "mdmon exe" "$(readlink /proc/$PID/exe)" /sbin/mdmon
+if [ "$RIG_MDMON" = ours ]; then
+	cmp -s /proc/$PID/exe /usr/lib/rig/mdmon.ours || fail "running mdmon is not ours"
+	cmp -s /proc/$PID/exe /usr/lib/rig/mdmon.orig && fail "running mdmon is the original"
+else
+	cmp -s /proc/$PID/exe /usr/lib/rig/mdmon.orig || fail "running mdmon is not the original"
+fi
+log "ok: pid $PID runs the $RIG_MDMON mdmon"
+
+# argv[0] carries systemd's '@' (the root here is an initramfs), the container is argv[1].
+expect_match "cmdline" "$(tr '\0' ' ' < /proc/$PID/cmdline)" "^@[^ ]*mdmon $C_MD \$"
+
+# Run-time files.
+printf '%s\n' "$PID" | cmp -s - /run/mdadm/$C_MD.pid || fail "pid file is not '$PID\\n': $(od -c /run/mdadm/$C_MD.pid)"
+log "ok: pid file holds '$PID\\n'"
+expect_eq "pid file mode" "$(stat -c %a /run/mdadm/$C_MD.pid)" 600
+expect_eq "socket mode" "$(stat -c %A /run/mdadm/$C_MD.sock)" srwx------
+
+# A ping through mdadm: --wait-clean pings mdmon once the volume is in a clean state
+# (read-only counts) and fails with "Error connecting monitor" if the ping fails.
+run mdadm --wait-clean --scan
+
+# A second instance without --takeover sees a live mdmon answer and refuses (exit 3).
+/sbin/mdmon $C_MD > /tmp/second.log 2>&1
+expect_eq "second mdmon without --takeover: exit status" "$?" 3
+expect_match "second mdmon message" "$(cat /tmp/second.log)" "$C_MD already managed"
+expect_eq "first mdmon still registered" "$(mdmon_pid $C_MD)" "$PID"
+
+# Takeover, the way the systemd unit and dracut start it (the container by its /dev path).
+run /sbin/mdmon --takeover /dev/md/imsm0
+NEW=$(mdmon_pid $C_MD)
+[ -n "$NEW" ] && [ "$NEW" != "$PID" ] || fail "pid file after takeover: '$NEW' (old $PID)"
+log "ok: pid file names the new instance $NEW"
+kill -0 "$NEW" 2>/dev/null || fail "new mdmon $NEW is not running"
+wait_for 15 "old mdmon $PID gone" sh -c "! kill -0 $PID"
+expect_match "new cmdline" "$(tr '\0' ' ' < /proc/$NEW/cmdline)" "^@[^ ]*mdmon --takeover /dev/md/imsm0 \$"
+expect_eq "socket mode after takeover" "$(stat -c %A /run/mdadm/$C_MD.sock)" srwx------
+run mdadm --wait-clean --scan
+
+# SIGTERM: the daemon exits and leaves both files for a successor.
+kill -TERM "$NEW"
+wait_for 15 "mdmon $NEW exits on SIGTERM" sh -c "! kill -0 $NEW"
+[ -e /run/mdadm/$C_MD.pid ] || fail "pid file removed on SIGTERM exit"
+[ -S /run/mdadm/$C_MD.sock ] || fail "socket removed on SIGTERM exit"
+log "ok: pid file and socket left in place"
+# With no daemon behind the socket the same ping now fails: the passes above were real.
+mdadm --wait-clean --scan > /tmp/noping.log 2>&1 && fail "wait-clean succeeded without mdmon"
+expect_match "wait-clean without mdmon" "$(cat /tmp/noping.log)" "Error connecting monitor"
