@@ -494,7 +494,10 @@ impl Victim {
         if self.pid == std::process::id() as i32 {
             return;
         }
-        let cmdline = fs::read(format!("/proc/{}/cmdline", self.pid)).unwrap_or_default();
+        let Ok(cmdline) = fs::read(format!("/proc/{}/cmdline", self.pid)) else {
+            // Gone already (the usual case after a crash or a SIGTERM exit).
+            return;
+        };
         if !is_mdmon_cmdline(&cmdline) {
             log!(
                 devnm,

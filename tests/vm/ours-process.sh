@@ -59,3 +59,18 @@ log "ok: pid file and socket left in place"
 # With no daemon behind the socket the same ping now fails: the passes above were real.
 mdadm --wait-clean --scan > /tmp/noping.log 2>&1 && fail "wait-clean succeeded without mdmon"
 expect_match "wait-clean without mdmon" "$(cat /tmp/noping.log)" "Error connecting monitor"
+
+# --all: one instance per container; the stale files of the SIGTERM exit are replaced,
+# and the argv element "--all" now shows the container, so ps tells instances apart.
+run /sbin/mdmon --all
+ALL=$(mdmon_pid $C_MD)
+[ -n "$ALL" ] && [ "$ALL" != "$NEW" ] && kill -0 "$ALL" 2>/dev/null || fail "no new mdmon after --all (pid file: '$ALL')"
+expect_match "cmdline in --all mode" "$(tr '\0' ' ' < /proc/$ALL/cmdline)" "^@[^ ]*mdmon $C_MD \$"
+run mdadm --wait-clean --scan
+
+# Stopping the last volume: mdmon exits on its own and removes both files.
+run mdadm --stop /dev/md/r1
+wait_for 15 "mdmon $ALL exits once no volume is left" sh -c "! kill -0 $ALL"
+[ -e /run/mdadm/$C_MD.pid ] && fail "pid file left after mdmon's own exit"
+[ -e /run/mdadm/$C_MD.sock ] && fail "socket left after mdmon's own exit"
+log "ok: pid file and socket removed"
