@@ -9,5 +9,5 @@
 pub mod ddf;
 pub mod imsm;
 pub mod monitor;
-pub mod sysfs;
 pub mod protocol;
+pub mod sysfs;
