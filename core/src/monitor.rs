@@ -120,7 +120,10 @@ impl ArrayRecord {
                 let near = u64::from(self.layout & 0xff).max(1);
                 let far = u64::from((self.layout >> 8) & 0xff).max(1);
                 let copies = near.saturating_mul(far);
-                let end = self.component_size.saturating_mul(u64::from(self.raid_disks)) / copies;
+                let end = self
+                    .component_size
+                    .saturating_mul(u64::from(self.raid_disks))
+                    / copies;
                 self.resync_start >= end
             }
             _ => true,
@@ -396,15 +399,16 @@ fn checkpoint<H: MonitorHandler>(array: &mut ArrayRecord, obs: &Observation, han
 /// A failed disk seen in one array must fail in every sibling array of the container
 /// (mdmon's `reconcile_failed`). Calls `emit(array index, member index)` for each member
 /// the shell must write `faulty` to.
-pub fn failures_to_propagate(
-    arrays: &[&ArrayRecord],
-    mut emit: impl FnMut(usize, usize),
-) {
+pub fn failures_to_propagate(arrays: &[&ArrayRecord], mut emit: impl FnMut(usize, usize)) {
     for (ai, a) in arrays.iter().enumerate() {
         if !a.live {
             continue;
         }
-        for m in a.members.iter().filter(|m| m.curr_state.contains(DiskState::FAULTY)) {
+        for m in a
+            .members
+            .iter()
+            .filter(|m| m.curr_state.contains(DiskState::FAULTY))
+        {
             for (bi, b) in arrays.iter().enumerate() {
                 if bi == ai || !b.live {
                     continue;

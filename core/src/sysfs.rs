@@ -141,8 +141,9 @@ pub fn parse_sync_completed(text: &[u8]) -> u64 {
     let text = trim_newline(text);
     let end = text.iter().position(|&b| b == b' ').unwrap_or(text.len());
     let first = &text[..end];
-    let (digits, radix) = if let Some(hex) =
-        first.strip_prefix(b"0x").or_else(|| first.strip_prefix(b"0X"))
+    let (digits, radix) = if let Some(hex) = first
+        .strip_prefix(b"0x")
+        .or_else(|| first.strip_prefix(b"0X"))
     {
         (hex, 16)
     } else if first.len() > 1 && first[0] == b'0' {
@@ -201,7 +202,9 @@ fn parse_u64(digits: &[u8], radix: u32) -> Option<u64> {
     let mut value: u64 = 0;
     for &d in digits {
         let v = (d as char).to_digit(radix)?;
-        value = value.checked_mul(u64::from(radix))?.checked_add(u64::from(v))?;
+        value = value
+            .checked_mul(u64::from(radix))?
+            .checked_add(u64::from(v))?;
     }
     Some(value)
 }
@@ -212,7 +215,10 @@ mod tests {
 
     #[test]
     fn array_states_match_words_like_mdadm() {
-        assert_eq!(ArrayState::parse(b"write-pending\n"), ArrayState::WritePending);
+        assert_eq!(
+            ArrayState::parse(b"write-pending\n"),
+            ArrayState::WritePending
+        );
         assert_eq!(ArrayState::parse(b"active-idle"), ArrayState::ActiveIdle);
         // "active" must not match "active-idle" and vice versa
         assert_eq!(ArrayState::parse(b"active\n"), ArrayState::Active);
@@ -239,7 +245,10 @@ mod tests {
     fn disk_state_words() {
         let s = DiskState::parse(b"faulty,blocked\n");
         assert_eq!(s, DiskState::FAULTY | DiskState::BLOCKED);
-        assert_eq!(DiskState::parse(b"in_sync,write_error,external_bbl"), DiskState::IN_SYNC | DiskState::EXTERNAL_BBL);
+        assert_eq!(
+            DiskState::parse(b"in_sync,write_error,external_bbl"),
+            DiskState::IN_SYNC | DiskState::EXTERNAL_BBL
+        );
         assert_eq!(DiskState::parse(b"spare\n"), DiskState::SPARE);
         assert_eq!(DiskState::parse(b""), DiskState::empty());
     }

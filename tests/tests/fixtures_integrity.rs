@@ -12,7 +12,10 @@ const DDF_MAGIC: [u8; 4] = [0xde, 0x11, 0xde, 0x11];
 
 fn member_disks(f: &common::Fixture) -> Vec<&common::FixtureDisk> {
     // Disks not (or no longer) in the container hold no metadata; mdadm says so.
-    f.disks.iter().filter(|d| !d.examine.contains("No md superblock detected")).collect()
+    f.disks
+        .iter()
+        .filter(|d| !d.examine.contains("No md superblock detected"))
+        .collect()
 }
 
 #[test]
@@ -22,7 +25,12 @@ fn every_format_has_fixtures() {
         assert!(all.len() >= 4, "{format}: only {} fixtures", all.len());
         for f in &all {
             assert!(!f.disks.is_empty(), "{}/{}: no disks", format, f.moment);
-            assert!(!member_disks(f).is_empty(), "{}/{}: no disk holds metadata", format, f.moment);
+            assert!(
+                !member_disks(f).is_empty(),
+                "{}/{}: no disk holds metadata",
+                format,
+                f.moment
+            );
         }
     }
 }
@@ -32,7 +40,11 @@ fn imsm_fixtures_hold_an_anchor_where_mdadm_puts_it() {
     for f in common::load_all("imsm") {
         for d in member_disks(&f) {
             let sector = d.sector as usize;
-            let anchor_at = d.region.len().checked_sub(2 * sector).expect("region too small");
+            let anchor_at = d
+                .region
+                .len()
+                .checked_sub(2 * sector)
+                .expect("region too small");
             assert_eq!(
                 &d.region[anchor_at..anchor_at + IMSM_SIGNATURE.len()],
                 IMSM_SIGNATURE,
@@ -40,8 +52,18 @@ fn imsm_fixtures_hold_an_anchor_where_mdadm_puts_it() {
                 f.moment,
                 d.name
             );
-            assert!(d.examine.contains("Intel Raid ISM Cfg Sig."), "{}/{}: examine", f.moment, d.name);
-            assert!(!d.serial.is_empty(), "{}/{}: serial missing", f.moment, d.name);
+            assert!(
+                d.examine.contains("Intel Raid ISM Cfg Sig."),
+                "{}/{}: examine",
+                f.moment,
+                d.name
+            );
+            assert!(
+                !d.serial.is_empty(),
+                "{}/{}: serial missing",
+                f.moment,
+                d.name
+            );
         }
     }
 }
@@ -51,8 +73,19 @@ fn ddf_fixtures_hold_an_anchor_where_mdadm_puts_it() {
     for f in common::load_all("ddf") {
         for d in member_disks(&f) {
             let anchor_at = d.region.len() - d.sector as usize;
-            assert_eq!(d.region[anchor_at..anchor_at + 4], DDF_MAGIC, "{}/{}: no DDF anchor", f.moment, d.name);
-            assert!(d.examine.contains("Magic : de11de11"), "{}/{}: examine", f.moment, d.name);
+            assert_eq!(
+                d.region[anchor_at..anchor_at + 4],
+                DDF_MAGIC,
+                "{}/{}: no DDF anchor",
+                f.moment,
+                d.name
+            );
+            assert!(
+                d.examine.contains("Magic : de11de11"),
+                "{}/{}: examine",
+                f.moment,
+                d.name
+            );
         }
     }
 }

@@ -13,7 +13,11 @@ pub struct CpioWriter<W: Write> {
 
 impl<W: Write> CpioWriter<W> {
     pub fn new(out: W) -> Self {
-        CpioWriter { out, written: 0, next_ino: 1 }
+        CpioWriter {
+            out,
+            written: 0,
+            next_ino: 1,
+        }
     }
 
     fn entry(&mut self, name: &str, mode: u32, data: &[u8]) -> io::Result<()> {

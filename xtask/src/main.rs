@@ -77,10 +77,29 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
     let mut results: Vec<(String, bool)> = Vec::new();
     let steps: &[(&str, &[&str])] = &[
         ("fmt", &["fmt", "--all", "--", "--check"]),
-        ("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        (
+            "clippy",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
         // The core alone, for a target without std or alloc: feature unification in the
         // workspace cannot smuggle either in.
-        ("core no_std", &["build", "-p", "mdmon-core", "--target", "x86_64-unknown-none"]),
+        (
+            "core no_std",
+            &[
+                "build",
+                "-p",
+                "mdmon-core",
+                "--target",
+                "x86_64-unknown-none",
+            ],
+        ),
         ("unit and integration tests", &["test", "--workspace"]),
     ];
     for (name, cargo_args) in steps {
@@ -101,7 +120,12 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
                 // The console holds the FAIL line and the state dump; show it in CI's log.
                 println!("{}", r.console);
             }
-            println!("rig {:<28} {} ({:.1}s)", s.name, if r.ok { "ok" } else { "FAILED" }, r.elapsed.as_secs_f64());
+            println!(
+                "rig {:<28} {} ({:.1}s)",
+                s.name,
+                if r.ok { "ok" } else { "FAILED" },
+                r.elapsed.as_secs_f64()
+            );
             results.push((format!("rig {} (original mdmon)", s.name), r.ok));
         }
         // The rig must be able to fail: a scenario with a deliberately wrong expectation.
@@ -111,15 +135,30 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
             .ok_or("tests/vm/selftest-broken.sh is missing")?;
         let r = rig::run_scenario(&ws, &image, &broken, &opts)?;
         let caught = !r.ok && r.console.contains("FAIL: ");
-        println!("rig selftest-broken: {}", if caught { "failed as it must" } else { "DID NOT FAIL" });
+        println!(
+            "rig selftest-broken: {}",
+            if caught {
+                "failed as it must"
+            } else {
+                "DID NOT FAIL"
+            }
+        );
         results.push(("rig reports a broken expectation".into(), caught));
     }
-    let failed: Vec<&String> = results.iter().filter(|(_, ok)| !ok).map(|(n, _)| n).collect();
+    let failed: Vec<&String> = results
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| n)
+        .collect();
     println!("\nsummary:");
     for (name, ok) in &results {
         println!("  {:<6} {name}", if *ok { "ok" } else { "FAILED" });
     }
-    println!("total: {} passed, {} failed", results.len() - failed.len(), failed.len());
+    println!(
+        "total: {} passed, {} failed",
+        results.len() - failed.len(),
+        failed.len()
+    );
     if failed.is_empty() {
         Ok(())
     } else {
@@ -156,7 +195,10 @@ fn cmd_vm(args: &[String]) -> rig::Result<()> {
     let scenarios = rig::list_scenarios(&ws)?;
     if list {
         for s in &scenarios {
-            println!("{:<28} boots={} disks={}x{}  {}", s.name, s.boots, s.disks, s.disk_size, s.summary);
+            println!(
+                "{:<28} boots={} disks={}x{}  {}",
+                s.name, s.boots, s.disks, s.disk_size, s.summary
+            );
         }
         return Ok(());
     }
@@ -177,9 +219,19 @@ fn cmd_vm(args: &[String]) -> rig::Result<()> {
             })
             .collect::<rig::Result<_>>()?
     };
-    let our_mdmon = if mdmon == Mdmon::Ours { Some(dist()?) } else { None };
+    let our_mdmon = if mdmon == Mdmon::Ours {
+        Some(dist()?)
+    } else {
+        None
+    };
     let image = rig::prepare(&ws)?;
-    let opts = RunOptions { mdmon, our_mdmon, keep, quiet, extra_env: Vec::new() };
+    let opts = RunOptions {
+        mdmon,
+        our_mdmon,
+        keep,
+        quiet,
+        extra_env: Vec::new(),
+    };
     let mut failed = Vec::new();
     let mut summary = Vec::new();
     for s in &chosen {
@@ -195,11 +247,18 @@ fn cmd_vm(args: &[String]) -> rig::Result<()> {
             failed.push(s.name.clone());
         }
     }
-    println!("\nrig summary (kernel {}, mdmon {:?}):", image.kernel_version, mdmon);
+    println!(
+        "\nrig summary (kernel {}, mdmon {:?}):",
+        image.kernel_version, mdmon
+    );
     for line in &summary {
         println!("  {line}");
     }
-    println!("{} passed, {} failed", chosen.len() - failed.len(), failed.len());
+    println!(
+        "{} passed, {} failed",
+        chosen.len() - failed.len(),
+        failed.len()
+    );
     if failed.is_empty() {
         Ok(())
     } else {
@@ -210,8 +269,12 @@ fn cmd_vm(args: &[String]) -> rig::Result<()> {
 fn cmd_fixtures(args: &[String]) -> rig::Result<()> {
     let ws = Workspace::find()?;
     // `--scenario NAME` recaptures only that scenario's moments, keeping the others.
-    let only: Vec<&String> =
-        args.iter().skip_while(|a| *a != "--scenario").skip(1).take(1).collect();
+    let only: Vec<&String> = args
+        .iter()
+        .skip_while(|a| *a != "--scenario")
+        .skip(1)
+        .take(1)
+        .collect();
     let image = rig::prepare(&ws)?;
     let opts = RunOptions {
         mdmon: Mdmon::Original,
@@ -220,7 +283,10 @@ fn cmd_fixtures(args: &[String]) -> rig::Result<()> {
         quiet: false,
         extra_env: Vec::new(),
     };
-    let opts = RunOptions { extra_env: vec![("RIG_CAPTURE".into(), "1".into())], ..opts };
+    let opts = RunOptions {
+        extra_env: vec![("RIG_CAPTURE".into(), "1".into())],
+        ..opts
+    };
     // Every capture is replaced: stale moments from an older rig must not linger.
     if only.is_empty() {
         for format in ["imsm", "ddf"] {
@@ -234,7 +300,11 @@ fn cmd_fixtures(args: &[String]) -> rig::Result<()> {
     for s in chosen {
         let r = rig::run_scenario(&ws, &image, s, &opts)?;
         if !r.ok {
-            return Err(format!("fixture scenario {} failed ({})", s.name, r.dir.display()));
+            return Err(format!(
+                "fixture scenario {} failed ({})",
+                s.name,
+                r.dir.display()
+            ));
         }
         let src = r.dir.join("out/fixtures");
         let formats = std::fs::read_dir(&src).map_err(|e| format!("{}: {e}", src.display()))?;
@@ -249,7 +319,10 @@ fn cmd_fixtures(args: &[String]) -> rig::Result<()> {
 
 fn copy_tree(src: &std::path::Path, dest: &std::path::Path) -> rig::Result<()> {
     std::fs::create_dir_all(dest).map_err(|e| e.to_string())?;
-    for e in std::fs::read_dir(src).map_err(|e| e.to_string())?.filter_map(|e| e.ok()) {
+    for e in std::fs::read_dir(src)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok())
+    {
         let to = dest.join(e.file_name());
         if e.path().is_dir() {
             copy_tree(&e.path(), &to)?;

@@ -25,8 +25,21 @@ const GUEST_PACKAGES: &[&str] = &["busybox-static", "mdadm", "libc6", "libudev1"
 
 /// Modules the guest loads at boot (their dependencies are resolved with modprobe).
 const GUEST_MODULES: &[&str] = &[
-    "md-mod", "raid0", "raid1", "raid10", "raid456", "linear", "loop", "virtio_pci",
-    "virtio_blk", "virtio_scsi", "sd_mod", "ext4", "dm-mod", "dm-delay", "dm-flakey",
+    "md-mod",
+    "raid0",
+    "raid1",
+    "raid10",
+    "raid456",
+    "linear",
+    "loop",
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_scsi",
+    "sd_mod",
+    "ext4",
+    "dm-mod",
+    "dm-delay",
+    "dm-flakey",
 ];
 
 /// Binaries copied from the extracted packages into the guest, with their library closure.
@@ -60,7 +73,9 @@ impl Workspace {
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -69,7 +84,9 @@ fn run(cmd: &mut Command) -> Result<()> {
 }
 
 fn output(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "{cmd:?} failed: {}\n{}",
@@ -99,8 +116,11 @@ pub fn ensure_host_tools() -> Result<()> {
         ("dpkg-deb", "dpkg"),
         ("tar", "tar"),
     ];
-    let missing: BTreeSet<&str> =
-        needed.iter().filter(|(t, _)| !have(t)).map(|(_, p)| *p).collect();
+    let missing: BTreeSet<&str> = needed
+        .iter()
+        .filter(|(t, _)| !have(t))
+        .map(|(_, p)| *p)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -118,7 +138,9 @@ fn apt_update_once() -> Result<()> {
     if DONE.swap(true, Ordering::SeqCst) {
         return Ok(());
     }
-    run(Command::new("apt-get").args(["update", "-q"]).stdout(Stdio::null()))
+    run(Command::new("apt-get")
+        .args(["update", "-q"])
+        .stdout(Stdio::null()))
 }
 
 /// The newest `linux-image-6.1.0-*-amd64` that `linux-image-amd64` depends on.
@@ -144,11 +166,15 @@ fn fetch_packages(cache: &Path) -> Result<Vec<PathBuf>> {
     let mut wanted: Vec<String> = GUEST_PACKAGES.iter().map(|s| s.to_string()).collect();
     wanted.push(kernel);
     let have_deb = |p: &str| -> Option<PathBuf> {
-        fs::read_dir(&debs).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|path| {
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&format!("{p}_")) && n.ends_with(".deb"))
-        })
+        fs::read_dir(&debs)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|path| {
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{p}_")) && n.ends_with(".deb"))
+            })
     };
     let missing: Vec<&String> = wanted.iter().filter(|p| have_deb(p).is_none()).collect();
     if !missing.is_empty() {
@@ -184,9 +210,17 @@ pub fn prepare(ws: &Workspace) -> Result<GuestImage> {
     let debs = fetch_packages(&cache)?;
     let mut stamp_text: String = debs
         .iter()
-        .map(|d| d.file_name().unwrap_or_default().to_string_lossy().into_owned() + "\n")
+        .map(|d| {
+            d.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+                + "\n"
+        })
         .collect();
-    stamp_text.push_str(&format!("modules={GUEST_MODULES:?}\nbinaries={GUEST_BINARIES:?}\nv3\n"));
+    stamp_text.push_str(&format!(
+        "modules={GUEST_MODULES:?}\nbinaries={GUEST_BINARIES:?}\nv3\n"
+    ));
     let base = cache.join("base");
     let stamp = base.join("stamp");
     let image = GuestImage {
@@ -236,16 +270,28 @@ pub fn prepare(ws: &Workspace) -> Result<GuestImage> {
         }
         Ok(())
     };
-    for d in ["proc/x", "sys/x", "dev/x", "run/x", "tmp/x", "etc/x", "mnt/x", "usr/bin/x", "usr/sbin/x"] {
+    for d in [
+        "proc/x",
+        "sys/x",
+        "dev/x",
+        "run/x",
+        "tmp/x",
+        "etc/x",
+        "mnt/x",
+        "usr/bin/x",
+        "usr/sbin/x",
+    ] {
         add_dirs(&mut cpio, d)?;
     }
     // busybox and its applets
     let busybox = fs::read(tree.join("bin/busybox")).map_err(|e| e.to_string())?;
     add_dirs(&mut cpio, "bin/busybox")?;
-    cpio.file("bin/busybox", 0o755, &busybox).map_err(|e| e.to_string())?;
+    cpio.file("bin/busybox", 0o755, &busybox)
+        .map_err(|e| e.to_string())?;
     let applets = output(Command::new(tree.join("bin/busybox")).arg("--list"))?;
     for applet in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {
-        cpio.symlink(&format!("bin/{applet}"), "busybox").map_err(|e| e.to_string())?;
+        cpio.symlink(&format!("bin/{applet}"), "busybox")
+            .map_err(|e| e.to_string())?;
     }
     // mdadm, mdmon and their shared libraries, taken from the packages
     let mut libs = BTreeSet::new();
@@ -262,18 +308,21 @@ pub fn prepare(ws: &Workspace) -> Result<GuestImage> {
     }
     // The dynamic loader is looked up through the absolute path in the ELF interpreter.
     add_dirs(&mut cpio, "lib64/x")?;
-    cpio.symlink("lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
-        .map_err(|e| e.to_string())?;
+    cpio.symlink(
+        "lib64/ld-linux-x86-64.so.2",
+        "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+    )
+    .map_err(|e| e.to_string())?;
     // kernel modules in load order
     run(Command::new("depmod").arg("-b").arg(&tree).arg(&kver))?;
     let mut order: Vec<String> = Vec::new();
     for m in GUEST_MODULES {
-        let deps = output(
-            Command::new("modprobe")
-                .arg("-d")
-                .arg(&tree)
-                .args(["-S", &kver, "--show-depends", m]),
-        )?;
+        let deps = output(Command::new("modprobe").arg("-d").arg(&tree).args([
+            "-S",
+            &kver,
+            "--show-depends",
+            m,
+        ]))?;
         for line in deps.lines() {
             if let Some(path) = line.strip_prefix("insmod ") {
                 let path = path.trim();
@@ -295,28 +344,45 @@ pub fn prepare(ws: &Workspace) -> Result<GuestImage> {
     }
     let list: String = order.iter().map(|r| format!("/{r}\n")).collect();
     add_dirs(&mut cpio, "rig/modules.list")?;
-    cpio.file("rig/modules.list", 0o644, list.as_bytes()).map_err(|e| e.to_string())?;
-    cpio.file("etc/kernel-version", 0o644, kver.as_bytes()).map_err(|e| e.to_string())?;
+    cpio.file("rig/modules.list", 0o644, list.as_bytes())
+        .map_err(|e| e.to_string())?;
+    cpio.file("etc/kernel-version", 0o644, kver.as_bytes())
+        .map_err(|e| e.to_string())?;
     cpio.finish().map_err(|e| e.to_string())?;
     // The extracted tree is large (mostly the kernel's modules); keep only what we built.
     let _ = fs::remove_dir_all(&tree);
     fs::write(&stamp, stamp_text).map_err(|e| e.to_string())?;
-    Ok(GuestImage { kernel_version: kver, ..image })
+    Ok(GuestImage {
+        kernel_version: kver,
+        ..image
+    })
 }
 
 /// Adds the shared-library closure of `elf` (resolved inside the extracted package tree).
 fn collect_libs(tree: &Path, elf: &Path, libs: &mut BTreeSet<String>) -> Result<()> {
     let text = output(Command::new("readelf").arg("-d").arg(elf))?;
     for line in text.lines() {
-        let Some(start) = line.find("Shared library: [") else { continue };
+        let Some(start) = line.find("Shared library: [") else {
+            continue;
+        };
         let name = &line[start + 17..line.len().saturating_sub(1)];
-        let candidates =
-            ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib", "usr/lib", "lib64"];
+        let candidates = [
+            "lib/x86_64-linux-gnu",
+            "usr/lib/x86_64-linux-gnu",
+            "lib",
+            "usr/lib",
+            "lib64",
+        ];
         let found = candidates
             .iter()
             .map(|d| format!("{d}/{name}"))
             .find(|p| tree.join(p).exists())
-            .ok_or_else(|| format!("{}: library {name} not in the guest packages", elf.display()))?;
+            .ok_or_else(|| {
+                format!(
+                    "{}: library {name} not in the guest packages",
+                    elf.display()
+                )
+            })?;
         // Resolve symlinks to a real file, but install it under the name the loader asks for.
         if libs.insert(found.clone()) {
             let real = fs::canonicalize(tree.join(&found)).map_err(|e| e.to_string())?;
@@ -372,7 +438,11 @@ pub fn list_scenarios(ws: &Workspace) -> Result<Vec<ScenarioSpec>> {
 
 fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
     let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let name = path
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
     let mut spec = ScenarioSpec {
         name,
         path: path.to_path_buf(),
@@ -388,9 +458,13 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
         if let Some(s) = line.strip_prefix("# summary: ") {
             spec.summary = s.trim().to_string();
         }
-        let Some(rest) = line.strip_prefix("# rig:") else { continue };
+        let Some(rest) = line.strip_prefix("# rig:") else {
+            continue;
+        };
         for kv in rest.split_whitespace() {
-            let (k, v) = kv.split_once('=').ok_or(format!("{}: bad rig header {kv}", path.display()))?;
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or(format!("{}: bad rig header {kv}", path.display()))?;
             let bad = |_| format!("{}: bad value in {kv}", path.display());
             match k {
                 "disks" => spec.disks = v.parse().map_err(bad)?,
@@ -413,16 +487,26 @@ fn disk_size_bytes(s: &str) -> Result<u64> {
         Some('G') => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
-    num.parse::<u64>().map(|n| n * mult).map_err(|e| format!("disk size {s}: {e}"))
+    num.parse::<u64>()
+        .map(|n| n * mult)
+        .map_err(|e| format!("disk size {s}: {e}"))
 }
 
 /// Whether real KVM can run a stock kernel here. kvm-pvm (a paravirtualised nested
 /// hypervisor) exposes /dev/kvm but hangs a stock kernel in the decompressor.
 pub fn accel() -> (&'static str, &'static str) {
     if Path::new("/sys/module/kvm_pvm").exists() {
-        return ("tcg", "TCG (/dev/kvm is kvm-pvm, which cannot run a stock kernel)");
+        return (
+            "tcg",
+            "TCG (/dev/kvm is kvm-pvm, which cannot run a stock kernel)",
+        );
     }
-    if fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok() {
+    if fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+    {
         return ("kvm", "KVM");
     }
     ("tcg", "TCG (no usable /dev/kvm)")
@@ -457,7 +541,10 @@ pub fn run_scenario(
         Mdmon::Original => "original",
         Mdmon::Ours => "ours",
     };
-    let dir = ws.rig_dir().join("runs").join(format!("{}-{mdmon_tag}-{stamp}", spec.name));
+    let dir = ws
+        .rig_dir()
+        .join("runs")
+        .join(format!("{}-{mdmon_tag}-{stamp}", spec.name));
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let size = disk_size_bytes(&spec.disk_size)?;
     let mut disks = Vec::new();
@@ -494,20 +581,32 @@ pub fn run_scenario(
         } else {
             cmd.args(["-cpu", "host"]);
         }
-        cmd.args(["-smp", "2", "-m", "1536", "-nodefaults", "-display", "none", "-no-reboot"])
-            .args(["-serial", "stdio", "-monitor", "none"])
-            .arg("-kernel")
-            .arg(&image.kernel)
-            .arg("-initrd")
-            .arg(&initrd)
-            .args([
-                "-append",
-                "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init quiet scsi_mod.scan=sync",
-            ])
-            .args(["-device", "virtio-scsi-pci,id=scsi0"]);
+        cmd.args([
+            "-smp",
+            "2",
+            "-m",
+            "1536",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-no-reboot",
+        ])
+        .args(["-serial", "stdio", "-monitor", "none"])
+        .arg("-kernel")
+        .arg(&image.kernel)
+        .arg("-initrd")
+        .arg(&initrd)
+        .args([
+            "-append",
+            "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init quiet scsi_mod.scan=sync",
+        ])
+        .args(["-device", "virtio-scsi-pci,id=scsi0"]);
         for (i, d) in disks.iter().enumerate() {
             cmd.arg("-drive")
-                .arg(format!("file={},if=none,id=d{i},format=raw,cache=writeback", d.display()))
+                .arg(format!(
+                    "file={},if=none,id=d{i},format=raw,cache=writeback",
+                    d.display()
+                ))
                 .arg("-device")
                 .arg(format!(
                     "scsi-hd,drive=d{i},bus=scsi0.0,channel=0,scsi-id={i},lun=0,serial=MDRS{:04}",
@@ -515,9 +614,14 @@ pub fn run_scenario(
                 ));
         }
         cmd.arg("-drive")
-            .arg(format!("file={},if=none,id=outbox,format=raw", outbox.display()))
+            .arg(format!(
+                "file={},if=none,id=outbox,format=raw",
+                outbox.display()
+            ))
             .args(["-device", "virtio-blk-pci,drive=outbox,serial=RIGOUTBOX"]);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| format!("cannot start qemu: {e}"))?;
         let pid = child.id();
         let finished = Arc::new(AtomicBool::new(false));
@@ -540,7 +644,8 @@ pub fn run_scenario(
         let mut status: Option<i32> = None;
         let stdout = child.stdout.take().ok_or("no qemu stdout")?;
         let mut stderr = child.stderr.take().ok_or("no qemu stderr")?;
-        let mut log = fs::File::create(dir.join(format!("console-{boot}.log"))).map_err(|e| e.to_string())?;
+        let mut log =
+            fs::File::create(dir.join(format!("console-{boot}.log"))).map_err(|e| e.to_string())?;
         for line in BufReader::new(stdout).split(b'\n') {
             let line = line.map_err(|e| e.to_string())?;
             let text = String::from_utf8_lossy(&line);
@@ -552,8 +657,10 @@ pub fn run_scenario(
             console.push_str(text);
             console.push('\n');
             if let Some(pos) = text.find("RIG_EXIT_STATUS=") {
-                let digits: String =
-                    text[pos + 16..].chars().take_while(|c| c.is_ascii_digit()).collect();
+                let digits: String = text[pos + 16..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit())
+                    .collect();
                 status = digits.parse().ok();
             }
         }
@@ -578,9 +685,15 @@ pub fn run_scenario(
         }
         let boot_ok = status == Some(0) && !timed_out.load(Ordering::SeqCst);
         if timed_out.load(Ordering::SeqCst) {
-            eprintln!("rig: {} boot {boot}: timed out after {:?}", spec.name, spec.timeout);
+            eprintln!(
+                "rig: {} boot {boot}: timed out after {:?}",
+                spec.name, spec.timeout
+            );
         } else if status.is_none() {
-            eprintln!("rig: {} boot {boot}: the guest ended without an exit status", spec.name);
+            eprintln!(
+                "rig: {} boot {boot}: the guest ended without an exit status",
+                spec.name
+            );
         }
         if !boot_ok {
             ok = false;
@@ -593,7 +706,12 @@ pub fn run_scenario(
         }
         let _ = fs::remove_file(dir.join("initrd.cpio"));
     }
-    Ok(RunResult { ok, dir, elapsed: started.elapsed(), console })
+    Ok(RunResult {
+        ok,
+        dir,
+        elapsed: started.elapsed(),
+        console,
+    })
 }
 
 fn build_overlay(
@@ -608,9 +726,12 @@ fn build_overlay(
     let mut cpio = CpioWriter::new(Vec::new());
     let vm = ws.scenarios_dir();
     let read = |p: &Path| fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-    cpio.file("init", 0o755, &read(&vm.join("init"))?).map_err(|e| e.to_string())?;
-    cpio.file("rig/lib.sh", 0o644, &read(&vm.join("lib.sh"))?).map_err(|e| e.to_string())?;
-    cpio.file("rig/scenario.sh", 0o755, &read(&spec.path)?).map_err(|e| e.to_string())?;
+    cpio.file("init", 0o755, &read(&vm.join("init"))?)
+        .map_err(|e| e.to_string())?;
+    cpio.file("rig/lib.sh", 0o644, &read(&vm.join("lib.sh"))?)
+        .map_err(|e| e.to_string())?;
+    cpio.file("rig/scenario.sh", 0o755, &read(&spec.path)?)
+        .map_err(|e| e.to_string())?;
     let mdmon_tag = match opts.mdmon {
         Mdmon::Original => "original",
         Mdmon::Ours => "ours",
@@ -622,12 +743,15 @@ fn build_overlay(
     for (k, v) in &opts.extra_env {
         env.push_str(&format!("{k}={v}\n"));
     }
-    cpio.file("rig/env", 0o644, env.as_bytes()).map_err(|e| e.to_string())?;
+    cpio.file("rig/env", 0o644, env.as_bytes())
+        .map_err(|e| e.to_string())?;
     if let Some(ours) = &opts.our_mdmon {
         let bin = read(ours)?;
-        cpio.file("usr/lib/rig/mdmon.ours", 0o755, &bin).map_err(|e| e.to_string())?;
+        cpio.file("usr/lib/rig/mdmon.ours", 0o755, &bin)
+            .map_err(|e| e.to_string())?;
         if opts.mdmon == Mdmon::Ours {
-            cpio.file("sbin/mdmon", 0o755, &bin).map_err(|e| e.to_string())?;
+            cpio.file("sbin/mdmon", 0o755, &bin)
+                .map_err(|e| e.to_string())?;
         }
     }
     data.extend_from_slice(&cpio.finish().map_err(|e| e.to_string())?);

@@ -42,7 +42,10 @@ fn obs(state: ArrayState, action: SyncAction) -> Observation {
     let mut members = heapless::Vec::new();
     for _ in 0..2 {
         members
-            .push(MemberObservation { state: Some(DiskState::IN_SYNC), recovery_start: Some(MAX_SECTOR) })
+            .push(MemberObservation {
+                state: Some(DiskState::IN_SYNC),
+                recovery_start: Some(MAX_SECTOR),
+            })
             .unwrap();
     }
     Observation {
@@ -57,7 +60,8 @@ fn obs(state: ArrayState, action: SyncAction) -> Observation {
 }
 
 fn writes(out: &PassOutcome) -> StdVec<SysfsWrite> {
-    out.writes(&MetadataSynced::after_writes_completed()).collect()
+    out.writes(&MetadataSynced::after_writes_completed())
+        .collect()
 }
 
 #[test]
@@ -65,7 +69,11 @@ fn write_pending_marks_dirty_then_writes_active() {
     let mut a = raid1();
     a.prev_state = ArrayState::Clean;
     let mut h = Recorder::default();
-    let out = read_and_act(&mut a, &obs(ArrayState::WritePending, SyncAction::Idle), &mut h);
+    let out = read_and_act(
+        &mut a,
+        &obs(ArrayState::WritePending, SyncAction::Idle),
+        &mut h,
+    );
     assert_eq!(h.calls, [Call::State(Consistency::Dirty, 0)]);
     assert_eq!(writes(&out), [SysfsWrite::ArrayState(ArrayState::Active)]);
     assert!(out.dirty);
@@ -77,8 +85,15 @@ fn active_idle_asks_the_kernel_for_clean_without_marking_metadata_clean() {
     let mut a = raid1();
     a.prev_state = ArrayState::Active;
     let mut h = Recorder::default();
-    let out = read_and_act(&mut a, &obs(ArrayState::ActiveIdle, SyncAction::Idle), &mut h);
-    assert!(h.calls.is_empty(), "metadata must stay dirty until the kernel says clean");
+    let out = read_and_act(
+        &mut a,
+        &obs(ArrayState::ActiveIdle, SyncAction::Idle),
+        &mut h,
+    );
+    assert!(
+        h.calls.is_empty(),
+        "metadata must stay dirty until the kernel says clean"
+    );
     assert_eq!(out.next_state, Some(ArrayState::Clean));
     assert!(out.dirty);
     // next pass: the kernel reports clean, now the metadata goes clean
@@ -92,7 +107,10 @@ fn active_idle_asks_the_kernel_for_clean_without_marking_metadata_clean() {
 fn readonly_activation_follows_the_handler() {
     for (clean, expect) in [(true, ArrayState::ReadAuto), (false, ArrayState::Active)] {
         let mut a = raid1();
-        let mut h = Recorder { clean_on_activation: clean, ..Default::default() };
+        let mut h = Recorder {
+            clean_on_activation: clean,
+            ..Default::default()
+        };
         let out = read_and_act(&mut a, &obs(ArrayState::Readonly, SyncAction::Idle), &mut h);
         assert_eq!(h.calls, [Call::State(Consistency::LeavingReadOnly, 0)]);
         assert_eq!(out.next_state, Some(expect));
@@ -135,7 +153,10 @@ fn a_failed_member_is_recorded_unblocked_and_handed_to_the_manager() {
     let mut o = obs(ArrayState::Active, SyncAction::Idle);
     o.members[1].state = Some(DiskState::FAULTY | DiskState::BLOCKED);
     let out = read_and_act(&mut a, &o, &mut h);
-    assert_eq!(h.calls, [Call::Disk(1, DiskState::FAULTY | DiskState::BLOCKED)]);
+    assert_eq!(
+        h.calls,
+        [Call::Disk(1, DiskState::FAULTY | DiskState::BLOCKED)]
+    );
     assert_eq!(writes(&out), [SysfsWrite::Unblock(1)]);
     assert!(out.wake_manager && a.check_degraded);
     assert!(a.members[1].remove_requested);
@@ -154,7 +175,13 @@ fn a_failure_in_read_auto_makes_the_array_active_and_in_readonly_keeps_the_membe
     let mut o = obs(ArrayState::ReadAuto, SyncAction::Idle);
     o.members[0].state = Some(DiskState::FAULTY);
     let out = read_and_act(&mut a, &o, &mut h);
-    assert_eq!(h.calls, [Call::Disk(0, DiskState::FAULTY), Call::State(Consistency::Dirty, 0)]);
+    assert_eq!(
+        h.calls,
+        [
+            Call::Disk(0, DiskState::FAULTY),
+            Call::State(Consistency::Dirty, 0)
+        ]
+    );
     assert_eq!(out.next_state, Some(ArrayState::Active));
     assert!(a.members[0].remove_requested);
 
@@ -164,7 +191,10 @@ fn a_failure_in_read_auto_makes_the_array_active_and_in_readonly_keeps_the_membe
     o.members[0].state = Some(DiskState::FAULTY | DiskState::BLOCKED);
     let out = read_and_act(&mut b, &o, &mut h);
     assert_eq!(out.unblock.as_slice(), &[0]);
-    assert!(!b.members[0].remove_requested, "read-only arrays keep failed members");
+    assert!(
+        !b.members[0].remove_requested,
+        "read-only arrays keep failed members"
+    );
 }
 
 #[test]
@@ -176,7 +206,13 @@ fn the_end_of_a_recovery_reports_every_member_and_checks_for_spares() {
     let mut o = obs(ArrayState::Active, SyncAction::Idle);
     o.members[1].state = Some(DiskState::empty());
     let out = read_and_act(&mut a, &o, &mut h);
-    assert_eq!(h.calls, [Call::Disk(0, DiskState::IN_SYNC), Call::Disk(1, DiskState::empty())]);
+    assert_eq!(
+        h.calls,
+        [
+            Call::Disk(0, DiskState::IN_SYNC),
+            Call::Disk(1, DiskState::empty())
+        ]
+    );
     assert!(a.check_degraded && out.wake_manager);
 
     let mut a = raid1();
@@ -184,7 +220,10 @@ fn the_end_of_a_recovery_reports_every_member_and_checks_for_spares() {
     let mut h = Recorder::default();
     let out = read_and_act(&mut a, &obs(ArrayState::Active, SyncAction::Idle), &mut h);
     assert_eq!(h.calls.len(), 2);
-    assert!(!a.check_degraded && !out.wake_manager, "all members in sync: nothing to do");
+    assert!(
+        !a.check_degraded && !out.wake_manager,
+        "all members in sync: nothing to do"
+    );
 }
 
 #[test]
@@ -238,7 +277,11 @@ fn a_finished_reshape_tells_the_handler_to_finalise() {
 fn the_start_of_a_reshape_wakes_the_manager() {
     let mut a = raid1();
     let mut h = Recorder::default();
-    let out = read_and_act(&mut a, &obs(ArrayState::Active, SyncAction::Reshape), &mut h);
+    let out = read_and_act(
+        &mut a,
+        &obs(ArrayState::Active, SyncAction::Reshape),
+        &mut h,
+    );
     assert!(a.check_reshape && out.wake_manager);
 }
 

@@ -79,10 +79,22 @@ pub fn load(format: &str, dir: &Path) -> Fixture {
         flate2::read::GzDecoder::new(gz)
             .read_to_end(&mut region)
             .expect("gunzip region");
-        assert_eq!(region.len() as u64, size - region_offset, "{name}: region length");
+        assert_eq!(
+            region.len() as u64,
+            size - region_offset,
+            "{name}: region length"
+        );
         let examine =
             std::fs::read_to_string(dir.join(format!("examine-{name}.txt"))).unwrap_or_default();
-        disks.push(FixtureDisk { name, size, sector, region_offset, region, serial, examine });
+        disks.push(FixtureDisk {
+            name,
+            size,
+            sector,
+            region_offset,
+            region,
+            serial,
+            examine,
+        });
     }
     Fixture {
         format: format.to_string(),
