@@ -727,7 +727,8 @@ pub struct Container {
     pub virt: VirtRecordsHeader,
     /// All `max_vdes` VD entries; the index is the md subarray number (vcnum).
     pub vds: Vec<VdEntry, MAX_VD_ENTRIES>,
-    /// VDs with configuration records, in mdadm's list order (newest first).
+    /// VDs with configuration records, in list order: as found on disk at load, VDs created
+    /// since then first (as mdadm inserts them). Disks' slots are rebuilt in this order.
     pub volumes: Vec<Volume, MAX_VOLUMES>,
     /// Every BVD, keyed by (GUID, BVD index).
     pub bvds: Vec<Bvd, MAX_BVDS>,
@@ -1111,12 +1112,13 @@ impl Container {
             guid,
             sec_count: bvd.sec_count(),
         };
-        self.volumes
-            .insert(0, vol)
-            .map_err(|_| ParseError::Capacity {
-                what: Capacity::Volumes,
-                needed: (MAX_VOLUMES + 1) as u64,
-            })?;
+        // Upstream prepends, reversing the order on every load; the order the records sit in
+        // on disk is the list order of whoever wrote them (`ddf_update_vlist` writes in list
+        // order), so appending lets a restarted daemon keep writing the same order.
+        self.volumes.push(vol).map_err(|_| ParseError::Capacity {
+            what: Capacity::Volumes,
+            needed: (MAX_VOLUMES + 1) as u64,
+        })?;
         self.bvds.push(bvd).map_err(|_| ParseError::Capacity {
             what: Capacity::Bvds,
             needed: (MAX_BVDS + 1) as u64,

@@ -167,6 +167,20 @@ pub struct SparePlan {
     pub update_len: usize,
 }
 
+/// Spare candidates in order of preference.
+///
+/// Upstream has two passes: dedicated spares, then global spares and free space on any
+/// non-failed disk alike, in disk-list order. Here global spares come before free space on disks
+/// that already serve other VDs: a spare is what the administrator set aside for this, and
+/// using it keeps the other disks' load unchanged. Free space is still used when no spare fits
+/// (DDF.md QUIRK 7.12). On the rig this picks what the C mdmon picked (fixture 04-failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SpareClass {
+    Dedicated,
+    Global,
+    FreeSpace,
+}
+
 /// md's RAID10 availability rule (`enough()`): walking the members in windows of `copies`,
 /// every window needs one working member.
 fn raid10_enough(avail: &[bool], copies: usize) -> bool {
@@ -566,9 +580,10 @@ impl Container {
     /// `activate_spare` (DDF.md §3.9): choose disks for the array's empty slots and build the
     /// VD_CONF update recording them into `update_buf`. `Ok(None)`: nothing to do now.
     ///
-    /// Fixes relative to upstream, invisible to mdadm except that it no longer asks the
-    /// kernel to add one disk twice: a disk is chosen at most once per call (QUIRK 7.8), and
-    /// BVDs/elements are addressed by BVD index and valid-entry counting (QUIRK 7.7).
+    /// Differences from upstream: a disk is chosen at most once per call (QUIRK 7.8, upstream
+    /// may ask the kernel to add one disk twice); BVDs/elements are addressed by BVD index and
+    /// valid-entry counting (QUIRK 7.7); global spares are preferred over free space on disks
+    /// active in other VDs (see `SpareClass`).
     pub fn activate_spare(
         &self,
         a: &ArrayInfo<'_>,
@@ -598,9 +613,13 @@ impl Container {
             if a.members.iter().any(|m| m.slot == slot) {
                 continue;
             }
-            let pick = self
-                .pick_spare(&guid, a, &choices, true)
-                .or_else(|| self.pick_spare(&guid, a, &choices, false));
+            let pick = [
+                SpareClass::Dedicated,
+                SpareClass::Global,
+                SpareClass::FreeSpace,
+            ]
+            .into_iter()
+            .find_map(|class| self.pick_spare(&guid, a, &choices, class));
             if let Some((id, data_offset)) = pick {
                 if choices
                     .push(SpareChoice {
@@ -625,13 +644,13 @@ impl Container {
         }))
     }
 
-    /// One candidate disk: dedicated spares only, or any eligible disk.
+    /// The first disk (in container order) of `class` with room for a member.
     fn pick_spare(
         &self,
         guid: &Guid,
         a: &ArrayInfo<'_>,
         taken: &[SpareChoice],
-        dedicated_only: bool,
+        class: SpareClass,
     ) -> Option<(DiskId, u64)> {
         for (i, d) in self.disks.iter().enumerate() {
             let Some(pd) = d.pd_index.map(usize::from) else {
@@ -644,17 +663,24 @@ impl Container {
                 continue;
             }
             let t = self.pd_type(pd);
-            let (dedicated, global) = if t.contains(PdType::SPARE) {
+            let is = if t.contains(PdType::SPARE) {
                 match &d.spare {
-                    Some(s) if s.is_dedicated() => (s.lists(guid), false),
-                    Some(_) => (false, true),
-                    None => (false, false),
+                    Some(s) if s.is_dedicated() => {
+                        if s.lists(guid) {
+                            SpareClass::Dedicated
+                        } else {
+                            continue;
+                        }
+                    }
+                    Some(_) => SpareClass::Global,
+                    None => continue,
                 }
+            } else if t.contains(PdType::GLOBAL_SPARE) {
+                SpareClass::Global
             } else {
-                // Global spares, and (mdadm policy) free space on any non-failed disk.
-                (false, true)
+                SpareClass::FreeSpace
             };
-            if !(dedicated || (global && !dedicated_only)) {
+            if is != class {
                 continue;
             }
             if let Some(pos) = self.find_space(i, a.component_size) {
