@@ -50,6 +50,32 @@ expect_match "new cmdline" "$(tr '\0' ' ' < /proc/$NEW/cmdline)" "^@[^ ]*mdmon -
 expect_eq "socket mode after takeover" "$(stat -c %A /run/mdadm/$C_MD.sock)" srwx------
 run mdadm --wait-clean --scan
 
+# Takeover across implementations (only our run carries both binaries): the original
+# replaces ours, then ours replaces the original.
+takeover_by() {
+	local exe=$1 old new
+	old=$(mdmon_pid $C_MD)
+	run $exe --takeover $C_MD
+	new=$(mdmon_pid $C_MD)
+	[ -n "$new" ] && [ "$new" != "$old" ] && kill -0 "$new" 2>/dev/null || fail "$exe did not take over from $old (pid file: '$new')"
+	cmp -s /proc/$new/exe $exe || fail "pid $new does not run $exe"
+	wait_for 15 "previous mdmon $old gone after takeover by $exe" sh -c "! kill -0 $old"
+	run mdadm --wait-clean --scan
+	NEW=$new
+}
+if [ "$RIG_MDMON" = ours ]; then
+	takeover_by /usr/lib/rig/mdmon.orig
+	takeover_by /sbin/mdmon
+fi
+
+# The start fails in the child (exit 3 through the readiness protocol) for a volume,
+# which is no container.
+R1_MD=$(devnm_of /dev/md/r1)
+/sbin/mdmon $R1_MD > /tmp/notcontainer.log 2>&1
+expect_eq "mdmon on volume $R1_MD: exit status" "$?" 3
+expect_match "mdmon on a volume" "$(cat /tmp/notcontainer.log)" "$R1_MD is not a container - cannot monitor"
+expect_eq "running mdmon untouched" "$(mdmon_pid $C_MD)" "$NEW"
+
 # SIGTERM: the daemon exits and leaves both files for a successor.
 kill -TERM "$NEW"
 wait_for 15 "mdmon $NEW exits on SIGTERM" sh -c "! kill -0 $NEW"
@@ -59,6 +85,14 @@ log "ok: pid file and socket left in place"
 # With no daemon behind the socket the same ping now fails: the passes above were real.
 mdadm --wait-clean --scan > /tmp/noping.log 2>&1 && fail "wait-clean succeeded without mdmon"
 expect_match "wait-clean without mdmon" "$(cat /tmp/noping.log)" "Error connecting monitor"
+
+# A pid file with garbage (atoi gives 0) is neither a victim nor removed: start fails (exit 3).
+cp /run/mdadm/$C_MD.pid /tmp/pid.saved
+echo junk > /run/mdadm/$C_MD.pid
+/sbin/mdmon $C_MD > /tmp/junk.log 2>&1
+expect_eq "mdmon with a garbage pid file: exit status" "$?" 3
+expect_eq "garbage pid file kept" "$(cat /run/mdadm/$C_MD.pid)" junk
+cp /tmp/pid.saved /run/mdadm/$C_MD.pid
 
 # --all: one instance per container; the stale files of the SIGTERM exit are replaced,
 # and the argv element "--all" now shows the container, so ps tells instances apart.
