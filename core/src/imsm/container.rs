@@ -92,6 +92,25 @@ pub struct Container {
     /// One-shot: the next sync zeroes the migration record although GEN_MIGR is running.
     pub clean_migr_rec_by_mdmon: bool,
     pub compat: Compat,
+    /// The MPB image mdmon writes from (memory order, on-disk units). Each sync regenerates
+    /// the MPB over it, so bytes past mpb_size keep what the champion's disk held.
+    pub image: ImageBuf,
+}
+
+/// Fixed buffer holding one MPB image.
+#[derive(Clone)]
+pub struct ImageBuf(pub [u8; MPB_BUF_LEN]);
+
+impl core::fmt::Debug for ImageBuf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "ImageBuf({} bytes)", self.0.len())
+    }
+}
+
+impl Default for ImageBuf {
+    fn default() -> Self {
+        ImageBuf([0; MPB_BUF_LEN])
+    }
 }
 
 /// One write of a plan: `buf[buf_start..buf_start+len]` goes to byte `offset` of `member`.
@@ -245,6 +264,11 @@ impl Container {
             });
         }
 
+        let mut image = ImageBuf::default();
+        if let Some(m) = members.get(champion) {
+            // Cannot fail: the same bytes were gathered and parsed above.
+            let _ = gather_mpb(m.region, m.disk_bytes, m.sector_size, &mut image.0);
+        }
         let mut c = Container {
             mpb,
             disks,
@@ -254,6 +278,7 @@ impl Container {
             random: 0,
             clean_migr_rec_by_mdmon: false,
             compat,
+            image,
         };
         c.load_migr_rec(members)?;
         Ok(c)
@@ -357,7 +382,11 @@ impl Container {
         let (zero, rest) = buf.split_at_mut(lss);
         zero.fill(0);
         let (image, spares) = rest.split_at_mut(MPB_BUF_LEN);
-        let total = self.mpb.encode(self.sector_size, image)?;
+        let total = self.mpb.encode_over(self.sector_size, &mut self.image.0)?;
+        image
+            .get_mut(..total)
+            .ok_or(EncodeError::BufferTooSmall { needed })?
+            .copy_from_slice(self.image.0.get(..total).unwrap_or(&[]));
         let ext_len = total.saturating_sub(lss);
         let k = (ext_len / lss) as u64;
 

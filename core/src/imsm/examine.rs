@@ -143,8 +143,14 @@ impl Examined {
         }
     }
 
-    /// mdadm's UUID for the container (`volume` None) or one volume.
+    /// mdadm's UUID for the container (`volume` None) or one volume. A disk of a container
+    /// without volumes that is not itself an in-sync member reports the all-zero UUID (so
+    /// a spare matches any container), as mdadm's getinfo does.
     pub fn uuid(&self, volume: Option<usize>) -> [u8; 16] {
+        let own_sync = matches!(self.own, OwnDisk::Table(_));
+        if self.mpb.volumes.is_empty() && !own_sync {
+            return [0; 16];
+        }
         let mut h = Sha1::default();
         h.update(MPB_SIGNATURE);
         h.update(&self.uuid_family().to_le_bytes());
@@ -217,6 +223,7 @@ impl Examined {
             random: 0,
             clean_migr_rec_by_mdmon: false,
             compat: Compat::Mdadm42,
+            image: Default::default(),
         };
         c.blocks_per_migr_unit(v)
     }
@@ -234,6 +241,10 @@ impl Examined {
         writeln!(w, "    Orig Family : {:08x}", h.orig_family_num.get())?;
         writeln!(w, "         Family : {:08x}", h.family_num.get())?;
         writeln!(w, "     Generation : {:08x}", h.generation_num.get())?;
+        match h.creation_time.get() {
+            0 => writeln!(w, "  Creation Time : Unknown")?,
+            t => writeln!(w, "  Creation Time : {}", Ctime(t))?,
+        }
         let attrs = h.attributes.get();
         let supported = attrs & !(attrib::SUPPORTED | attrib::IGNORED) == 0;
         writeln!(
@@ -750,6 +761,48 @@ impl fmt::Display for Slots<'_> {
             f.write_char(if o & ORD_REBUILD != 0 { '_' } else { 'U' })?;
         }
         Ok(())
+    }
+}
+
+/// Unix seconds as C `ctime()` prints them in UTC, without the newline
+/// ("Wed Nov 25 20:34:20 2026"); the rig's guests run in UTC.
+pub struct Ctime(pub u64);
+
+impl fmt::Debug for Ctime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Ctime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const WDAY: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        const MON: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let days = self.0 / 86400;
+        let secs = self.0 % 86400;
+        // Civil date from days since 1970-01-01 (proleptic Gregorian).
+        let z = days as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        write!(
+            f,
+            "{} {} {:>2} {:02}:{:02}:{:02} {}",
+            WDAY.get((days % 7) as usize).unwrap_or(&"???"),
+            MON.get((month - 1) as usize).unwrap_or(&"???"),
+            day,
+            secs / 3600,
+            secs % 3600 / 60,
+            secs % 60,
+            year
+        )
     }
 }
 

@@ -438,6 +438,18 @@ impl Mpb {
     /// num_raid_devs, bbm_log_size, the BBM attribute, mpb_size and check_sum; converts to
     /// 4K units when `lss` is 4096. Returns the number of bytes used (whole sectors).
     pub fn encode(&self, lss: u32, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let total = self.mpb_size().div_ceil(lss.max(1) as usize) * lss as usize;
+        if let Some(o) = out.get_mut(..total) {
+            o.fill(0);
+        }
+        self.encode_over(lss, out)
+    }
+
+    /// Like [`Mpb::encode`], but leaves the bytes between mpb_size and the end of the last
+    /// sector as they are in `out`. mdmon regenerates the MPB inside the buffer it loaded
+    /// (and last wrote), so those slack bytes on disk are stale buffer contents, not zeros;
+    /// writing over the same canvas reproduces them bit for bit.
+    pub fn encode_over(&self, lss: u32, out: &mut [u8]) -> Result<usize, EncodeError> {
         if !valid_sector_size(lss) {
             return Err(EncodeError::BadSectorSize(lss));
         }
@@ -446,7 +458,6 @@ impl Mpb {
         let out = out
             .get_mut(..total)
             .ok_or(EncodeError::BufferTooSmall { needed: total })?;
-        out.fill(0);
 
         let mut header = self.header;
         header.num_disks = u8::try_from(self.disks.len()).map_err(|_| EncodeError::TooLarge)?;
