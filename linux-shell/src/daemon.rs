@@ -14,7 +14,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, FileExt, FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -225,6 +225,7 @@ fn fail(devnm: &str, code: i32, message: impl std::fmt::Display) -> ! {
 
 /// The daemon side of the start sequence (steps 3–21), then the seam.
 fn child(devnm: &str, takeover: bool, ready: Option<fs::File>) -> ! {
+    let forked = ready.is_some();
     // Steps 3–7 and 12.
     let prepared = match service::prepare(devnm) {
         Ok(p) => p,
@@ -314,7 +315,7 @@ fn child(devnm: &str, takeover: bool, ready: Option<fs::File>) -> ! {
     // Step 21 (before the seam; upstream does it after the takeover, which no observer can
     // tell apart). setsid fails harmlessly when we already lead a group (--foreground).
     let _ = nix::unistd::setsid();
-    detach_stdio(devnm);
+    detach_stdio(devnm, forked);
     let victim = (victim_pid > 0).then(|| Victim {
         pid: victim_pid,
         sock: victim_sock,
@@ -353,9 +354,11 @@ fn sigterm_pending() -> bool {
 }
 
 /// stdin and stdout go to /dev/null (nothing reads them; a terminal may vanish). stderr is
-/// kept for our log lines, which journald or a console captures (quirk #8), except when it
-/// is a pipe: whoever reads that pipe would wait for an EOF that never comes while we run.
-fn detach_stdio(devnm: &str) {
+/// kept for our log lines, which journald or a console captures (quirk #8), except when we
+/// forked and it is a pipe: whoever reads that pipe (`x=$(mdmon md127 2>&1)`) would wait
+/// for an EOF that never comes while the daemon runs. In the foreground the caller waits
+/// for us anyway, so a pipe is kept there.
+fn detach_stdio(devnm: &str, forked: bool) {
     let null = match fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -367,11 +370,11 @@ fn detach_stdio(devnm: &str) {
             return;
         }
     };
-    let stderr_is_pipe = fs::metadata("/proc/self/fd/2")
-        .map(|m| m.file_type().is_fifo())
+    let stderr_is_pipe = nix::sys::stat::fstat(2)
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO)
         .unwrap_or(false);
     let mut targets = vec![0, 1];
-    if stderr_is_pipe {
+    if forked && stderr_is_pipe {
         log!(devnm, "stderr is a pipe; further messages go to /dev/null");
         targets.push(2);
     }
@@ -638,7 +641,7 @@ fn sd_notify(target: &[u8], message: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 
     fn temp_dir(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("mdmon-daemon-{}-{tag}", std::process::id()));

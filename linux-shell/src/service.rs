@@ -111,6 +111,10 @@ impl fmt::Display for StartError {
 }
 
 /// Reads the container's sysfs description and loads its metadata (§1.5 steps 3–7, 12).
+///
+/// Upstream loads the metadata (step 12) only after the "already managed" ping (step 11);
+/// doing it here, earlier, only reads the member disks, so a start that then finds a live
+/// mdmon has merely wasted that read.
 pub fn prepare(devnm: &str) -> Result<Prepared, StartError> {
     let mut prepared = read_container(Path::new("/sys"), devnm)?;
     prepared.metadata = load_metadata(&prepared)?;
