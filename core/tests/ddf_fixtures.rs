@@ -449,3 +449,143 @@ fn replayed_failure_and_rebuild_matches_mdadm() {
         );
     }
 }
+
+/// 02 → 03: r1 went dirty. One `set_array_state(dirty)` reproduces the VD table.
+#[test]
+fn replayed_dirty_mark_matches_mdadm() {
+    let (Some(before), Some(after)) = (fixture("02-volumes-resynced"), fixture("03-r1-dirty"))
+    else {
+        return;
+    };
+    let mut c = load(before);
+    let want = load(after);
+    use ops::{Consistency, ResyncProgress};
+    let (clean, o) = c
+        .set_array_state(0, Consistency::Dirty, ResyncProgress::Complete, 1)
+        .unwrap();
+    assert!(!clean && o.changed);
+    let (_, o) = c
+        .set_array_state(1, Consistency::Clean, ResyncProgress::Complete, 1)
+        .unwrap();
+    assert!(!o.changed, "r5 was already clean");
+    assert!(c.vds == want.vds);
+    assert!(c.pds == want.pds);
+    for v in want.volumes.iter() {
+        assert_eq!(
+            c.bvd(&v.guid, 0),
+            want.bvd(&v.guid, 0),
+            "state changes leave records alone"
+        );
+    }
+}
+
+/// 01 → 02: mdadm created r1 and r5 in the running container by sending VIRT and VD_CONF
+/// updates; then both resynced and went clean. Replaying those updates yields 02's tables.
+#[test]
+fn replayed_volume_creation_matches_mdadm() {
+    let (Some(before), Some(after)) = (fixture("01-container"), fixture("02-volumes-resynced"))
+    else {
+        return;
+    };
+    let mut c = load(before);
+    let want = load(after);
+    assert!(c.volumes.is_empty());
+    let ctx = c.update_context().unwrap();
+    use zerocopy::IntoBytes;
+    // Creation order: VD entry 0 (r1) first, then 1 (r5); each VIRT then its VD_CONF.
+    for vcnum in 0..2usize {
+        let entry = want.vds[vcnum];
+        let mut virt = vec![0xFFu8; 128];
+        virt[..4].copy_from_slice(&0xDDDD_DDDDu32.to_be_bytes());
+        virt[8..10].copy_from_slice(&(vcnum as u16).to_be_bytes());
+        virt[64..].copy_from_slice(entry.as_bytes());
+        // The sender's slot (populated_vdes) is ignored: the first unused entry is taken.
+        assert!(c.process_update(ctx.prepare(&virt).unwrap(), 10).changed);
+        let bvd = want.bvd(&entry.guid, 0).unwrap();
+        let mut conf = vec![0u8; bvd.encoded_len()];
+        assert!(bvd.encode(&mut conf));
+        assert!(c.process_update(ctx.prepare(&conf).unwrap(), 11).changed);
+    }
+    use ops::{Consistency, ResyncProgress};
+    for vcnum in 0..2 {
+        c.set_array_state(vcnum, Consistency::Clean, ResyncProgress::Complete, 12)
+            .unwrap();
+    }
+    assert!(c.vds == want.vds, "VD table");
+    for i in 0..5 {
+        assert_eq!(
+            c.pds[i], want.pds[i],
+            "PD entry {i}: members become active, the spare stays global"
+        );
+    }
+    assert_eq!(c.virt.populated_vdes, want.virt.populated_vdes);
+    for v in want.volumes.iter() {
+        let ours = c.bvd(&v.guid, 0).unwrap();
+        assert_eq!(
+            ours.fixed.seq,
+            want.bvd(&v.guid, 0).unwrap().fixed.seq,
+            "a new VD keeps the sender's sequence"
+        );
+    }
+    // The newest VD comes first in the list, so slot 0 of a disk in both holds r5.
+    for d in want.disks.iter() {
+        let ours = &c.disks[c.disk_by_id(d.id).unwrap()];
+        assert_eq!(&ours.slots[..3], &d.slots[..3], "slots of {:?}", d.id);
+    }
+}
+
+/// 07: mdadm's RAID10 (two RAID1 BVDs of two disks, spanned) and a RAID0 side by side.
+#[test]
+fn raid10_fixture_maps_slots_and_states() {
+    let Some(f) = fixture("07-raid0-raid10") else {
+        return;
+    };
+    let mut c = load(f);
+    let r10 = c
+        .vds
+        .iter()
+        .position(|v| c.volume(&v.guid).is_some_and(|vol| vol.sec_count == 2))
+        .expect("a two-BVD VD") as u16;
+    let guid = c.vd_guid(r10).unwrap();
+    // md slot n = BVD index × 2 + element (dense elements, as mdadm writes them).
+    for slot in 0..4u32 {
+        assert_eq!(
+            c.slot_element(&guid, slot),
+            Some(((slot / 2) as u8, (slot % 2) as usize)),
+            "slot {slot}"
+        );
+    }
+    assert_eq!(c.slot_element(&guid, 4), None);
+    assert_eq!(c.volume_state(&guid), Some(VdState::Optimal));
+    use ops::DeviceState;
+    // Fail the disk in md slot 2 (first element of the second mirror).
+    let e = c.bvd(&guid, 1).unwrap().elements[0];
+    let disk = c.disks[c.disk_by_refnum(e.refnum).unwrap()].id;
+    c.set_disk(r10, 2, Some((disk, e.lba)), DeviceState::FAULTY, 1)
+        .unwrap();
+    assert_eq!(
+        VdState::from_byte(c.vds[usize::from(r10)].state),
+        VdState::Degraded
+    );
+    assert!(c.refnum_state(e.refnum).contains(PdState::FAILED));
+    // Its mirror partner too: that half of the data is gone.
+    let e2 = c.bvd(&guid, 1).unwrap().elements[1];
+    let disk2 = c.disks[c.disk_by_refnum(e2.refnum).unwrap()].id;
+    c.set_disk(r10, 3, Some((disk2, e2.lba)), DeviceState::FAULTY, 1)
+        .unwrap();
+    assert_eq!(
+        VdState::from_byte(c.vds[usize::from(r10)].state),
+        VdState::Failed
+    );
+    // The RAID0 fails with any member.
+    let r0 = (0..2u16).find(|&v| v != r10).unwrap();
+    let g0 = c.vd_guid(r0).unwrap();
+    let e = c.bvd(&g0, 0).unwrap().elements[0];
+    let disk = c.disks[c.disk_by_refnum(e.refnum).unwrap()].id;
+    c.set_disk(r0, 0, Some((disk, e.lba)), DeviceState::FAULTY, 2)
+        .unwrap();
+    assert_eq!(
+        VdState::from_byte(c.vds[usize::from(r0)].state),
+        VdState::Failed
+    );
+}
