@@ -76,8 +76,20 @@ impl RunFiles {
         }
     }
 
-    /// Removes both files (a normal exit; a SIGTERM exit leaves them to the successor).
+    /// Removes both files on a normal exit (a SIGTERM exit leaves them to the successor).
+    /// Only while the pid file still names this process: a successor that took over in
+    /// the meantime has replaced both files with its own, and they are not ours to delete.
     pub fn remove(&self, devnm: &str) {
+        let owner = read_pid_file(&self.pid);
+        if owner > 0 && owner != std::process::id() as i32 {
+            log!(
+                devnm,
+                "{} now belongs to pid {owner}; leaving it and {} in place",
+                self.pid.display(),
+                self.sock.display()
+            );
+            return;
+        }
         for p in [&self.pid, &self.sock] {
             if let Err(e) = fs::remove_file(p) {
                 if e.kind() != io::ErrorKind::NotFound {
@@ -93,7 +105,10 @@ pub fn main(args: &[OsString], options: Options) -> i32 {
     if options.offroot || in_initrd() {
         // Best effort: failing to mark ourselves only matters at shutdown.
         if let Err(e) = set_argv0_offroot() {
-            log!("-", "cannot mark argv[0] with '@' for systemd: {e}");
+            let _ = writeln!(
+                io::stderr(),
+                "mdmon: cannot mark argv[0] with '@' for systemd: {e}"
+            );
         }
     }
     match &options.target {
@@ -682,8 +697,15 @@ mod tests {
         assert_eq!(read_pid_file(&files.pid), -1);
         fs::write(&files.pid, "junk\n").unwrap();
         assert_eq!(read_pid_file(&files.pid), 0);
+        // A pid file naming another process belongs to a successor: kept.
+        fs::write(&files.pid, "1\n").unwrap();
+        fs::write(&files.sock, "").unwrap();
+        files.remove("md127");
+        assert!(files.pid.exists() && files.sock.exists());
+        fs::write(&files.pid, format!("{}\n", std::process::id())).unwrap();
         files.remove("md127");
         assert!(!files.pid.exists());
+        assert!(!files.sock.exists());
         let _ = fs::remove_dir_all(&dir);
     }
 
