@@ -818,3 +818,59 @@ fn examine_text_and_json() {
         "neither primary nor secondary header is valid"
     );
 }
+
+#[test]
+fn crash_images_pick_the_fully_written_disk() {
+    // Disk 0 crashed mid-write: primary open at seq 8, secondary still closed at 7.
+    let mut disks = build(&raid5_with_spare());
+    let p = disks[0].primary();
+    disks[0].tail[p + 40..p + 44].copy_from_slice(&8u32.to_be_bytes());
+    disks[0].tail[p + 48] = 1;
+    reseal(&mut disks[0].tail, p, 512);
+    let set = model::read_header_set(&disks[0].input(0)).unwrap();
+    assert_eq!(
+        set.active,
+        model::CopyKind::Primary,
+        "newer primary is still used"
+    );
+    assert_eq!(set.score(), 7, "but scores as not newer");
+    // Disk 2 completed that batch: seq 8, closed, and a different VD name to tell them apart.
+    for off in [disks[2].primary(), disks[2].secondary()] {
+        disks[2].tail[off + 40..off + 44].copy_from_slice(&8u32.to_be_bytes());
+        reseal(&mut disks[2].tail, off, 512);
+        let virt = off + 130 * 512;
+        disks[2].tail[virt + 64 + 48] = b'Z';
+        reseal(&mut disks[2].tail, virt, 32 * 512);
+    }
+    let inputs: Vec<_> = disks
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d.input(i as u64))
+        .collect();
+    let mut c = Box::new(Container::new());
+    c.load(&inputs).unwrap();
+    assert_eq!(
+        c.vds[0].name[0], b'Z',
+        "global sections come from the fully written disk"
+    );
+    assert_eq!(c.header.seq.get(), 8);
+}
+
+#[test]
+fn write_ops_are_sector_aligned() {
+    let disks = build(&raid10());
+    let c = load(&disks);
+    let mut buf = vec![0u8; c.image_len()];
+    assert_eq!(c.image_len() % 512, 0);
+    for i in 0..c.disks.len() {
+        let plan = c.write_disk(i, &mut buf).unwrap();
+        for op in &plan.ops {
+            assert_eq!(
+                (op.buf_start % 512, op.len % 512, op.disk_offset % 512),
+                (0, 0, 0),
+                "{op:?}"
+            );
+            assert!(op.buf_start + op.len <= buf.len());
+        }
+    }
+}
