@@ -150,7 +150,8 @@ fn print_guid<W: Write>(w: &mut W, guid: &Guid, tstamp: bool, tz_offset: i64) ->
     }
     if tstamp {
         let t = u32::from_be_bytes([guid[16], guid[17], guid[18], guid[19]]);
-        let (y, mo, d, h, mi, s) = civil(i64::from(t) + DDF_EPOCH_OFFSET as i64 + tz_offset);
+        let (y, mo, d, h, mi, s) =
+            civil((i64::from(t) + DDF_EPOCH_OFFSET as i64).saturating_add(tz_offset));
         write!(
             w,
             " {:02}/{:02}/{:02} {:02}:{:02}:{:02}",

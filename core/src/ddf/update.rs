@@ -641,3 +641,24 @@ pub fn config_size(sectors: u64, primary: u64, secondary: u64, workspace: u64) -
     }
     cs
 }
+
+impl core::fmt::Display for UpdateError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            UpdateError::TooShort { len } => write!(f, "update of {len} bytes has no magic"),
+            UpdateError::Length {
+                kind,
+                len,
+                expected,
+            } => {
+                write!(f, "{kind:?} update of {len} bytes, {expected} expected")
+            }
+            UpdateError::SlotOutOfRange { slot } => write!(f, "PD slot {slot} past the table"),
+            UpdateError::Record { index, error } => write!(f, "record {index}: {error}"),
+            UpdateError::Inconsistent { index } => {
+                write!(f, "record {index} does not belong with the first")
+            }
+            UpdateError::Capacity { what } => write!(f, "{what:?} capacity exceeded"),
+        }
+    }
+}
