@@ -778,6 +778,16 @@ fn raid10_repairable(a: &ArrayInfo<'_>) -> bool {
     found.iter().take(groups).all(|&f| f > 0)
 }
 
+impl core::fmt::Display for OpError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            OpError::NoSuchVolume { vcnum } => write!(f, "no virtual disk {vcnum}"),
+            OpError::UnknownDevice { id } => write!(f, "device {:#x} is not a DDF member", id.0),
+            OpError::BufferTooSmall { needed } => write!(f, "update buffer needs {needed} bytes"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -829,15 +839,5 @@ mod tests {
         );
         // RAID0 never needs a resync.
         assert_eq!(resync_progress(0, 100, 0, 0, 2), ResyncProgress::Complete);
-    }
-}
-
-impl core::fmt::Display for OpError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            OpError::NoSuchVolume { vcnum } => write!(f, "no virtual disk {vcnum}"),
-            OpError::UnknownDevice { id } => write!(f, "device {:#x} is not a DDF member", id.0),
-            OpError::BufferTooSmall { needed } => write!(f, "update buffer needs {needed} bytes"),
-        }
     }
 }
