@@ -12,7 +12,13 @@ use mdmon_core::imsm::examine::Examined;
 use mdmon_core::imsm::model::{gather_mpb, Mpb, MPB_BUF_LEN};
 use proptest::prelude::*;
 
-fn seeds() -> Vec<(Vec<u8>, u32)> {
+/// Seed images, built once: synthetic ones plus the MPB of every fixture disk.
+fn seeds() -> &'static [(Vec<u8>, u32)] {
+    static SEEDS: std::sync::OnceLock<Vec<(Vec<u8>, u32)>> = std::sync::OnceLock::new();
+    SEEDS.get_or_init(build_seeds)
+}
+
+fn build_seeds() -> Vec<(Vec<u8>, u32)> {
     let mut out = Vec::new();
     let mut s = two_disk_raid1();
     out.push((mpb_bytes(&s), 512));
