@@ -386,6 +386,21 @@ fn activation_with_missing_member_marks_it_failed() {
     assert_eq!(r.bvd(&guid, 0).unwrap().elements[1].refnum, 0);
     assert_eq!(VdState::from_byte(r.vds[0].state), VdState::Degraded);
     assert_eq!(r.disks[0].timestamp, 600);
+    // mdadm --examine shows the lost element as "--" and the absent disk as failed+missing.
+    let mut text = String::new();
+    examine::examine_text(&r, &[(DiskId(0), "/dev/vda")], true, 0, &mut text).unwrap();
+    assert!(
+        text.contains(" Raid Devices[0] : 3 (0@0K --@0K 2@0K)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("        state[0] : Degraded, Consistent\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    10000002     32768K                 active/Offline, Failed, Missing\n"),
+        "{text}"
+    );
 }
 
 #[test]
