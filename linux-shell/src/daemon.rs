@@ -232,9 +232,11 @@ fn read_up_to(f: &mut impl Read, buf: &mut [u8]) -> usize {
     done
 }
 
-/// Exits the child with `code`; the launcher learns it through the exit status.
-fn fail(devnm: &str, code: i32, message: impl std::fmt::Display) -> ! {
-    log!(devnm, "{message}");
+/// Exits the child with `code`; the launcher learns it through the exit status. The
+/// message is printed as upstream prints it (`mdmon: md126 is not a container - ...`), and
+/// every message passed here names the container itself.
+fn fail(code: i32, message: impl std::fmt::Display) -> ! {
+    let _ = writeln!(io::stderr(), "mdmon: {message}");
     std::process::exit(code);
 }
 
@@ -244,15 +246,14 @@ fn child(devnm: &str, takeover: bool, ready: Option<fs::File>) -> ! {
     // Steps 3–7 and 12.
     let prepared = match service::prepare(devnm) {
         Ok(p) => p,
-        Err(e) => fail(devnm, EXIT_START_FAILED, e),
+        Err(e) => fail(EXIT_START_FAILED, e),
     };
     // Step 8.
     let signals = match block_signals() {
         Ok(s) => s,
         Err(e) => fail(
-            devnm,
             EXIT_START_FAILED,
-            format!("cannot set up signals: {e}"),
+            format!("{devnm}: cannot set up signals: {e}"),
         ),
     };
     let dir = run_dir();
@@ -270,7 +271,7 @@ fn child(devnm: &str, takeover: bool, ready: Option<fs::File>) -> ! {
     if !takeover && victim_pid > 0 {
         if let Some(sock) = victim_sock.take() {
             if ping(&sock, VICTIM_PING_TIMEOUT).is_ok() {
-                fail(devnm, EXIT_START_FAILED, format!("{devnm} already managed"));
+                fail(EXIT_START_FAILED, format!("{devnm} already managed"));
             }
             log!(
                 devnm,
@@ -291,9 +292,11 @@ fn child(devnm: &str, takeover: bool, ready: Option<fs::File>) -> ! {
     // Step 15.
     if let Err(e) = make_pid_file(&files.pid) {
         fail(
-            devnm,
             EXIT_START_FAILED,
-            format!("cannot create pid file {}: {e}", files.pid.display()),
+            format!(
+                "{devnm}: cannot create pid file {}: {e}",
+                files.pid.display()
+            ),
         );
     }
     // Step 16: not fatal; mdmon then runs without a socket. A SIGTERM that already arrived

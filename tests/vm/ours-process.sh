@@ -36,7 +36,7 @@ run mdadm --wait-clean --scan
 # A second instance without --takeover sees a live mdmon answer and refuses (exit 3).
 /sbin/mdmon $C_MD > /tmp/second.log 2>&1
 expect_eq "second mdmon without --takeover: exit status" "$?" 3
-expect_match "second mdmon message" "$(cat /tmp/second.log)" "$C_MD already managed"
+expect_match "second mdmon message" "$(cat /tmp/second.log)" "^mdmon: $C_MD already managed\$"
 expect_eq "first mdmon still registered" "$(mdmon_pid $C_MD)" "$PID"
 
 # Takeover, the way the systemd unit and dracut start it (the container by its /dev path).
@@ -73,7 +73,7 @@ fi
 R1_MD=$(devnm_of /dev/md/r1)
 /sbin/mdmon $R1_MD > /tmp/notcontainer.log 2>&1
 expect_eq "mdmon on volume $R1_MD: exit status" "$?" 3
-expect_match "mdmon on a volume" "$(cat /tmp/notcontainer.log)" "$R1_MD is not a container - cannot monitor"
+expect_match "mdmon on a volume" "$(cat /tmp/notcontainer.log)" "^mdmon: $R1_MD is not a container - cannot monitor\$"
 expect_eq "running mdmon untouched" "$(mdmon_pid $C_MD)" "$NEW"
 
 # SIGTERM: the daemon exits and leaves both files for a successor.
