@@ -135,6 +135,9 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
             .ok_or("tests/vm/selftest-broken.sh is missing")?;
         let r = rig::run_scenario(&ws, &image, &broken, &opts)?;
         let caught = !r.ok && r.console.contains("FAIL: ");
+        if let Some(line) = r.console.lines().find(|l| l.contains("FAIL: ")) {
+            println!("rig selftest-broken said: {line}");
+        }
         println!(
             "rig selftest-broken: {}",
             if caught {
