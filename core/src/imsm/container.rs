@@ -139,10 +139,17 @@ pub const fn sync_buffer_len(lss: usize) -> usize {
     lss + MPB_BUF_LEN + MAX_PRESENT_DISKS * lss
 }
 
+/// What the vote needs to know about one member's copy. The full MPB is re-parsed from the
+/// caller's bytes when a table is needed: holding up to `MAX_PRESENT_DISKS` decoded MPBs at
+/// once would put ~0.6 MiB on the stack.
 struct Loaded {
     member: MemberId,
     dev: (u32, u32),
-    mpb: Mpb,
+    family: u32,
+    generation: u32,
+    check_sum: u32,
+    has_volumes: bool,
+    attributes: u32,
     own: RawDisk,
     own_slot: DiskSlot,
     serial: [u8; 16],
@@ -200,24 +207,28 @@ impl Container {
             let n = gather_mpb(m.region, m.disk_bytes, m.sector_size, &mut buf).map_err(err)?;
             let mpb = Mpb::parse(buf.get(..n).unwrap_or(&[]), m.sector_size).map_err(err)?;
             let (own_slot, own) = bind(&mpb, &m.serial);
+            let h = &mpb.header;
             let _ = loaded.push(Loaded {
                 member: m.member,
                 dev: m.dev,
-                mpb,
+                family: h.family_num.get(),
+                generation: h.generation_num.get(),
+                check_sum: h.check_sum.get(),
+                has_volumes: !mpb.volumes.is_empty(),
+                attributes: h.attributes.get(),
                 own,
                 own_slot,
                 serial: m.serial,
                 geometry,
             });
         }
-        let champion = thunderdome(&mut loaded)?;
+        let champion = thunderdome(&mut loaded, members)?;
 
         let mut two_tb_disk = 0;
         for l in loaded.iter() {
-            two_tb_disk |= l.mpb.header.attributes.get() & attrib::TWO_TB_DISK;
+            two_tb_disk |= l.attributes & attrib::TWO_TB_DISK;
         }
-        let champ = loaded.get(champion).ok_or(LoadError::NoChampion)?;
-        let mut mpb = champ.mpb.clone();
+        let mut mpb = reparse(members, champion).ok_or(LoadError::NoChampion)?;
         mpb.header
             .attributes
             .set(mpb.header.attributes.get() | two_tb_disk);
@@ -242,7 +253,7 @@ impl Container {
                     None => {
                         // Not in the champion's table: usable only as a clean spare
                         // according to everything the copies say about it.
-                        let merged = merged_status(&loaded, &l.serial);
+                        let merged = merged_status(members, &l.serial);
                         if merged & DISK_SPARE != 0 && merged & (DISK_FAILED | DISK_CONFIGURED) == 0
                         {
                             (DiskSlot::Spare, l.own)
@@ -516,10 +527,20 @@ fn migr_rec_from_4k(rec: &mut RawMigrRecord) -> Option<()> {
     Some(())
 }
 
-fn merged_status(loaded: &[Loaded], serial: &[u8; 16]) -> u32 {
+/// Parse member `i`'s copy again (it parsed once already, so this cannot fail in practice).
+fn reparse(members: &[MemberCopy<'_>], i: usize) -> Option<Mpb> {
+    let m = members.get(i)?;
+    let mut buf = [0u8; MPB_BUF_LEN];
+    let n = gather_mpb(m.region, m.disk_bytes, m.sector_size, &mut buf).ok()?;
+    Mpb::parse(buf.get(..n)?, m.sector_size).ok()
+}
+
+fn merged_status(members: &[MemberCopy<'_>], serial: &[u8; 16]) -> u32 {
     let mut merged = MergedList::default();
-    for l in loaded {
-        merged.merge_table(&l.mpb, None, &l.serial);
+    for (i, m) in members.iter().enumerate() {
+        if let Some(mpb) = reparse(members, i) {
+            merged.merge_table(&mpb, None, &m.serial);
+        }
     }
     merged.get(serial).map_or(0, |d| d.status)
 }
@@ -568,28 +589,27 @@ impl MergedList {
 
 /// The family/generation vote (`imsm_thunderdome`). Returns the position in `loaded` of the
 /// champion.
-fn thunderdome(loaded: &mut [Loaded]) -> Result<usize, LoadError> {
+fn thunderdome(loaded: &mut [Loaded], members: &[MemberCopy<'_>]) -> Result<usize, LoadError> {
     // Candidate table: positions into `loaded`.
     let mut table: Vec<usize, MAX_PRESENT_DISKS> = Vec::new();
     let mut merged = MergedList::default();
     for cur in 0..loaded.len() {
         let Some(this) = loaded.get(cur) else { break };
-        let family = this.mpb.header.family_num.get();
+        let family = this.family;
         let own_configured = this.own.is_configured();
         let mut replace_at = None;
         let mut loses_to = None;
         for (ti, &cand) in table.iter().enumerate() {
             let Some(c) = loaded.get(cand) else { continue };
-            if c.mpb.header.family_num.get() != family {
+            if c.family != family {
                 continue;
             }
-            if c.mpb.header.check_sum.get() == this.mpb.header.check_sum.get() {
+            if c.check_sum == this.check_sum {
                 replace_at = Some(ti);
                 break;
             }
             let c_configured = c.own.is_configured();
-            if (own_configured || own_configured == c_configured)
-                && c.mpb.header.generation_num.get() < this.mpb.header.generation_num.get()
+            if (own_configured || own_configured == c_configured) && c.generation < this.generation
             {
                 // Carry the candidate's own failure over from the merged knowledge.
                 let failed = merged
@@ -607,13 +627,13 @@ fn thunderdome(loaded: &mut [Loaded]) -> Result<usize, LoadError> {
             break;
         }
         if let Some(ti) = loses_to {
+            let own_table = reparse(members, cur);
             let Some(this) = loaded.get_mut(cur) else {
                 break;
             };
-            let own_in_own = this
-                .mpb
-                .find_disk(&this.own.serial)
-                .and_then(|i| this.mpb.disks.get(i))
+            let own_in_own = own_table
+                .as_ref()
+                .and_then(|t| t.find_disk(&this.own.serial).and_then(|i| t.disks.get(i)))
                 .copied();
             if own_in_own.is_some_and(|d| d.is_failed()) {
                 this.own.status.set(this.own.status.get() | DISK_FAILED);
@@ -638,8 +658,8 @@ fn thunderdome(loaded: &mut [Loaded]) -> Result<usize, LoadError> {
                 table.len() - 1
             }
         };
-        if let Some(this) = loaded.get(cur) {
-            merged.merge_table(&this.mpb, Some(ti), &this.own.serial);
+        if let (Some(this), Some(cur_table)) = (loaded.get(cur), reparse(members, cur)) {
+            merged.merge_table(&cur_table, Some(ti), &this.own.serial);
         }
     }
 
@@ -649,17 +669,23 @@ fn thunderdome(loaded: &mut [Loaded]) -> Result<usize, LoadError> {
     let mut spare = None;
     for (ti, &cand) in table.iter().enumerate() {
         let Some(c) = loaded.get(cand) else { continue };
+        let Some(cand_table) = reparse(members, cand) else {
+            continue;
+        };
         let own_ok = merged
             .get(&c.own.serial)
             .is_some_and(|m| m.owner == Some(ti));
-        let members_ok = c.mpb.disks.iter().all(|d| match merged.get(&d.serial) {
-            Some(m) => m.owner.is_none() || m.owner == Some(ti),
-            None => false,
-        });
+        let members_ok = cand_table
+            .disks
+            .iter()
+            .all(|d| match merged.get(&d.serial) {
+                Some(m) => m.owner.is_none() || m.owner == Some(ti),
+                None => false,
+            });
         if !(own_ok && members_ok) {
             continue;
         }
-        if c.mpb.volumes.is_empty() {
+        if !c.has_volumes {
             spare = Some(cand);
         } else if champion.is_none() {
             champion = Some(cand);
