@@ -102,6 +102,25 @@ ALL=$(mdmon_pid $C_MD)
 expect_match "cmdline in --all mode" "$(tr '\0' ' ' < /proc/$ALL/cmdline)" "^@[^ ]*mdmon $C_MD \$"
 run mdadm --wait-clean --scan
 
+# A second container (DDF, its own mdmon), then `--all --takeover` replaces every
+# instance; each child shows its own container where "--all" stood.
+E=$(disk 3) F=$(disk 4)
+run mdadm --create /dev/md/ddf0 -e ddf -n 2 $E $F --run
+run mdadm --create /dev/md/d1 -l 1 -n 2 --size=32M --assume-clean $E $F --run
+D_MD=$(devnm_of /dev/md/ddf0)
+wait_for 10 "mdmon running for $D_MD" mdmon_alive $D_MD
+OLD_C=$(mdmon_pid $C_MD) OLD_D=$(mdmon_pid $D_MD)
+run /sbin/mdmon --all --takeover
+for pair in "$C_MD $OLD_C" "$D_MD $OLD_D"; do
+	set -- $pair
+	new=$(mdmon_pid $1)
+	[ -n "$new" ] && [ "$new" != "$2" ] && kill -0 "$new" 2>/dev/null || fail "--all --takeover: no new mdmon for $1 (pid file '$new', old $2)"
+	wait_for 15 "old mdmon $2 of $1 gone" sh -c "! kill -0 $2"
+	expect_match "cmdline of $1 after --all --takeover" "$(tr '\0' ' ' < /proc/$new/cmdline)" "^@[^ ]*mdmon $1 --takeover \$"
+done
+ALL=$(mdmon_pid $C_MD)
+run mdadm --wait-clean --scan
+
 # Stopping the last volume: mdmon exits on its own and removes both files.
 run mdadm --stop /dev/md/r1
 wait_for 15 "mdmon $ALL exits once no volume is left" sh -c "! kill -0 $ALL"
