@@ -293,3 +293,217 @@ fn fixture_containers_load_and_rewrite_like_mdmon() {
         );
     }
 }
+
+/// Minimal JSON reader, enough to check the `--examine --json` documents are well formed
+/// and to look fields up.
+#[derive(Debug, Clone, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn get(&self, key: &str) -> &Json {
+        match self {
+            Json::Obj(kv) => kv
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v)
+                .unwrap_or(&Json::Null),
+            _ => &Json::Null,
+        }
+    }
+    fn num(&self) -> f64 {
+        match self {
+            Json::Num(n) => *n,
+            other => panic!("not a number: {other:?}"),
+        }
+    }
+    fn str(&self) -> &str {
+        match self {
+            Json::Str(s) => s,
+            other => panic!("not a string: {other:?}"),
+        }
+    }
+    fn arr(&self) -> &[Json] {
+        match self {
+            Json::Arr(a) => a,
+            other => panic!("not an array: {other:?}"),
+        }
+    }
+}
+
+fn parse_json(text: &str) -> Json {
+    fn ws(b: &[u8], i: &mut usize) {
+        while *i < b.len() && b[*i].is_ascii_whitespace() {
+            *i += 1;
+        }
+    }
+    fn value(b: &[u8], i: &mut usize) -> Json {
+        ws(b, i);
+        match b[*i] {
+            b'{' => {
+                *i += 1;
+                let mut kv = Vec::new();
+                ws(b, i);
+                if b[*i] == b'}' {
+                    *i += 1;
+                    return Json::Obj(kv);
+                }
+                loop {
+                    ws(b, i);
+                    let Json::Str(k) = value(b, i) else {
+                        panic!("key at {i}")
+                    };
+                    ws(b, i);
+                    assert_eq!(b[*i], b':', "colon at {i}");
+                    *i += 1;
+                    kv.push((k, value(b, i)));
+                    ws(b, i);
+                    *i += 1;
+                    match b[*i - 1] {
+                        b',' => continue,
+                        b'}' => return Json::Obj(kv),
+                        c => panic!("unexpected {:?} at {i}", c as char),
+                    }
+                }
+            }
+            b'[' => {
+                *i += 1;
+                let mut a = Vec::new();
+                ws(b, i);
+                if b[*i] == b']' {
+                    *i += 1;
+                    return Json::Arr(a);
+                }
+                loop {
+                    a.push(value(b, i));
+                    ws(b, i);
+                    *i += 1;
+                    match b[*i - 1] {
+                        b',' => continue,
+                        b']' => return Json::Arr(a),
+                        c => panic!("unexpected {:?} at {i}", c as char),
+                    }
+                }
+            }
+            b'"' => {
+                *i += 1;
+                let mut s = String::new();
+                while b[*i] != b'"' {
+                    if b[*i] == b'\\' {
+                        *i += 1;
+                        match b[*i] {
+                            b'u' => {
+                                let hex = std::str::from_utf8(&b[*i + 1..*i + 5]).unwrap();
+                                s.push(
+                                    char::from_u32(u32::from_str_radix(hex, 16).unwrap()).unwrap(),
+                                );
+                                *i += 4;
+                            }
+                            c => s.push(c as char),
+                        }
+                    } else {
+                        assert!(b[*i] >= 0x20, "raw control character in string");
+                        s.push(b[*i] as char);
+                    }
+                    *i += 1;
+                }
+                *i += 1;
+                Json::Str(s)
+            }
+            b't' => {
+                *i += 4;
+                Json::Bool(true)
+            }
+            b'f' => {
+                *i += 5;
+                Json::Bool(false)
+            }
+            b'n' => {
+                *i += 4;
+                Json::Null
+            }
+            _ => {
+                let start = *i;
+                while *i < b.len() && (b[*i] == b'-' || b[*i] == b'.' || b[*i].is_ascii_digit()) {
+                    *i += 1;
+                }
+                Json::Num(std::str::from_utf8(&b[start..*i]).unwrap().parse().unwrap())
+            }
+        }
+    }
+    let b = text.as_bytes();
+    let mut i = 0;
+    let v = value(b, &mut i);
+    ws(b, &mut i);
+    assert_eq!(i, b.len(), "trailing bytes after the document");
+    v
+}
+
+#[test]
+fn examine_json_is_well_formed_and_agrees_with_mdadm() {
+    let mut checked = 0;
+    for f in fixtures() {
+        for d in f.disks.iter().filter(|d| has_imsm(d)) {
+            let (m, _) = parse_disk(d);
+            let serial = own_serial(&m, d);
+            let e = Examined::from_region(&d.region, d.size, d.sector, serial.as_ref()).unwrap();
+            let mut text = String::new();
+            e.write_json(&mut text).unwrap();
+            let doc = parse_json(&text);
+            let mdadm = fields(&d.examine);
+            let field = |sec: &str, key: &str| {
+                mdadm
+                    .iter()
+                    .find(|(s, k, _)| s == sec && k == key)
+                    .map(|(_, _, v)| v.clone())
+                    .unwrap()
+            };
+            let hex = |s: String| u32::from_str_radix(&s, 16).unwrap() as f64;
+            assert_eq!(doc.get("format").str(), "imsm");
+            assert_eq!(doc.get("family").num(), hex(field("", "Family")));
+            assert_eq!(doc.get("generation").num(), hex(field("", "Generation")));
+            assert_eq!(doc.get("uuid").str(), field("", "UUID"));
+            assert_eq!(doc.get("disks").arr().len().to_string(), field("", "Disks"));
+            let vols = doc.get("volumes").arr();
+            assert_eq!(vols.len().to_string(), field("", "RAID Devices"));
+            for v in vols {
+                let sec = format!("[{}]:", v.get("name").str());
+                assert_eq!(v.get("uuid").str(), field(&sec, "UUID"));
+                assert_eq!(
+                    v.get("raid_level").num().to_string(),
+                    field(&sec, "RAID Level").split(' ').next().unwrap()
+                );
+                assert_eq!(
+                    v.get("map_state").str(),
+                    field(&sec, "Map State").split(' ').next().unwrap()
+                );
+                assert_eq!(
+                    if v.get("dirty") == &Json::Bool(true) {
+                        "dirty"
+                    } else {
+                        "clean"
+                    },
+                    field(&sec, "Dirty State")
+                );
+                assert_eq!(
+                    v.get("size_sectors").num().to_string(),
+                    field(&sec, "Array Size").split(' ').next().unwrap()
+                );
+            }
+            for disk in doc.get("disks").arr() {
+                if let Json::Num(i) = disk.get("index") {
+                    let sec = format!("Disk{:02} Serial", *i as u32);
+                    assert_eq!(disk.get("serial").str(), field(&sec, &sec));
+                }
+            }
+            checked += 1;
+        }
+    }
+    eprintln!("checked {checked} JSON documents");
+}
