@@ -612,18 +612,21 @@ pub fn set_argv0_offroot() -> io::Result<()> {
 }
 
 /// All mode: replaces argv element `index` with `name`, NUL-padded, if it fits (§1.3:
-/// up to the element's length, at most 32 bytes).
+/// up to the element's length, at most 32 bytes). A name that does not fit puts the
+/// original text back, so a child never shows the previous child's container (upstream
+/// leaves the previous name there).
 fn rewrite_arg(args: &[OsString], index: usize, name: &[u8]) -> io::Result<()> {
     let Some(old) = args.get(index) else {
         return Ok(());
     };
-    let len = old.as_bytes().len();
-    if name.len() > len.min(32) {
-        return Ok(());
-    }
+    let old = old.as_bytes();
     let offset: usize = args[..index].iter().map(|a| a.as_bytes().len() + 1).sum();
-    let mut bytes = vec![0u8; len];
-    bytes[..name.len()].copy_from_slice(name);
+    let mut bytes = vec![0u8; old.len()];
+    if name.len() <= old.len().min(32) {
+        bytes[..name.len()].copy_from_slice(name);
+    } else {
+        bytes.copy_from_slice(old);
+    }
     write_arg_area(offset as u64, &bytes)
 }
 
@@ -807,6 +810,11 @@ mod tests {
         rewrite_arg(&args, 0, b"x").unwrap();
         let now = fs::read("/proc/self/cmdline").unwrap();
         assert_eq!(&now[..2], b"x\0");
+        // Too long for the element: the original text comes back (with its '@').
+        let too_long = vec![b'y'; argv0_len + 1];
+        rewrite_arg(&args, 0, &too_long).unwrap();
+        let now = fs::read("/proc/self/cmdline").unwrap();
+        assert_eq!(&now[..argv0_len], args[0].as_bytes());
         // Restore argv[0] for whoever reads it later.
         write_arg_area(0, &original[..argv0_len]).unwrap();
         let now = fs::read("/proc/self/cmdline").unwrap();
