@@ -184,6 +184,23 @@ fn json_escape(s: &str) -> String {
     out
 }
 
+/// Detect the format of one device or image and render it: (format, text, JSON document).
+fn examine_one(path: &Path) -> Result<(&'static str, String, String), String> {
+    let tail = read_tail(path).map_err(|e| format!("cannot read: {e}"))?;
+    for d in DECODERS {
+        match (d.probe)(&tail) {
+            Probe::NotMine => continue,
+            Probe::Found { text, json } => return Ok((d.format, text, json)),
+            Probe::Broken(msg) => return Err(msg),
+        }
+    }
+    Err(format!(
+        "no IMSM metadata found (last {} bytes of {} examined)",
+        tail.region.len(),
+        tail.path.display()
+    ))
+}
+
 /// Entry point for `mdmon --examine ARGS...` (ARGS after `--examine`). Returns the exit code:
 /// 0 when every argument held recognised metadata, 1 otherwise, 2 on usage errors.
 pub fn run(args: &[OsString]) -> i32 {
@@ -198,22 +215,7 @@ pub fn run(args: &[OsString]) -> i32 {
     for p in paths {
         let path = Path::new(p);
         let shown = path.display().to_string();
-        let result = read_tail(path)
-            .map_err(|e| format!("cannot read: {e}"))
-            .and_then(|tail| {
-                for d in DECODERS {
-                    match (d.probe)(&tail) {
-                        Probe::NotMine => continue,
-                        Probe::Found { text, json } => return Ok((d.format, text, json)),
-                        Probe::Broken(msg) => return Err(msg),
-                    }
-                }
-                Err(format!(
-                    "no IMSM metadata found (last {} bytes of {} examined)",
-                    tail.region.len(),
-                    tail.path.display()
-                ))
-            });
+        let result = examine_one(path);
         match result {
             Ok((format, text, doc)) => {
                 if json {
@@ -249,7 +251,108 @@ pub fn run(args: &[OsString]) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use super::clean_serial;
+    use super::{clean_serial, examine_one};
+    use mdmon_core::imsm::layout::{RawDev, RawDisk, RawMap, RawSuper, DISK_CONFIGURED};
+    use mdmon_core::imsm::model::{Map, Mpb, Volume};
+    use std::io::Write;
+
+    /// A one-volume RAID1 image file of `size` bytes with its MPB at LBA N-2.
+    fn image(size: u64) -> tempfile_path::TempPath {
+        let mut header = RawSuper::zeroed();
+        header.set_version(b"1.3.00");
+        header.family_num.set(0x1234_5678);
+        header.orig_family_num.set(0x1234_5678);
+        header.generation_num.set(5);
+        header.attributes.set(0x8000_0002);
+        let mut mpb = Mpb {
+            header,
+            disks: Default::default(),
+            volumes: Default::default(),
+            bbm: Default::default(),
+        };
+        for serial in [b"DISK0001", b"DISK0002"] {
+            let mut d = RawDisk::zeroed();
+            d.serial[..8].copy_from_slice(serial);
+            d.set_total_blocks(size / 512);
+            d.status.set(DISK_CONFIGURED);
+            mpb.disks.push(d).unwrap();
+        }
+        let mut dev = RawDev::zeroed();
+        dev.volume[..4].copy_from_slice(b"vol0");
+        dev.set_size(65536);
+        let mut raw = RawMap::zeroed();
+        raw.set_blocks_per_member(65536 + 2048);
+        raw.set_num_data_stripes(256);
+        raw.blocks_per_strip.set(128);
+        raw.raid_level = 1;
+        raw.num_members = 2;
+        raw.num_domains = 2;
+        raw.failed_disk_num = 0xff;
+        let mut map0 = Map {
+            raw,
+            ords: Default::default(),
+        };
+        map0.ords.push(0).unwrap();
+        map0.ords.push(1).unwrap();
+        mpb.volumes
+            .push(Volume {
+                dev,
+                map0,
+                map1: None,
+            })
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = mpb.encode(512, &mut buf).unwrap();
+        let path = tempfile_path::TempPath::new("imsm");
+        let mut f = std::fs::File::create(&path.0).unwrap();
+        f.set_len(size).unwrap();
+        use std::os::unix::fs::FileExt;
+        f.write_all_at(&buf[..n], size - 1024).unwrap();
+        f.flush().unwrap();
+        path
+    }
+
+    mod tempfile_path {
+        pub struct TempPath(pub std::path::PathBuf);
+        impl TempPath {
+            pub fn new(tag: &str) -> TempPath {
+                let p = std::env::temp_dir()
+                    .join(format!("mdmon-examine-{tag}-{}", std::process::id()));
+                TempPath(p)
+            }
+        }
+        impl Drop for TempPath {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn image_file_is_detected_and_rendered() {
+        let img = image(64 << 20);
+        let (format, text, json) = examine_one(&img.0).unwrap();
+        assert_eq!(format, "imsm");
+        assert!(text.contains("         Family : 12345678\n"), "{text}");
+        assert!(text.contains("[vol0]:\n"));
+        assert!(text.contains("  Disk01 Serial : DISK0002\n"));
+        assert!(json.starts_with("{\"format\":\"imsm\""));
+        assert!(json.contains("\"generation\":5"));
+    }
+
+    #[test]
+    fn non_imsm_file_is_an_error_naming_the_file() {
+        let img = tempfile_path::TempPath::new("blank");
+        std::fs::File::create(&img.0)
+            .unwrap()
+            .set_len(4 << 20)
+            .unwrap();
+        let err = examine_one(&img.0).unwrap_err();
+        assert!(err.contains("no IMSM metadata"), "{err}");
+        assert!(err.contains(&img.0.display().to_string()), "{err}");
+        let err = examine_one(std::path::Path::new("/nonexistent/disk.img")).unwrap_err();
+        assert!(err.starts_with("cannot read"), "{err}");
+    }
 
     #[test]
     fn serial_cleanup_follows_imsm_rules() {

@@ -460,3 +460,24 @@ const _: () = assert!(core::mem::size_of::<RawMap>() == MAP_HEADER_LEN);
 const _: () = assert!(core::mem::size_of::<RawBbmHeader>() == BBM_HEADER_LEN);
 const _: () = assert!(core::mem::size_of::<RawBbmEntry>() == BBM_ENTRY_LEN);
 const _: () = assert!(core::mem::size_of::<RawMigrRecord>() == MIGR_RECORD_LEN);
+
+macro_rules! zeroed_ctor {
+    ($($t:ty),*) => {$(
+        impl $t {
+            /// The all-zero record (every field is an integer or a byte array), without
+            /// needing zerocopy's traits in scope.
+            pub fn zeroed() -> Self {
+                <Self as zerocopy::FromZeros>::new_zeroed()
+            }
+        }
+    )*};
+}
+zeroed_ctor!(
+    RawSuper,
+    RawDisk,
+    RawDev,
+    RawMap,
+    RawBbmHeader,
+    RawBbmEntry,
+    RawMigrRecord
+);
