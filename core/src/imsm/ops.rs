@@ -860,6 +860,10 @@ impl Container {
             .index_at(slot)
             .ok_or(OpError::NoSuchSlot(slot))?;
         let ordinal = u8::try_from(idx).map_err(|_| OpError::NoSuchSlot(slot))?;
+        // Entries store 48-bit start LBAs; a range the format cannot hold is refused.
+        if sector.checked_add(len).is_none_or(|end| end > 1 << 48) {
+            return Ok(0);
+        }
         let (mut sector, mut len) = (sector, len);
         let mut i = 0;
         while len > 0 {
@@ -876,7 +880,7 @@ impl Container {
                 break;
             };
             if u64::from(e.len) == BBM_MAX_RUN && e.start == sector {
-                sector += BBM_MAX_RUN;
+                sector = sector.saturating_add(BBM_MAX_RUN);
                 len = len.saturating_sub(BBM_MAX_RUN);
                 i = pos + 1;
                 continue;
@@ -888,7 +892,7 @@ impl Container {
             if run == len {
                 return Ok(1);
             }
-            sector += run;
+            sector = sector.saturating_add(run);
             len -= run;
             i = pos + 1;
         }
@@ -903,7 +907,7 @@ impl Container {
                 start: sector,
                 len: run as u32,
             });
-            sector += run;
+            sector = sector.saturating_add(run);
             len -= run;
         }
         self.touch();

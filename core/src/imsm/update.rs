@@ -1171,7 +1171,7 @@ impl Container {
             } else {
                 victims.iter().filter(|&&x| x < s).count() as u32
             };
-            let _ = ords.push(s - below);
+            let _ = ords.push(s.saturating_sub(below));
         }
         let vol = self
             .mpb
