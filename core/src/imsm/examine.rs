@@ -228,7 +228,7 @@ impl Examined {
         c.blocks_per_migr_unit(v)
     }
 
-    /// Text close to `mdadm --examine` (without the leading "<device>:" line).
+    /// Text close to `mdadm --examine` (without the leading "`<device>:`" line).
     pub fn write_text<W: Write>(&self, w: &mut W) -> fmt::Result {
         let h = &self.mpb.header;
         let sig = h.sig.get(..MPB_SIGNATURE.len()).unwrap_or(&[]);

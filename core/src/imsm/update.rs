@@ -17,7 +17,7 @@
 //! | 3 | rename_array | type, name 4:16, dev_idx 20:4 | 24 |
 //! | 4 | add_remove_disk | type | 4 (carries nothing; the manager builds the disk list) |
 //! | 5 | reshape_container_disks | type, old 4, new 8, new_disks[new-old] 12: (u32 dev_t) | 16 and the full list |
-//! | 6 | reshape_migration | type, old 4, new 8, subdev 12, new_level 16, new_layout 20, new_chunksize 24, new_disks[0] 28 | 32 |
+//! | 6 | reshape_migration | type, old 4, new 8, subdev 12, new_level 16, new_layout 20, new_chunksize 24, new_disks\[0\] 28 | 32 |
 //! | 7 | takeover | type, subarray 4, direction 8 | 12 |
 //! | 8 | general_migration_checkpoint | type, pad, u64 curr_migr_unit 8 | 16 |
 //! | 9 | size_change | type, subdev 4, s64 new_size 8 | 16 |
