@@ -766,3 +766,71 @@ fn stale_failed_disk_and_foreign_family_are_kept_out() {
     assert_eq!(c.disks[0].slot, DiskSlot::Table(0));
     assert_eq!(c.missing_indexes().collect::<Vec<_>>(), vec![1]);
 }
+
+#[test]
+fn rebuild_waits_until_a_failed_raid0_member_left_the_container() {
+    // r1 and a RAID0 volume share both disks; a spare waits.
+    let mut spec = two_disk_raid1();
+    let mut r0 = raid1_vol("r0", 0);
+    r0.map0.level = 0;
+    r0.map0.domains = 1;
+    r0.map0.pba = 70000;
+    spec.vols.push(r0);
+    let spare = MpbSpec {
+        version: "1.3.00".into(),
+        family: 7,
+        orig_family: 0,
+        generation: 1,
+        attributes: 0,
+        disks: vec![disk("MDRS0003", DISK_SPARE)],
+        vols: vec![],
+        bbm: vec![],
+        div: 1,
+    };
+    let mut c = load(&[
+        (&spec, "MDRS0001"),
+        (&spec, "MDRS0002"),
+        (&spare, "MDRS0003"),
+    ]);
+    let faulty = [
+        IN_SYNC[0],
+        MemberInput {
+            state: ds::FAULTY,
+            ..IN_SYNC[1]
+        },
+    ];
+    for v in [0, 1] {
+        let a = ArrayInput {
+            volume: v,
+            ..array(&faulty, MAX_SECTOR, SyncAction::Idle, 0)
+        };
+        c.set_disk(&a, 1, ds::FAULTY).unwrap();
+    }
+    assert_eq!(c.mpb.volumes[1].map0.state(), map_state::FAILED);
+    let gone = [
+        IN_SYNC[0],
+        MemberInput {
+            active: false,
+            ..IN_SYNC[1]
+        },
+    ];
+    assert!(
+        c.activate_spare(&array(&gone, MAX_SECTOR, SyncAction::Idle, 0), 1)
+            .is_none(),
+        "failed disk still in the container"
+    );
+    // `mdadm --remove` of the failed disk from the container.
+    let mut changes = heapless::Vec::new();
+    changes
+        .push(mdmon_core::imsm::update::DiskChange::Remove(1))
+        .unwrap();
+    let u = mdmon_core::imsm::update::PreparedUpdate {
+        update: mdmon_core::imsm::update::Update::AddRemoveDisk(changes),
+        chosen_disk: None,
+    };
+    c.process_update(u, &[0]).unwrap();
+    assert!(c.disks.iter().any(|d| d.member == 1 && d.detached));
+    assert!(c
+        .activate_spare(&array(&gone, MAX_SECTOR, SyncAction::Idle, 0), 1)
+        .is_some());
+}

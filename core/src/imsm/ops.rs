@@ -1042,12 +1042,30 @@ impl Container {
         })
     }
 
+    /// `imsm_rebuild_allowed`: another volume that would be FAILED with `failed` failures
+    /// blocks spare activation until each of its failed disks has left the container.
+    fn rebuild_allowed(&self, other: usize, failed: usize) -> bool {
+        let Ok(vol) = self.volume(other) else {
+            return true;
+        };
+        if self.check_degraded(other, failed, false) != Ok(map_state::FAILED) {
+            return true;
+        }
+        (0..vol.map0.num_members()).all(|slot| {
+            let Some(idx) = vol.prev_map().index_at(slot) else {
+                return true;
+            };
+            match self.disk_by_index(idx) {
+                Some(d) => !(self.entry(idx).is_some_and(RawDisk::is_failed) && !d.detached),
+                None => true,
+            }
+        })
+    }
+
     /// `imsm_activate_spare` (IMSM.md §3.8), manager side: choose disks for the empty slots
     /// of array `a` and build the update recording the choice; `random` is the value added
     /// to family_num.
-    ///
-    /// Not implemented: the cross-volume `imsm_rebuild_allowed` test (it needs the
-    /// manager's removal marks) — callers must not offer a disk still flagged for removal.
+
     pub fn activate_spare(&self, a: &ArrayInput<'_>, random: u32) -> Option<SpareActivation> {
         let v = a.volume;
         let vol = self.mpb.volumes.get(v)?;
@@ -1066,6 +1084,13 @@ impl Container {
             return None;
         }
         if vol.map0.state() == map_state::UNINITIALIZED {
+            return None;
+        }
+        if failed > 0
+            && !(0..self.mpb.volumes.len())
+                .filter(|&i| i != v)
+                .all(|i| self.rebuild_allowed(i, failed))
+        {
             return None;
         }
         let mut disks: heapless::Vec<SpareChoice, MAX_MEMBERS> = heapless::Vec::new();
