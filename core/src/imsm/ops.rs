@@ -1056,7 +1056,7 @@ impl Container {
                 return true;
             };
             match self.disk_by_index(idx) {
-                Some(d) => !(self.entry(idx).is_some_and(RawDisk::is_failed) && !d.detached),
+                Some(d) => d.detached || !self.entry(idx).is_some_and(RawDisk::is_failed),
                 None => true,
             }
         })
@@ -1065,7 +1065,6 @@ impl Container {
     /// `imsm_activate_spare` (IMSM.md §3.8), manager side: choose disks for the empty slots
     /// of array `a` and build the update recording the choice; `random` is the value added
     /// to family_num.
-
     pub fn activate_spare(&self, a: &ArrayInput<'_>, random: u32) -> Option<SpareActivation> {
         let v = a.volume;
         let vol = self.mpb.volumes.get(v)?;
