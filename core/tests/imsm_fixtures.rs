@@ -128,6 +128,15 @@ fn examine_matches_mdadm_field_by_field() {
             let e = Examined::from_region(&d.region, d.size, d.sector, serial.as_ref()).unwrap();
             let mut ours = String::new();
             e.write_text(&mut ours).unwrap();
+            // Beyond the fields: the whole text equals mdadm's, after its "/dev/<name>:" line.
+            let body = d.examine.split_once('\n').map_or("", |(_, rest)| rest);
+            if ours != body {
+                let line = ours.lines().zip(body.lines()).position(|(a, b)| a != b);
+                mismatches.push(format!(
+                    "{}/{}: text differs at line {line:?}",
+                    f.moment, d.name
+                ));
+            }
             let theirs = fields(&d.examine);
             let mine = fields(&ours);
             for (sec, key, val) in &theirs {
