@@ -46,7 +46,30 @@ fn apply(c: &mut Container, op: &Op, now: u32, level: i32, layout: u32, raid_dis
                 DeviceState::FAULTY | DeviceState::IN_SYNC,
                 DeviceState::empty(),
             ][bits as usize];
-            let _ = c.set_disk(0, slot, Some((DiskId(disk), 0)), bits, now);
+            // md reports on the disk that holds the slot, or on a disk outside the VD that
+            // recovery put there; never on a member of another slot of the same VD (a state
+            // the kernel cannot produce, and one a per-disk record list cannot describe).
+            let guid = c.vd_guid(0).unwrap();
+            let owner = c
+                .slot_element(&guid, slot)
+                .and_then(|(b, raw)| c.bvd(&guid, b).map(|b| b.elements[raw].refnum))
+                .and_then(|r| c.disk_by_refnum(r))
+                .map(|d| c.disks[d].id);
+            let outsider = c.disks.iter().find(|d| {
+                d.id == DiskId(disk)
+                    && (0..4).all(|k| {
+                        c.bvd(&guid, k)
+                            .is_none_or(|b| b.find_refnum(d.refnum()).is_none())
+                    })
+            });
+            let id = match (owner, outsider) {
+                (Some(o), _) if disk % 2 == 0 => Some(o),
+                (_, Some(d)) => Some(d.id),
+                (o, None) => o,
+            };
+            if let Some(id) = id {
+                let _ = c.set_disk(0, slot, Some((id, 0)), bits, now);
+            }
         }
         Op::Spare(missing) => {
             let members: Vec<ArrayMember> = (0..raid_disks)
@@ -251,10 +274,10 @@ proptest! {
         r.load(&inputs).unwrap();
         prop_assert!(r.findings.is_empty(), "{:?}", r.findings);
         same_model(&c, &r);
-        // Right after set_disk the VD state equals the computation over the current PD
+        // Right after set_disk on an existing slot the VD state equals the computation over the current PD
         // states (§5.16); a VD_CONF update does not recompute it (nor does mdadm).
         let guid = c.vd_guid(0).unwrap();
-        if matches!(ops.last(), Some(Op::Disk(..))) {
+        if matches!(ops.last(), Some(Op::Disk(slot, ..)) if *slot < raid_disks) {
             prop_assert_eq!(VdState::from_byte(c.vds[0].state), c.volume_state(&guid).unwrap());
         }
     }

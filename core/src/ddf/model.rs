@@ -1158,7 +1158,7 @@ impl Container {
             .find(|b| b.guid() == guid && b.bvd_index() == index)
     }
 
-    pub fn bvd_mut(&mut self, guid: &Guid, index: u8) -> Option<&mut Bvd> {
+    pub(crate) fn bvd_mut(&mut self, guid: &Guid, index: u8) -> Option<&mut Bvd> {
         self.bvds
             .iter_mut()
             .find(|b| b.guid() == guid && b.bvd_index() == index)
@@ -1198,13 +1198,13 @@ impl Container {
             .unwrap_or(PdType::empty())
     }
 
-    pub fn set_pd_state(&mut self, pd: usize, s: PdState) {
+    pub(crate) fn set_pd_state(&mut self, pd: usize, s: PdState) {
         if let Some(e) = self.pds.get_mut(pd) {
             e.state.set(s.bits());
         }
     }
 
-    pub fn set_pd_type(&mut self, pd: usize, t: PdType) {
+    pub(crate) fn set_pd_type(&mut self, pd: usize, t: PdType) {
         if let Some(e) = self.pds.get_mut(pd) {
             e.pd_type.set(t.bits());
         }

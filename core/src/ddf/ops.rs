@@ -9,8 +9,8 @@ use heapless::Vec;
 
 use super::layout::{Guid, LOST_REFNUM, UNUSED_REFNUM};
 use super::model::{
-    Bvd, ConfigSlot, Container, DiskId, PdState, PdType, VdState, ACCESS_MASK, INIT_FULL,
-    INIT_NOT_INITIALISED, INIT_QUICK, INIT_STATE_MASK, VD_NOT_CONSISTENT,
+    Bvd, ConfigSlot, Container, DiskId, PdState, PdType, VdState, INIT_FULL, INIT_NOT_INITIALISED,
+    INIT_QUICK, INIT_STATE_MASK, VD_NOT_CONSISTENT,
 };
 use super::MAX_DISKS;
 
@@ -747,13 +747,6 @@ impl Container {
             }
         }
         Ok(needed)
-    }
-
-    /// Whether the array's VD has an access mode other than read/write (informational).
-    pub fn vd_access_bits(&self, vcnum: u16) -> Option<u8> {
-        self.vds
-            .get(usize::from(vcnum))
-            .map(|e| (e.init_state & ACCESS_MASK) >> 6)
     }
 }
 
