@@ -834,3 +834,29 @@ fn rebuild_waits_until_a_failed_raid0_member_left_the_container() {
         .activate_spare(&array(&gone, MAX_SECTOR, SyncAction::Idle, 0), 1)
         .is_some());
 }
+
+#[test]
+fn clean_synced_array_leaving_read_only_stays_clean() {
+    let spec = two_disk_raid1();
+    let mut c = load(&[(&spec, "MDRS0001"), (&spec, "MDRS0002")]);
+    let out = c
+        .set_array_state(&array(&IN_SYNC, MAX_SECTOR, SyncAction::Idle, 0), 2)
+        .unwrap();
+    assert_eq!(out.consistent, 1, "nothing to do: read-auto");
+    assert!(!out.needs_sync);
+    assert!(!c.mpb.volumes[0].is_migrating());
+    assert_eq!(c.mpb.volumes[0].dev.dirty, 0);
+    // Not fully synced: must go active and start a repair.
+    let out = c
+        .set_array_state(&array(&IN_SYNC, 100, SyncAction::Idle, 0), 2)
+        .unwrap();
+    assert_eq!(out.consistent, 0);
+    assert_eq!(
+        c.mpb.volumes[0].logical_migr_type(),
+        mdmon_core::imsm::model::MigrType::Repair
+    );
+    assert_eq!(
+        c.mpb.volumes[0].dev.status.get() & DEV_VERIFY_AND_FIX,
+        DEV_VERIFY_AND_FIX
+    );
+}

@@ -83,7 +83,7 @@ impl ArrayInput<'_> {
 /// What `set_array_state` recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArrayStateOutcome {
-    /// Consistency actually recorded (1 clean, 0 dirty); only meaningful for input 2.
+    /// Consistency actually recorded: 1 clean (a started array may go read-auto), 0 dirty.
     pub consistent: u8,
     /// New value for the array record's `last_checkpoint`.
     pub last_checkpoint: u64,
@@ -559,7 +559,8 @@ impl Container {
             self.touch();
         }
         out.needs_sync = self.pending;
-        out.consistent = consistent;
+        // Upstream returns its int (2 stays 2); callers only ask "nonzero?", so normalise.
+        out.consistent = u8::from(consistent != 0);
         self.pending |= was_pending;
         Ok(out)
     }
