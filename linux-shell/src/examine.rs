@@ -61,7 +61,8 @@ const DECODERS: &[Decoder] = &[Decoder {
 
 fn probe_imsm(d: &DiskTail) -> Probe {
     match Examined::from_region(&d.region, d.size, d.sector_size, d.serial.as_ref()) {
-        Ok(e) => {
+        Ok(mut e) => {
+            e.utc_offset = utc_offset_at(e.mpb.header.creation_time.get());
             let mut text = String::new();
             let mut json = String::new();
             // Writing into a String cannot fail.
@@ -74,6 +75,24 @@ fn probe_imsm(d: &DiskTail) -> Probe {
             Probe::NotMine
         }
         Err(e) => Probe::Broken(format!("IMSM metadata is damaged: {e}")),
+    }
+}
+
+/// The host zone's offset from UTC at instant `t` (mdadm prints creation times with
+/// `ctime()`, i.e. in local time).
+fn utc_offset_at(t: u64) -> i64 {
+    let Ok(t) = libc::time_t::try_from(t) else {
+        return 0;
+    };
+    // SAFETY: `tm` is a plain C struct for which all-zero bytes are a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r reads `t` and writes one `struct tm` into `tm`, both live
+    // locals of the right types. (glibc initialises the zone from TZ on first use.)
+    let converted = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if converted {
+        i64::from(tm.tm_gmtoff)
+    } else {
+        0
     }
 }
 

@@ -70,6 +70,9 @@ pub struct Examined {
     pub checksum_ok: bool,
     /// Migration record at N-1, when the region held it.
     pub migr_rec: Option<RawMigrRecord>,
+    /// Seconds east of UTC for "Creation Time" (mdadm prints local time; the shell sets
+    /// this from the host's zone, 0 prints UTC).
+    pub utc_offset: i64,
 }
 
 impl Examined {
@@ -124,6 +127,7 @@ impl Examined {
             stored_checksum: stored,
             checksum_ok: ok,
             migr_rec,
+            utc_offset: 0,
         })
     }
 
@@ -243,7 +247,15 @@ impl Examined {
         writeln!(w, "     Generation : {:08x}", h.generation_num.get())?;
         match h.creation_time.get() {
             0 => writeln!(w, "  Creation Time : Unknown")?,
-            t => writeln!(w, "  Creation Time : {}", Ctime(t))?,
+            t => writeln!(
+                w,
+                "  Creation Time : {}",
+                Ctime(
+                    i64::try_from(t)
+                        .unwrap_or(i64::MAX)
+                        .saturating_add(self.utc_offset)
+                )
+            )?,
         }
         let attrs = h.attributes.get();
         let supported = attrs & !(attrib::SUPPORTED | attrib::IGNORED) == 0;
@@ -764,9 +776,9 @@ impl fmt::Display for Slots<'_> {
     }
 }
 
-/// Unix seconds as C `ctime()` prints them in UTC, without the newline
-/// ("Wed Nov 25 20:34:20 2026"); the rig's guests run in UTC.
-pub struct Ctime(pub u64);
+/// Seconds since the epoch in some zone (already offset), printed as C `ctime()` does,
+/// without the newline: "Wed Nov 25 20:34:20 2026".
+pub struct Ctime(pub i64);
 
 impl fmt::Debug for Ctime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -780,10 +792,10 @@ impl fmt::Display for Ctime {
         const MON: [&str; 12] = [
             "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
         ];
-        let days = self.0 / 86400;
-        let secs = self.0 % 86400;
+        let days = self.0.div_euclid(86400);
+        let secs = self.0.rem_euclid(86400);
         // Civil date from days since 1970-01-01 (proleptic Gregorian).
-        let z = days as i64 + 719_468;
+        let z = days.saturating_add(719_468);
         let era = z.div_euclid(146_097);
         let doe = z - era * 146_097;
         let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -795,7 +807,7 @@ impl fmt::Display for Ctime {
         write!(
             f,
             "{} {} {:>2} {:02}:{:02}:{:02} {}",
-            WDAY.get((days % 7) as usize).unwrap_or(&"???"),
+            WDAY.get(days.rem_euclid(7) as usize).unwrap_or(&"???"),
             MON.get((month - 1) as usize).unwrap_or(&"???"),
             day,
             secs / 3600,
