@@ -90,7 +90,7 @@ fn utc_offset_at(t: u64) -> i64 {
     // locals of the right types. (glibc initialises the zone from TZ on first use.)
     let converted = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
     if converted {
-        i64::from(tm.tm_gmtoff)
+        tm.tm_gmtoff
     } else {
         0
     }
