@@ -732,7 +732,7 @@ pub struct Container {
     pub volumes: Vec<Volume, MAX_VOLUMES>,
     /// Every BVD, keyed by (GUID, BVD index).
     pub bvds: Vec<Bvd, MAX_BVDS>,
-    /// Member disks in container order.
+    /// Member disks: load order, disks added since then first (as upstream inserts them).
     pub disks: Vec<Disk, MAX_DISKS>,
     /// Something changed since the last write (the header sequence was bumped once for it).
     pub updates_pending: bool,
@@ -803,10 +803,16 @@ impl Container {
     /// Load from all members (mdadm's `load_super_ddf_all`, DDF.md §3.1). On error the
     /// container is left empty-or-partial and must be loaded again before use.
     ///
+    /// `members` in the order mdadm would list them (the container's `md/dev-*` entries);
+    /// the first of equally good members supplies the container-wide sections.
+    ///
     /// Differences from upstream, each invisible to mdadm: the sequence number continues from
     /// the highest one seen (QUIRK 7.3); VD configs without a VD entry are dropped (7.10); a
-    /// disk's config slots keep their positions; PD-data GUIDs of all 0xFF never bind to an
-    /// unused PD entry.
+    /// disk's config slots keep their positions and VDs keep their on-disk order (upstream
+    /// compacts slots and reverses the VD list); the disk list keeps the input order
+    /// (upstream reverses it); PD-data GUIDs of all 0xFF never bind to an unused PD entry;
+    /// a section whose signature or CRC is wrong is loaded anyway and noted in
+    /// [`Container::findings`] (upstream checks only header CRCs).
     pub fn load(&mut self, members: &[MemberInput<'_>]) -> Result<(), LoadError> {
         self.clear();
         if members.is_empty() {
