@@ -6,8 +6,13 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+extern crate std;
+
 pub mod ddf;
+pub mod handler;
 pub mod imsm;
+pub mod mdstat;
 pub mod monitor;
 pub mod protocol;
 pub mod sysfs;

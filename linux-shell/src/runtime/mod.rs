@@ -1,0 +1,108 @@
+//! The two threads of a running mdmon and what passes between them.
+//!
+//! The monitor thread owns the live array records, their sysfs fds, the metadata and the
+//! disks it writes; the manager builds complete records (opening every fd, allocating every
+//! buffer) and hands them over through fixed-capacity queues, and takes retired ones back
+//! to free them. Nothing mutable is shared except a few atomics (the ping barrier's loop
+//! counter, the SIGTERM flag), so the monitor never waits on a lock the manager could hold
+//! across an allocation or blocking I/O (MDMON.md §9, ARCHITECTURE.md).
+
+pub mod disk;
+pub mod monitor;
+pub mod sysfs_fd;
+pub mod wake;
+
+use mdmon_core::monitor::{ArrayRecord, MAX_MEMBERS};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use sysfs_fd::SysfsAttr;
+
+/// Member arrays per container the monitor tracks at once. IMSM allows 2 volumes per disk
+/// set (4 in the MPB); DDF containers made by mdadm rarely hold more than a handful.
+pub const MAX_ARRAYS: usize = 16;
+
+/// Messages in flight per direction. At most one array record and one update batch travel
+/// at a time (the manager waits for each to come back), so a few slots suffice.
+pub const QUEUE_LEN: usize = 8;
+
+/// A kernel name such as `md126` or `sda` (md limits names to 32 bytes).
+pub type DevName = heapless::String<32>;
+
+/// One tracked member's attribute fds, parallel to `ArrayRecord::members`.
+#[derive(Debug)]
+pub struct MemberFds {
+    pub kname: DevName,
+    pub state: SysfsAttr,
+    pub recovery_start: SysfsAttr,
+}
+
+/// A member array as the monitor runs it: the decision record and every fd it reads.
+#[derive(Debug)]
+pub struct ArrayBundle {
+    pub devnm: DevName,
+    pub record: ArrayRecord,
+    pub array_state: SysfsAttr,
+    pub metadata_version: SysfsAttr,
+    /// Absent for levels without a sync thread (raid0, linear).
+    pub sync_action: Option<SysfsAttr>,
+    pub sync_completed: Option<SysfsAttr>,
+    pub resync_start: Option<SysfsAttr>,
+    pub reshape_position: Option<SysfsAttr>,
+    pub members: heapless::Vec<MemberFds, MAX_MEMBERS>,
+}
+
+/// What a pass decided that the manager must act on (plain values; the monitor keeps the
+/// record).
+#[derive(Debug, Clone, Default)]
+pub struct ArrayEvent {
+    pub devnm: DevName,
+    pub check_degraded: bool,
+    pub check_reshape: bool,
+    /// Sectors IMSM wants the array grown to after a reshape (0: nothing).
+    pub custom_array_size: u64,
+    /// Members the monitor stopped watching and the manager must remove: (slot, kname).
+    pub remove: heapless::Vec<(u32, DevName), 8>,
+}
+
+/// Manager → monitor.
+#[derive(Debug)]
+pub enum ToMonitor<U> {
+    /// Start monitoring this array; if one with the same name is tracked, this replaces it
+    /// (the old record comes back as [`FromMonitor::Retired`]).
+    Array(Box<ArrayBundle>),
+    /// Apply these prepared updates in order, then sync the metadata once.
+    Updates(Box<Vec<U>>),
+    /// The manager removed this member from the array: forget it (closing its fds).
+    MemberRemoved { devnm: DevName, kname: DevName },
+}
+
+/// Monitor → manager.
+// The queue's slots are preallocated at their largest variant; boxing the event would mean
+// an allocation in the monitor.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum FromMonitor<U> {
+    /// A record the monitor no longer uses (replaced or stopped): the manager frees it.
+    Retired(Box<ArrayBundle>),
+    /// An applied update batch (its memory is freed by the manager).
+    Handled(Box<Vec<U>>),
+    Event(ArrayEvent),
+}
+
+/// The only state both threads touch, all atomic.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The ping barrier (MDMON.md §3.9): odd while the monitor waits, +1 on each wake.
+    pub loop_count: AtomicU64,
+    /// SIGTERM arrived: drive arrays clean, then exit.
+    pub sigterm: AtomicBool,
+    /// The monitor has finished (all arrays clean after SIGTERM, or a fatal condition).
+    pub monitor_done: AtomicBool,
+    /// Failed metadata writes since start (the manager reports them).
+    pub write_errors: AtomicU64,
+}
+
+impl Shared {
+    pub fn loop_count(&self) -> u64 {
+        self.loop_count.load(Ordering::Acquire)
+    }
+}

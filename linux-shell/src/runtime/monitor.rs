@@ -1,0 +1,356 @@
+//! The monitor thread: poll the pre-opened sysfs fds, run the core's decisions, write the
+//! metadata, then tell the kernel. Nothing on this path allocates, opens a file, or blocks
+//! anywhere but in `poll` (MDMON.md §3.1); `cargo xtask audit` checks the compiled code.
+//!
+//! Records arrive from the manager as boxes and go back as boxes: the monitor only moves
+//! them, never frees them.
+
+use super::disk::{AlignedBuf, MetadataDisk};
+use super::sysfs_fd::ATTR_BUF;
+use super::wake::Wake;
+use super::{ArrayBundle, ArrayEvent, FromMonitor, Shared, ToMonitor, MAX_ARRAYS, QUEUE_LEN};
+use heapless::spsc::{Consumer, Producer};
+use mdmon_core::handler::{ContainerMetadata, DiskWrite, MAX_DISK_WRITES};
+use mdmon_core::monitor::{
+    failures_to_propagate, read_and_act, ArrayRecord, MemberObservation, MetadataSynced,
+    Observation, SysfsWrite, MAX_MEMBERS,
+};
+use mdmon_core::sysfs::{self, ArrayState, DiskState, SyncAction};
+use std::sync::atomic::Ordering;
+
+/// Member disks of one container the monitor writes to (IMSM's disk table holds up to 64).
+pub const MAX_DISKS: usize = 64;
+
+/// Upper bound of fds in one poll: the wake fd plus, per array, three array attributes and
+/// one state file per member.
+const MAX_POLL_FDS: usize = 1 + MAX_ARRAYS * (3 + MAX_MEMBERS);
+
+/// Everything the monitor thread owns.
+pub struct Monitor<'q, H: ContainerMetadata> {
+    pub meta: H,
+    pub sync_buf: AlignedBuf,
+    pub disks: heapless::Vec<MetadataDisk, MAX_DISKS>,
+    pub arrays: heapless::Vec<Box<ArrayBundle>, MAX_ARRAYS>,
+    pub rx: Consumer<'q, ToMonitor<H::Update>, QUEUE_LEN>,
+    pub tx: Producer<'q, FromMonitor<H::Update>, QUEUE_LEN>,
+    /// Messages the queue had no room for yet, sent before anything newer.
+    pub outbox: heapless::Deque<FromMonitor<H::Update>, QUEUE_LEN>,
+    /// This thread's wake-up fd (the manager signals it).
+    pub wake: &'q Wake,
+    pub manager_wake: &'q Wake,
+    pub shared: &'q Shared,
+}
+
+impl<H: ContainerMetadata> core::fmt::Debug for Monitor<'_, H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("arrays", &self.arrays.len())
+            .field("disks", &self.disks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: ContainerMetadata> Monitor<'_, H> {
+    /// The monitor thread's body. Returns once SIGTERM was seen and every array is clean.
+    #[inline(never)]
+    pub fn run(mut self) {
+        loop {
+            self.receive();
+            let any_dirty = self.pass_all();
+            self.propagate_failures();
+            self.flush_outbox();
+            if self.shared.sigterm.load(Ordering::Acquire) && !any_dirty {
+                self.shared.monitor_done.store(true, Ordering::Release);
+                self.manager_wake.signal();
+                return;
+            }
+            self.wait();
+        }
+    }
+
+    fn send(&mut self, msg: FromMonitor<H::Update>) {
+        // Older messages first; a full queue keeps the rest for the next pass (the outbox
+        // has room: the manager never has more than QUEUE_LEN things outstanding).
+        let msg = if self.outbox.is_empty() {
+            match self.tx.enqueue(msg) {
+                Ok(()) => {
+                    self.manager_wake.signal();
+                    return;
+                }
+                Err(m) => m,
+            }
+        } else {
+            msg
+        };
+        if let Err(m) = self.outbox.push_back(msg) {
+            // Cannot happen (see above); keep the record alive rather than freeing it here.
+            core::mem::forget(m);
+        }
+    }
+
+    fn flush_outbox(&mut self) {
+        while let Some(msg) = self.outbox.pop_front() {
+            if let Err(m) = self.tx.enqueue(msg) {
+                let _ = self.outbox.push_front(m);
+                break;
+            }
+            self.manager_wake.signal();
+        }
+    }
+
+    fn receive(&mut self) {
+        while let Some(msg) = self.rx.dequeue() {
+            match msg {
+                ToMonitor::Array(bundle) => self.adopt(bundle),
+                ToMonitor::Updates(mut batch) => {
+                    for update in batch.drain(..) {
+                        let mut records: heapless::Vec<&mut ArrayRecord, MAX_ARRAYS> =
+                            heapless::Vec::new();
+                        for a in self.arrays.iter_mut() {
+                            let _ = records.push(&mut a.record);
+                        }
+                        self.meta.process_update(update, &mut records);
+                    }
+                    self.send(FromMonitor::Handled(batch));
+                    self.sync_metadata();
+                }
+                ToMonitor::MemberRemoved { devnm, kname } => {
+                    if let Some(a) = self.arrays.iter_mut().find(|a| a.devnm == devnm) {
+                        if let Some(i) = a.members.iter().position(|m| m.kname == kname) {
+                            // Dropping the fds closes them; no memory is freed.
+                            a.members.remove(i);
+                            if i < a.record.members.len() {
+                                a.record.members.remove(i);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn adopt(&mut self, bundle: Box<ArrayBundle>) {
+        if let Some(slot) = self.arrays.iter_mut().find(|a| a.devnm == bundle.devnm) {
+            let old = core::mem::replace(slot, bundle);
+            self.send(FromMonitor::Retired(old));
+        } else if let Err(b) = self.arrays.push(bundle) {
+            // No room: hand it back; the manager logs that the array is not monitored.
+            self.send(FromMonitor::Retired(b));
+        }
+    }
+
+    /// One pass over every array; returns whether any was dirty.
+    fn pass_all(&mut self) -> bool {
+        let mut any_dirty = false;
+        let sigterm = self.shared.sigterm.load(Ordering::Acquire);
+        let mut i = 0;
+        while i < self.arrays.len() {
+            let (dirty, retire) = self.pass_one(i);
+            any_dirty |= dirty;
+            // Under SIGTERM a clean array is left alone from now on (its successor mdmon
+            // owns it); a stopped array is handed back.
+            if retire || (sigterm && !dirty) {
+                let bundle = self.arrays.swap_remove(i);
+                self.send(FromMonitor::Retired(bundle));
+            } else {
+                i += 1;
+            }
+        }
+        any_dirty
+    }
+
+    fn pass_one(&mut self, index: usize) -> (bool, bool) {
+        let Some(bundle) = self.arrays.get_mut(index) else {
+            return (false, false);
+        };
+        let obs = observe(bundle);
+        let out = read_and_act(&mut bundle.record, &obs, &mut self.meta);
+        let synced = self.sync_metadata();
+        let Some(bundle) = self.arrays.get_mut(index) else {
+            return (false, false);
+        };
+        for w in out.writes(&synced) {
+            match w {
+                SysfsWrite::ArrayState(state) => {
+                    bundle.array_state.write(state.word());
+                }
+                SysfsWrite::Unblock(m) => {
+                    if let Some(fds) = bundle.members.get(m) {
+                        fds.state.write(b"-blocked");
+                    }
+                }
+            }
+        }
+        if out.wake_manager {
+            let mut ev = ArrayEvent {
+                devnm: bundle.devnm.clone(),
+                check_degraded: bundle.record.check_degraded,
+                check_reshape: bundle.record.check_reshape,
+                custom_array_size: bundle.record.custom_array_size,
+                remove: heapless::Vec::new(),
+            };
+            for (m, fds) in bundle.record.members.iter().zip(bundle.members.iter()) {
+                if m.remove_requested {
+                    let _ = ev.remove.push((m.slot, fds.kname.clone()));
+                }
+            }
+            // The manager acts on the request; the record's flags are cleared so the
+            // next request is reported again.
+            bundle.record.check_degraded = false;
+            bundle.record.check_reshape = false;
+            self.send(FromMonitor::Event(ev));
+        }
+        (out.dirty, out.deactivated)
+    }
+
+    /// Writes what the handler marked pending to every member disk, then returns the token
+    /// that allows the sysfs writes.
+    fn sync_metadata(&mut self) -> MetadataSynced {
+        let mut writes: heapless::Vec<DiskWrite, MAX_DISK_WRITES> = heapless::Vec::new();
+        match self.meta.sync(self.sync_buf.as_mut_slice(), &mut writes) {
+            Ok(true) => {
+                let buf = self.sync_buf.as_slice();
+                for w in writes.iter() {
+                    let bytes = buf.get(w.buf_start..w.buf_start.saturating_add(w.len));
+                    let disk = self.disks.iter().find(|d| d.id == w.disk);
+                    let ok = match (bytes, disk) {
+                        (Some(bytes), Some(disk)) => disk.write_at(bytes, w.offset),
+                        _ => false,
+                    };
+                    if !ok {
+                        self.shared.write_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            Ok(false) => {}
+            Err(_) => {
+                self.shared.write_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        MetadataSynced::after_writes_completed()
+    }
+
+    fn propagate_failures(&mut self) {
+        let mut hits: heapless::Vec<(usize, usize), MAX_MEMBERS> = heapless::Vec::new();
+        {
+            let mut records: heapless::Vec<&ArrayRecord, MAX_ARRAYS> = heapless::Vec::new();
+            for a in self.arrays.iter() {
+                let _ = records.push(&a.record);
+            }
+            failures_to_propagate(&records, |ai, mi| {
+                let _ = hits.push((ai, mi));
+            });
+        }
+        for (ai, mi) in hits {
+            if let Some(fds) = self.arrays.get(ai).and_then(|a| a.members.get(mi)) {
+                fds.state.write(b"faulty");
+            }
+        }
+    }
+
+    fn wait(&mut self) {
+        let mut fds = [libc::pollfd {
+            fd: -1,
+            events: 0,
+            revents: 0,
+        }; MAX_POLL_FDS];
+        let mut n = 0;
+        let mut add = |fd: i32, events: i16| {
+            if let Some(slot) = fds.get_mut(n) {
+                *slot = libc::pollfd {
+                    fd,
+                    events,
+                    revents: 0,
+                };
+                n += 1;
+            }
+        };
+        add(self.wake.raw(), libc::POLLIN);
+        let except = libc::POLLPRI | libc::POLLERR;
+        for a in self.arrays.iter() {
+            // A deleted sysfs node reports POLLERR forever: skip it (MDMON.md §3.3).
+            if a.array_state.alive() {
+                add(a.array_state.raw(), except);
+            }
+            for attr in [&a.sync_action, &a.sync_completed].into_iter().flatten() {
+                if attr.alive() {
+                    add(attr.raw(), except);
+                }
+            }
+            for (m, fds) in a.record.members.iter().zip(a.members.iter()) {
+                if !m.remove_requested && fds.state.alive() {
+                    add(fds.state.raw(), except);
+                }
+            }
+        }
+        // Retry soon while messages wait for room; otherwise sleep until something happens
+        // (no periodic wake-ups at all when idle).
+        let timeout = if self.outbox.is_empty() { -1 } else { 20 };
+        self.shared.loop_count.fetch_or(1, Ordering::AcqRel);
+        // SAFETY: `fds[..n]` are initialised pollfd structs on our stack.
+        unsafe { libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, timeout) };
+        self.shared.loop_count.fetch_add(1, Ordering::AcqRel);
+        self.wake.drain();
+    }
+}
+
+/// Reads everything one pass needs from an array's fds.
+fn observe(a: &ArrayBundle) -> Observation {
+    let mut buf = [0u8; ATTR_BUF];
+    let array_state = a
+        .array_state
+        .read(&mut buf)
+        .map_or(ArrayState::Unknown, ArrayState::parse);
+    let sync_action = a
+        .sync_action
+        .as_ref()
+        .and_then(|f| f.read(&mut buf).map(SyncAction::parse))
+        .unwrap_or(SyncAction::Unknown);
+    let resync_start = if array_state == ArrayState::Clear {
+        None
+    } else {
+        a.resync_start
+            .as_ref()
+            .and_then(|f| f.read(&mut buf).and_then(sysfs::parse_sector_or_none))
+    };
+    let sync_completed = a
+        .sync_completed
+        .as_ref()
+        .and_then(|f| f.read(&mut buf).map(sysfs::parse_sync_completed))
+        .unwrap_or(0);
+    let blocked = array_state == ArrayState::Readonly
+        && a.metadata_version
+            .read(&mut buf)
+            .is_none_or(sysfs::metadata_version_blocked);
+    let reshape_finished = if a.record.wants_reshape_position() {
+        a.reshape_position
+            .as_ref()
+            .and_then(|f| f.read(&mut buf).map(|t| t.starts_with(b"none")))
+    } else {
+        None
+    };
+    let mut members = heapless::Vec::new();
+    for (m, fds) in a.record.members.iter().zip(a.members.iter()) {
+        let seen = if m.remove_requested {
+            MemberObservation::default()
+        } else {
+            MemberObservation {
+                state: fds.state.read(&mut buf).map(DiskState::parse),
+                recovery_start: fds
+                    .recovery_start
+                    .read(&mut buf)
+                    .and_then(sysfs::parse_sector_or_none),
+            }
+        };
+        let _ = members.push(seen);
+    }
+    Observation {
+        array_state,
+        sync_action,
+        resync_start,
+        sync_completed,
+        blocked,
+        reshape_finished,
+        members,
+    }
+}

@@ -1,0 +1,275 @@
+//! The monitor thread against a simulated kernel: the metadata is a real IMSM container that
+//! mdadm 4.2 wrote in the rig (a golden fixture), the member disks are sparse files holding
+//! it at the offsets the disks had, and each sysfs attribute is a plain file. The test plays
+//! the kernel: it sets an attribute, wakes the monitor, waits for the ping barrier (one full
+//! pass), then checks what the monitor wrote to the attributes and to the disks.
+//!
+//! What only a real kernel can show (POLLPRI wake-ups, write-pending blocking writes) is
+//! proven by the rig scenarios; this covers the monitor's order and bookkeeping quickly.
+
+#[path = "../../core/tests/common/mod.rs"]
+mod common;
+
+use mdmon::runtime::disk::{AlignedBuf, MetadataDisk};
+use mdmon::runtime::monitor::Monitor;
+use mdmon::runtime::sysfs_fd::SysfsAttr;
+use mdmon::runtime::wake::Wake;
+use mdmon::runtime::{ArrayBundle, FromMonitor, MemberFds, Shared, ToMonitor, QUEUE_LEN};
+use mdmon_core::handler::imsm::ImsmMetadata;
+use mdmon_core::handler::ContainerMetadata;
+use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
+use mdmon_core::imsm::layout::VOL_DIRTY;
+use mdmon_core::imsm::update::PreparedUpdate;
+use mdmon_core::monitor::{ArrayRecord, Member};
+use mdmon_core::sysfs::DiskState;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+fn serial16(s: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..s.len().min(16)].copy_from_slice(&s.as_bytes()[..s.len().min(16)]);
+    out
+}
+
+/// Device number the simulation gives fixture disk `i`.
+fn dev(i: usize) -> (u32, u32) {
+    (8, 16 * i as u32)
+}
+
+struct Sim {
+    dir: PathBuf,
+    fixture: common::Fixture,
+}
+
+impl Sim {
+    fn new(moment: &str, name: &str) -> Sim {
+        let mut fixture = common::load("imsm", &common::fixtures_root().join("imsm").join(moment));
+        // Disks not in the container at that moment carry no metadata.
+        fixture
+            .disks
+            .retain(|d| d.examine.contains("Intel Raid ISM Cfg Sig."));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("monitor-sim-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("md")).unwrap();
+        for d in &fixture.disks {
+            let f = std::fs::File::create(dir.join(&d.name)).unwrap();
+            f.set_len(d.size).unwrap();
+            f.write_all_at(&d.region, d.region_offset).unwrap();
+        }
+        Sim { dir, fixture }
+    }
+
+    /// The container as a fresh load from the disk files sees it now.
+    fn load(&self) -> Container {
+        let regions: Vec<Vec<u8>> = self
+            .fixture
+            .disks
+            .iter()
+            .map(|d| {
+                let mut buf = vec![0u8; d.region.len()];
+                let f = std::fs::File::open(self.dir.join(&d.name)).unwrap();
+                f.read_exact_at(&mut buf, d.region_offset).unwrap();
+                buf
+            })
+            .collect();
+        let copies: Vec<MemberCopy<'_>> = self
+            .fixture
+            .disks
+            .iter()
+            .zip(&regions)
+            .enumerate()
+            .map(|(i, (d, region))| MemberCopy {
+                member: i as u32,
+                region,
+                disk_bytes: d.size,
+                sector_size: d.sector,
+                serial: serial16(&d.serial),
+                dev: dev(i),
+            })
+            .collect();
+        Container::load(&copies, Compat::Mdadm42).expect("the disks hold loadable IMSM")
+    }
+
+    fn attr(&self, name: &str, value: &str) -> SysfsAttr {
+        let path = self.dir.join("md").join(name);
+        std::fs::write(&path, value).unwrap();
+        SysfsAttr::open(&path).unwrap()
+    }
+
+    /// The kernel changes an attribute.
+    fn set(&self, name: &str, value: &str) {
+        std::fs::write(self.dir.join("md").join(name), value).unwrap();
+    }
+
+    /// What the monitor last wrote (writes land at offset 0 over the old value).
+    fn written(&self, name: &str, len: usize) -> String {
+        let text = std::fs::read_to_string(self.dir.join("md").join(name)).unwrap();
+        text.get(..len).unwrap_or(&text).to_string()
+    }
+
+    fn disk_index(&self, serial: &str) -> usize {
+        self.fixture
+            .disks
+            .iter()
+            .position(|d| d.serial == serial)
+            .unwrap()
+    }
+}
+
+/// One full monitor pass that started after this call (the ping barrier of MDMON.md §3.9).
+fn barrier(shared: &Shared, wake: &Wake) {
+    let c = shared.loop_count();
+    let target = if c & 1 == 1 { c + 2 } else { c + 3 };
+    wake.signal();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shared.loop_count() < target {
+        assert!(
+            Instant::now() < deadline,
+            "the monitor did not complete a pass"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
+    let sim = Sim::new("02-volumes-resynced", "r1");
+    let container = sim.load();
+    assert_eq!(
+        container.mpb.volumes[0].dev.dirty & VOL_DIRTY,
+        0,
+        "fixture starts clean"
+    );
+    let meta = ImsmMetadata::new(container);
+    let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
+    let mut disks = heapless::Vec::new();
+    for (i, d) in sim.fixture.disks.iter().enumerate() {
+        let (ma, mi) = dev(i);
+        disks
+            .push(MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap())
+            .unwrap();
+    }
+
+    // r1 is volume 0 on the first two disks (serial order).
+    let a = sim.disk_index("MDRS0001");
+    let b = sim.disk_index("MDRS0002");
+    let mut record = ArrayRecord::new(0, 1, 2, 67584);
+    let mut members = heapless::Vec::new();
+    for (slot, idx) in [(0u32, a), (1, b)] {
+        let (ma, mi) = dev(idx);
+        record
+            .members
+            .push(Member::new(slot, ma, mi, DiskState::IN_SYNC))
+            .unwrap();
+        members
+            .push(MemberFds {
+                kname: sim.fixture.disks[idx].name.as_str().try_into().unwrap(),
+                state: sim.attr(&format!("dev{slot}-state"), "in_sync\n"),
+                recovery_start: sim.attr(&format!("dev{slot}-recovery_start"), "none\n"),
+            })
+            .unwrap();
+    }
+    let bundle = Box::new(ArrayBundle {
+        devnm: "md126".try_into().unwrap(),
+        record,
+        array_state: sim.attr("array_state", "write-pending\n"),
+        metadata_version: sim.attr("metadata_version", "external:/md127/0\n"),
+        sync_action: Some(sim.attr("sync_action", "idle\n")),
+        sync_completed: Some(sim.attr("sync_completed", "none\n")),
+        resync_start: Some(sim.attr("resync_start", "none\n")),
+        reshape_position: Some(sim.attr("reshape_position", "none\n")),
+        members,
+    });
+
+    let shared = Shared::default();
+    let wake = Wake::new().unwrap();
+    let manager_wake = Wake::new().unwrap();
+    let mut to_monitor: heapless::spsc::Queue<ToMonitor<PreparedUpdate>, QUEUE_LEN> =
+        heapless::spsc::Queue::new();
+    let mut from_monitor: heapless::spsc::Queue<FromMonitor<PreparedUpdate>, QUEUE_LEN> =
+        heapless::spsc::Queue::new();
+    let (mut tx, rx) = to_monitor.split();
+    let (mtx, mut mrx) = from_monitor.split();
+    let monitor = Monitor {
+        meta,
+        sync_buf,
+        disks,
+        arrays: heapless::Vec::new(),
+        rx,
+        tx: mtx,
+        outbox: heapless::Deque::new(),
+        wake: &wake,
+        manager_wake: &manager_wake,
+        shared: &shared,
+    };
+    std::thread::scope(|s| {
+        let handle = s.spawn(move || monitor.run());
+        tx.enqueue(ToMonitor::Array(bundle)).unwrap();
+
+        // A write arrived on a clean array: dirty on disk, then `active`.
+        barrier(&shared, &wake);
+        assert_eq!(sim.written("array_state", 6), "active");
+        assert_ne!(
+            sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY,
+            0,
+            "dirty on disk"
+        );
+        assert_eq!(
+            sim.load().mpb.volumes[1].dev.dirty & VOL_DIRTY,
+            0,
+            "r5 untouched"
+        );
+
+        // Idle: the monitor asks for `clean` but the metadata stays dirty until the
+        // kernel reports clean.
+        sim.set("array_state", "active-idle\n");
+        barrier(&shared, &wake);
+        assert_eq!(sim.written("array_state", 5), "clean");
+        assert_ne!(sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY, 0);
+        sim.set("array_state", "clean\n");
+        barrier(&shared, &wake);
+        assert_eq!(
+            sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY,
+            0,
+            "clean on disk"
+        );
+        let generation = sim.load().mpb.header.generation_num.get();
+
+        // A member fails: recorded on disk, then unblocked, then handed to the manager.
+        sim.set("array_state", "active\n");
+        sim.set("dev1-state", "faulty,blocked\n");
+        barrier(&shared, &wake);
+        assert_eq!(sim.written("dev1-state", 8), "-blocked");
+        let after = sim.load();
+        assert!(after.mpb.header.generation_num.get() > generation);
+        let failed: Vec<bool> = after.mpb.disks.iter().map(|d| d.is_failed()).collect();
+        assert_eq!(
+            failed.iter().filter(|f| **f).count(),
+            1,
+            "one disk failed: {failed:?}"
+        );
+        let mut saw_event = false;
+        while let Some(msg) = mrx.dequeue() {
+            if let FromMonitor::Event(ev) = msg {
+                assert!(ev.check_degraded);
+                assert_eq!(ev.remove.len(), 1);
+                assert_eq!(ev.remove[0].0, 1);
+                saw_event = true;
+            }
+        }
+        assert!(
+            saw_event,
+            "the manager is told to look for a spare and remove the member"
+        );
+
+        // SIGTERM with the array clean: the monitor finishes.
+        sim.set("array_state", "clean\n");
+        shared.sigterm.store(true, Ordering::Release);
+        wake.signal();
+        handle.join().unwrap();
+        assert!(shared.monitor_done.load(Ordering::Acquire));
+    });
+    assert_eq!(shared.write_errors.load(Ordering::Relaxed), 0);
+}
