@@ -889,3 +889,82 @@ fn write_ops_are_sector_aligned() {
         }
     }
 }
+
+#[test]
+fn raid10_spare_lands_in_the_right_mirror() {
+    let mut spec = raid10();
+    spec.sizes.push(131072);
+    spec.refnums.push(0x2000_0005);
+    spec.pd_state.push(1);
+    spec.pd_type.push(0x0005);
+    let disks = build(&spec);
+    let mut c = load(&disks);
+    let guid = c.vd_guid(0).unwrap();
+    c.set_disk(0, 3, Some((DiskId(3), 0)), DeviceState::FAULTY, 1)
+        .unwrap();
+    let members: Vec<ArrayMember> = (0..3)
+        .map(|s| ArrayMember {
+            slot: s,
+            id: DiskId(u64::from(s)),
+            faulty: false,
+        })
+        .collect();
+    let info = ArrayInfo {
+        vcnum: 0,
+        level: 10,
+        layout: 0x102,
+        raid_disks: 4,
+        component_size: 20480,
+        members: &members,
+    };
+    let mut buf = vec![0u8; 2 * 3584];
+    let plan = c.activate_spare(&info, &mut buf).unwrap().unwrap();
+    assert_eq!(plan.update_len, 2 * 3584, "both BVDs travel in the update");
+    assert_eq!((plan.choices[0].slot, plan.choices[0].id), (3, DiskId(4)));
+    // A mirror with no member left cannot be rebuilt: nothing to do.
+    let broken: Vec<ArrayMember> = [0u32, 1]
+        .iter()
+        .map(|&s| ArrayMember {
+            slot: s,
+            id: DiskId(u64::from(s)),
+            faulty: false,
+        })
+        .collect();
+    let info2 = ArrayInfo {
+        members: &broken,
+        ..info
+    };
+    assert_eq!(c.activate_spare(&info2, &mut buf.clone()).unwrap(), None);
+
+    let p = c
+        .update_context()
+        .unwrap()
+        .prepare(&buf[..plan.update_len])
+        .unwrap();
+    c.process_update(p, 2);
+    assert_eq!(c.bvd(&guid, 1).unwrap().elements[1].refnum, 0x2000_0005);
+    assert_eq!(
+        c.bvd(&guid, 0).unwrap().elements[1].refnum,
+        0x2000_0002,
+        "the other mirror is untouched"
+    );
+    assert_eq!(
+        c.bvd_listing(&guid, 0x2000_0005).map(|b| b.bvd_index()),
+        Some(1)
+    );
+    assert_eq!(c.disks[4].slots[0], ConfigSlot::Volume(guid));
+    c.set_disk(0, 3, Some((DiskId(4), 0)), DeviceState::IN_SYNC, 3)
+        .unwrap();
+    assert_eq!(VdState::from_byte(c.vds[0].state), VdState::Optimal);
+    // Written and reloaded, the new member carries BVD 1 only.
+    c.begin_sync(4);
+    let mut out = vec![0u8; c.image_len()];
+    let plan = c.write_disk(4, &mut out).unwrap();
+    let mut d4 = disks[4].clone();
+    assert!(apply_plan(&plan, &out, d4.sectors * 512, &mut d4.tail));
+    let rec = &d4.tail[d4.primary() + 162 * 512..][..3584];
+    assert_eq!(
+        rec[70], 1,
+        "secondary element sequence of the record on the new disk"
+    );
+}
