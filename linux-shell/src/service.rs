@@ -270,14 +270,16 @@ pub fn run(ctx: RunContext) -> ! {
     loop {
         // Re-reading the whole file also re-arms its POLLPRI notification.
         text.clear();
-        if let Err(e) = mdstat
-            .rewind()
-            .and_then(|_| mdstat.read_to_string(&mut text))
-        {
-            log!(devnm, "cannot read /proc/mdstat: {e}");
-        }
         let mut wait = PollTimeout::NONE;
-        if member_arrays(&text, devnm) == 0 {
+        let read = mdstat
+            .rewind()
+            .and_then(|_| mdstat.read_to_string(&mut text));
+        if let Err(e) = &read {
+            // Without the list no exit decision can be made: look again shortly.
+            log!(devnm, "cannot read /proc/mdstat: {e}");
+            wait = PollTimeout::from(1000u16);
+        }
+        if read.is_ok() && member_arrays(&text, devnm) == 0 {
             match container_in_use(devnm) {
                 Ok(true) => wait = PollTimeout::from(100u16),
                 Ok(false) => {
@@ -406,13 +408,12 @@ fn mdstat_entries(mdstat: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
 }
 
 /// Whether someone holds the container open exclusively (mdadm does while it creates or
-/// stops member arrays, and mdmon must then stay). `Err` when the container is gone.
+/// stops member arrays, and mdmon must then stay). `Err` when it cannot be opened for any
+/// other reason (gone, being torn down): upstream exits then too.
 fn container_in_use(devnm: &str) -> io::Result<bool> {
     match open_container(devnm, libc::O_EXCL) {
         Ok(_) => Ok(false),
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
-        // Anything else (e.g. the device is being torn down): upstream exits too.
         Err(e) => Err(e),
     }
 }
