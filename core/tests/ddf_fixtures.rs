@@ -596,3 +596,30 @@ fn raid10_fixture_maps_slots_and_states() {
         VdState::Failed
     );
 }
+
+/// Disks mdadm finds no superblock on are not DDF to us either.
+#[test]
+fn disks_without_metadata_are_not_ddf() {
+    let mut seen = 0;
+    for f in fixtures() {
+        for (i, d) in f.disks.iter().enumerate() {
+            let m = input(d, i);
+            let mdadm_none = d.examine.contains("No md superblock detected");
+            assert_eq!(
+                examine::has_anchor(&m),
+                !mdadm_none,
+                "{} {}",
+                f.moment,
+                d.name
+            );
+            if mdadm_none {
+                seen += 1;
+                let mut scratch = Box::new(Container::new());
+                let mut out = String::new();
+                let r = examine_member(&m, None, ExamineStyle::Json, &mut scratch, &mut out);
+                assert!(matches!(r, Err(examine::ExamineError::Load(_))));
+            }
+        }
+    }
+    eprintln!("{seen} disks without metadata");
+}
