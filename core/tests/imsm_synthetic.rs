@@ -860,3 +860,62 @@ fn clean_synced_array_leaving_read_only_stays_clean() {
         DEV_VERIFY_AND_FIX
     );
 }
+
+#[test]
+fn four_k_container_writes_in_4k_units() {
+    let mut spec = two_disk_raid1();
+    spec.div = 8;
+    let regions: Vec<Vec<u8>> = (0..2)
+        .map(|_| region_with(&mpb_bytes(&spec), DISK_SIZE, 4096))
+        .collect();
+    let copies: Vec<MemberCopy> = ["MDRS0001", "MDRS0002"]
+        .iter()
+        .zip(&regions)
+        .enumerate()
+        .map(|(i, (s, r))| MemberCopy {
+            member: i as u32,
+            region: r,
+            disk_bytes: DISK_SIZE,
+            sector_size: 4096,
+            serial: serial16(s),
+            dev: (8, 16 * i as u32),
+        })
+        .collect();
+    let mut c = Container::load(&copies, Compat::Mdadm46).unwrap();
+    assert_eq!(
+        c.mpb.volumes[0].dev.size(),
+        65536,
+        "model in 512-byte sectors"
+    );
+    let members = IN_SYNC;
+    c.set_array_state(&array(&members, MAX_SECTOR, SyncAction::Idle, 0), 0)
+        .unwrap();
+    let mut buf = vec![0u8; sync_buffer_len(4096)];
+    let plan = c.sync_metadata(&mut buf).unwrap().unwrap();
+    let n = DISK_SIZE / 4096;
+    let w = plan
+        .writes
+        .iter()
+        .find(|w| w.member == 0 && w.offset == (n - 2) * 4096)
+        .unwrap();
+    assert_eq!(w.len, 4096);
+    let zero = plan
+        .writes
+        .iter()
+        .find(|w| w.member == 0 && w.offset == (n - 1) * 4096)
+        .unwrap();
+    assert_eq!(zero.len, 4096);
+    let sector = &buf[w.buf_start..][..4096];
+    // On disk: sizes divided by 8, dirty set, checksum over the 4K-unit image.
+    let m = Mpb::parse(sector, 4096).unwrap();
+    assert_eq!(m.volumes[0].dev.dirty, VOL_DIRTY);
+    assert_eq!(
+        u32::from_le_bytes(sector[216 + 16..216 + 20].try_into().unwrap()) as u64,
+        DISK_SECTORS / 8
+    );
+    let vol_at = 216 + 2 * 48;
+    assert_eq!(
+        u32::from_le_bytes(sector[vol_at + 16..vol_at + 20].try_into().unwrap()),
+        65536 / 8
+    );
+}
