@@ -239,3 +239,53 @@ fn write_marks_only_that_volume_dirty() {
     assert!(out.needs_sync);
     assert_same_metadata(&c.mpb, &parse(&after, "sda"), "02->03");
 }
+
+/// 06: r1 is rebuilding onto MDRS0003; the rebuild checkpoint on disk is in migration units
+/// of blocks_per_migr_unit sectors. Recording the same progress reproduces it, and the end
+/// of recovery ends the migration.
+#[test]
+fn rebuild_checkpoint_and_completion() {
+    let Some(f) = moment("06-mid-rebuild-checkpoint") else {
+        eprintln!("fixture 06 absent");
+        return;
+    };
+    let mut c = load(&f);
+    let r1 = volume_by_name(&c, b"r1");
+    assert!(c.is_rebuilding(r1));
+    let units = c.mpb.volumes[r1].dev.curr_migr_unit();
+    assert!(units > 0);
+    let bpu = c.blocks_per_migr_unit(r1);
+    assert_eq!(bpu, 512, "examine shows Checkpoint : N (512)");
+    let target = c.mpb.volumes[r1].map0.raw.failed_disk_num as usize;
+    let mut m = members(&c, r1, &[], &[]);
+    m[target].state = 0;
+    m[target].recovery_start = units * bpu + 100;
+    let mut a = array(&c, r1, &m);
+    a.prev_action = SyncAction::Recover;
+    a.curr_action = SyncAction::Recover;
+    a.resync_start = MAX_SECTOR;
+    a.last_checkpoint = units * bpu + 100;
+    let out = c.set_array_state(&a, 1).unwrap();
+    assert!(out.needs_sync);
+    assert_eq!(c.mpb.volumes[r1].dev.curr_migr_unit(), units);
+    // In-sync report while recovery_start still lags: only the checkpoint moves.
+    m[target].state = ds::INSYNC;
+    let out = c.set_disk(&array(&c, r1, &m), target, ds::INSYNC).unwrap();
+    assert!(
+        c.mpb.volumes[r1].is_migrating(),
+        "recovery not finished yet"
+    );
+    assert_eq!(out.last_checkpoint, units * bpu + 100);
+    // Recovery done.
+    m[target].recovery_start = MAX_SECTOR;
+    let out = c.set_disk(&array(&c, r1, &m), target, ds::INSYNC).unwrap();
+    assert_eq!(out.last_checkpoint, 0);
+    let v = &c.mpb.volumes[r1];
+    assert!(!v.is_migrating());
+    assert_eq!(v.map0.state(), mdmon_core::imsm::layout::map_state::NORMAL);
+    assert!(v
+        .map0
+        .ords
+        .iter()
+        .all(|o| o & mdmon_core::imsm::layout::ORD_REBUILD == 0));
+}
