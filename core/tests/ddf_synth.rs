@@ -887,6 +887,14 @@ fn write_ops_are_sector_aligned() {
             );
             assert!(op.buf_start + op.len <= buf.len());
         }
+        // Merging neighbours gives 7 writes with the same effect.
+        let merged = plan.coalesced();
+        assert_eq!(merged.ops.len(), 7);
+        let d = &disks[c.disks[i].id.0 as usize];
+        let (mut a, mut b) = (d.tail.clone(), d.tail.clone());
+        assert!(apply_plan(&plan, &buf, d.sectors * 512, &mut a));
+        assert!(apply_plan(&merged, &buf, d.sectors * 512, &mut b));
+        assert!(a == b);
     }
 }
 

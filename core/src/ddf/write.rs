@@ -34,6 +34,28 @@ pub struct WritePlan {
     pub ops: Vec<WriteOp, MAX_WRITE_OPS>,
 }
 
+impl WritePlan {
+    /// The same writes with neighbours merged where both the disk range and the buffer range
+    /// continue each other (the sections of one copy, on mdadm's contiguous layout): 7 writes
+    /// per disk instead of 15. Order is kept.
+    pub fn coalesced(&self) -> WritePlan {
+        let mut out = WritePlan::default();
+        for op in &self.ops {
+            if let Some(last) = out.ops.last_mut() {
+                let disk_next = last.disk_offset.checked_add(last.len as u64);
+                let buf_next = last.buf_start.checked_add(last.len);
+                if disk_next == Some(op.disk_offset) && buf_next == Some(op.buf_start) {
+                    last.len += op.len;
+                    continue;
+                }
+            }
+            // Never more ops than the input, which fits the same capacity.
+            let _ = out.ops.push(*op);
+        }
+        out
+    }
+}
+
 const P_OPEN: usize = 0;
 const P_CLOSED: usize = SECTOR;
 const S_OPEN: usize = 2 * SECTOR;
