@@ -101,7 +101,12 @@ proptest! {
     }
 
     #[test]
-    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048), sig in any::<bool>()) {
+    fn random_bytes_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+        sig in any::<bool>(),
+        disk_bytes in prop_oneof![any::<u64>(), 0u64..10_000],
+        lss in prop_oneof![Just(512u32), Just(4096u32), any::<u32>()],
+    ) {
         let mut bytes = bytes;
         if sig && bytes.len() >= 40 {
             bytes[..24].copy_from_slice(b"Intel Raid ISM Cfg Sig. ");
@@ -111,5 +116,8 @@ proptest! {
         }
         exercise(&bytes, 512);
         let _ = gather_mpb(&bytes, bytes.len() as u64, 512, &mut vec![0u8; MPB_BUF_LEN]);
+        // Arbitrary geometry: a region that does not end where the disk does, odd sizes.
+        let _ = gather_mpb(&bytes, disk_bytes, lss, &mut vec![0u8; MPB_BUF_LEN]);
+        let _ = Examined::from_region(&bytes, disk_bytes, lss, None);
     }
 }

@@ -595,11 +595,11 @@ impl TailGeometry {
     }
     /// Byte offset of the anchor (LBA N-2).
     pub fn anchor_offset(&self) -> u64 {
-        self.byte_offset(self.sectors - 2)
+        self.byte_offset(self.sectors.saturating_sub(2))
     }
     /// Byte offset of the migration record (LBA N-1).
     pub fn migr_record_offset(&self) -> u64 {
-        self.byte_offset(self.sectors - 1)
+        self.byte_offset(self.sectors.saturating_sub(1))
     }
     /// Byte offset of the first extended sector when the MPB has `k` of them (LBA N-2-k).
     pub fn extended_offset(&self, k: u64) -> Option<u64> {
@@ -629,7 +629,9 @@ pub fn gather_mpb(
             .checked_sub(region_start)
             .ok_or(ParseError::Truncated {
                 offset: 0,
-                needed: (region_start - disk_off.min(region_start)) as usize + len,
+                needed: usize::try_from(region_start - disk_off.min(region_start))
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(len),
                 available: region.len(),
             })?;
         let off = usize::try_from(off).map_err(|_| ParseError::BadGeometry)?;
