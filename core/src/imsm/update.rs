@@ -838,7 +838,9 @@ impl Container {
             });
             let s = existing.map0.raw.pba_of_lba0();
             let e = s.saturating_add(existing.map0.per_dev_array_size());
-            if shares && start < e && s < end {
+            // Upstream treats touching ranges (ends inclusive) as overlapping.
+            let overlaps = (start >= s && start <= e) || (s >= start && s <= end);
+            if shares && overlaps {
                 return Err(UpdateError::NotApplicable("overlaps an existing volume"));
             }
         }
