@@ -984,6 +984,16 @@ impl Container {
             }
         }
         ex.sort_unstable();
+        // With volumes on the disk, the reservation never reaches into the last volume:
+        // it is capped by what actually follows it (rounded to 1 KiB for the kernel's size
+        // interface), but never below the MPB itself.
+        let mut reserve = reserve;
+        if let Some(&(start, size)) = ex.last() {
+            let mpb_sectors = self.mpb.mpb_size().div_ceil(512) as u64;
+            let remainder =
+                (total.saturating_sub(start.saturating_add(size)) & !1).max(mpb_sectors);
+            reserve = reserve.min(remainder);
+        }
         let _ = ex.push((total.saturating_sub(reserve), 0));
         ex
     }
@@ -1034,7 +1044,8 @@ impl Container {
             let need_end = start.saturating_add(vol.map0.per_dev_array_size());
             let mut pos = 0u64;
             for &(s, size) in ex.iter() {
-                if start >= pos && need_end < s {
+                // The volume's last sector must lie before the next extent.
+                if start >= pos && need_end <= s {
                     return true;
                 }
                 pos = s.saturating_add(size);
@@ -1096,6 +1107,7 @@ impl Container {
         let mut disks: heapless::Vec<SpareChoice, MAX_MEMBERS> = heapless::Vec::new();
         let mut list: heapless::Vec<super::update::SpareAssignment, MAX_MEMBERS> =
             heapless::Vec::new();
+        // mdmon hands a new member the multiple-PPL area size (1 MiB) for either PPL policy.
         let ppl = match vol.dev.rwh_policy {
             rwh::DISTRIBUTED | rwh::MULTIPLE_DISTRIBUTED => Some((
                 vol.map0.raw.pba_of_lba0().saturating_add(
@@ -1104,11 +1116,7 @@ impl Container {
                         .num_data_stripes()
                         .saturating_mul(vol.map0.chunk()),
                 ),
-                if vol.dev.rwh_policy == rwh::MULTIPLE_DISTRIBUTED {
-                    2048
-                } else {
-                    264
-                },
+                2048,
             )),
             _ => None,
         };
