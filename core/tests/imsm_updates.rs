@@ -6,6 +6,7 @@ mod imsm_support;
 use imsm_support::*;
 use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
 use mdmon_core::imsm::layout::*;
+use mdmon_core::imsm::ops::{ds, ArrayInput, MemberInput, SyncAction, MAX_SECTOR};
 use mdmon_core::imsm::update::{
     decode, encode, kind, prepare_update, ReshapeMigration, Update, UpdateError,
 };
@@ -358,4 +359,101 @@ proptest! {
             let _ = c.process_update(p, &[0]);
         }
     }
+}
+
+#[test]
+fn container_grow_reshapes_volumes_one_after_another() {
+    // Two 2-disk RAID1-shaped volumes (raw level 0 = RAID0 here) plus a spare that joins.
+    let mut spec = two_disk_raid1();
+    for v in spec.vols.iter_mut() {
+        v.map0.level = 0;
+        v.map0.domains = 1;
+    }
+    let mut second = spec.vols[0].clone();
+    second.name = "vol1".into();
+    second.map0.pba = 70000;
+    spec.vols.push(second);
+    let spare = MpbSpec {
+        version: "1.3.00".into(),
+        family: 9,
+        orig_family: 0,
+        generation: 1,
+        attributes: 0,
+        disks: vec![disk("MDRS0003", DISK_SPARE)],
+        vols: vec![],
+        bbm: vec![],
+        div: 1,
+    };
+    let regions: Vec<Vec<u8>> = [&spec, &spec, &spare]
+        .iter()
+        .map(|s| region_with(&mpb_bytes(s), DISK_SIZE, 512))
+        .collect();
+    let copies: Vec<MemberCopy> = ["MDRS0001", "MDRS0002", "MDRS0003"]
+        .iter()
+        .zip(&regions)
+        .enumerate()
+        .map(|(i, (s, r))| MemberCopy {
+            member: i as u32,
+            region: r,
+            disk_bytes: DISK_SIZE,
+            sector_size: 512,
+            serial: serial16(s),
+            dev: (8, 16 * i as u32),
+        })
+        .collect();
+    let mut c = Container::load(&copies, Compat::Mdadm46).unwrap();
+    // mdadm --grow -n 3: dev_t 8:32 is the spare.
+    let p = prepare_update(
+        &c,
+        &words(&[kind::RESHAPE_CONTAINER_DISKS, 2, 3, (8 << 8) | 32]),
+    )
+    .unwrap();
+    c.process_update(p, &[0, 1]).unwrap();
+    let v0 = &c.mpb.volumes[0];
+    assert!(v0.is_gen_migration());
+    assert_eq!(v0.map0.num_members(), 3);
+    assert_eq!(v0.map1.as_ref().unwrap().num_members(), 2);
+    assert_eq!(
+        v0.dev.size(),
+        (65536 / 2 * 3) >> 11 << 11,
+        "size from the new geometry"
+    );
+    assert!(
+        !c.mpb.volumes[1].is_migrating(),
+        "only the first volume starts"
+    );
+    assert_eq!(c.mpb.disks.len(), 3);
+    assert!(c.mpb.disks[2].is_configured() && !c.mpb.disks[2].is_spare());
+
+    // Reshape of volume 0 finishes: it ends, and volume 1 starts its own.
+    let m: Vec<MemberInput> = (0..3)
+        .map(|slot| MemberInput {
+            slot,
+            state: ds::INSYNC,
+            recovery_start: MAX_SECTOR,
+            active: true,
+            dev: (8, 16 * slot),
+        })
+        .collect();
+    let a = ArrayInput {
+        volume: 0,
+        md_level: 0,
+        raid_disks: 3,
+        layout: 0,
+        component_size: 32768,
+        resync_start: MAX_SECTOR,
+        curr_action: SyncAction::Idle,
+        prev_action: SyncAction::Reshape,
+        last_checkpoint: 32768,
+        members: &m,
+    };
+    let out = c.set_array_state(&a, 1).unwrap();
+    assert!(out.check_reshape);
+    assert_eq!(out.custom_array_size, Some((32768 * 3) >> 11 << 11));
+    assert!(!c.mpb.volumes[0].is_migrating());
+    let v1 = &c.mpb.volumes[1];
+    assert!(v1.is_gen_migration());
+    assert_eq!(v1.map0.num_members(), 3);
+    assert_eq!(v1.map0.ords.as_slice(), &[0, 1, 2]);
+    assert!(c.clean_migr_rec_by_mdmon);
 }

@@ -721,16 +721,23 @@ impl Container {
         else {
             return;
         };
-        if self
-            .migrate(v, map_state::NORMAL, MigrType::GeneralMigration)
-            .is_err()
-        {
-            return;
-        }
         let Some(vol) = self.mpb.volumes.get_mut(v) else {
             return;
         };
+        // Not `migrate`: upstream keeps map0's state and ord flags here and leaves the
+        // in-memory migration record to the one-shot clean flag below.
         let old = vol.map0.num_members();
+        if target > MAX_MEMBERS {
+            return;
+        }
+        vol.map1 = Some(vol.map0.clone());
+        vol.dev.migr_state = 1;
+        vol.dev.migr_type = migr_type::GEN_MIGR;
+        vol.dev
+            .status
+            .set(vol.dev.status.get() & !DEV_VERIFY_AND_FIX);
+        vol.dev.set_curr_migr_unit(0);
+        vol.map0.ords.truncate(target);
         for i in old..target {
             if vol.map0.ords.push(i as u32).is_err() {
                 return;
