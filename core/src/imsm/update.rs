@@ -739,13 +739,16 @@ impl Container {
                 .iter()
                 .position(|d| d.member == rec.member)
                 .ok_or(UpdateError::NotApplicable("disk gone"))?;
-            // Failures among the other slots decide the state the rebuild heads for.
+            // Failures among the other slots (source map once migrating, as upstream's
+            // MAP_X) decide the state the rebuild heads for.
             let mut failed = 0;
-            for (i, &ord) in vol.map0.ords.iter().enumerate() {
+            for i in 0..vol.map0.num_members() {
                 if i == slot {
                     continue;
                 }
-                let idx = ord & ORD_INDEX_MASK;
+                let Some(idx) = vol.prev_map().index_at(i) else {
+                    continue;
+                };
                 if self.disk_by_index(idx).is_none()
                     || self.entry(idx).is_none_or(RawDisk::is_failed)
                 {
