@@ -919,3 +919,32 @@ fn four_k_container_writes_in_4k_units() {
         65536 / 8
     );
 }
+
+#[test]
+fn view_is_zero_copy_and_checked_once() {
+    let mut spec = two_disk_raid1();
+    spec.bbm = vec![(1, 4096, 3)];
+    let bytes = mpb_bytes(&spec);
+    let view = mdmon_core::imsm::view::MpbView::new(&bytes, 512).unwrap();
+    // References point into the caller's buffer.
+    assert!(std::ptr::eq(
+        view.header() as *const RawSuper as *const u8,
+        bytes.as_ptr()
+    ));
+    assert!(std::ptr::eq(
+        view.disks()[1].serial.as_ptr(),
+        bytes[216 + 48..].as_ptr()
+    ));
+    assert_eq!(view.volumes()[0].map0.ords.len(), 2);
+    assert_eq!(view.volumes()[0].dev.name(), b"vol0");
+    assert_eq!(view.bbm_entries()[0].start(), 4096);
+    assert_eq!(view.bytes().len(), bytes.len());
+    // A damaged checksum is refused by `new` and accepted by `new_unverified`.
+    let mut bad = bytes.clone();
+    bad[44] ^= 1;
+    assert!(matches!(
+        mdmon_core::imsm::view::MpbView::new(&bad, 512),
+        Err(ParseError::ChecksumMismatch { .. })
+    ));
+    assert!(mdmon_core::imsm::view::MpbView::new_unverified(&bad, 512).is_ok());
+}

@@ -663,27 +663,6 @@ impl Examined {
     }
 }
 
-impl Mpb {
-    /// `parse` without the checksum check, for `--examine` of a damaged copy only.
-    pub fn parse_unverified(bytes: &[u8], lss: u32) -> Result<Mpb, ParseError> {
-        // Re-run the parser on a copy whose check_sum field is made to match.
-        let mut buf = [0u8; MPB_BUF_LEN];
-        let n = bytes.len().min(MPB_BUF_LEN);
-        let dst = buf.get_mut(..n).ok_or(ParseError::BadGeometry)?;
-        dst.copy_from_slice(bytes.get(..n).unwrap_or(&[]));
-        let size =
-            dst.get(36..40)
-                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])) as usize;
-        if size <= n && size >= SUPER_LEN && size % 4 == 0 {
-            let sum = checksum(dst.get(..size).unwrap_or(&[]));
-            if let Some(f) = dst.get_mut(32..36) {
-                f.copy_from_slice(&sum.to_le_bytes());
-            }
-        }
-        Mpb::parse(dst, lss)
-    }
-}
-
 fn sep<W: Write>(w: &mut W, first: &mut bool) -> fmt::Result {
     if !*first {
         w.write_char(',')?;

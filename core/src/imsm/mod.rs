@@ -1,6 +1,7 @@
 //! Intel IMSM (Matrix Storage Manager / RST / VROC) metadata.
 //!
-//! Layers (see ARCHITECTURE.md): [`layout`] raw little-endian records, [`model`] the decoded
+//! Layers (see ARCHITECTURE.md): [`layout`] raw little-endian records, [`view`] the checked
+//! zero-copy view of an MPB in the caller's bytes, [`model`] the decoded
 //! MPB in fixed-capacity collections, [`container`] the multi-disk view mdmon works on
 //! (member binding, the family/generation vote, write plans), [`ops`] the handler operations,
 //! [`update`] the metadata-update messages mdadm sends, [`examine`] `--examine` rendering.
@@ -32,6 +33,7 @@ pub mod model;
 pub mod ops;
 mod sha1;
 pub mod update;
+pub mod view;
 
 pub use container::{Container, DiskSlot, MemberCopy, PresentDisk};
 pub use error::{EncodeError, LoadError, OpError, ParseError};

@@ -10,6 +10,7 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use super::error::{BbmFault, EncodeError, ParseError};
 use super::layout::*;
+use super::view::{MapView, MpbView};
 
 /// Most disk-table entries we hold. The on-disk counter is a u8 (255), but Intel platforms
 /// report at most a few dozen ports per controller (OROM `tds`); 64 leaves headroom for
@@ -192,175 +193,68 @@ fn truncated(offset: usize, needed: usize, available: usize) -> ParseError {
     }
 }
 
-/// Copy a `T` from `bytes[offset..]`, which must lie below `limit`.
-fn read_at<T: FromBytes>(bytes: &[u8], offset: usize, limit: usize) -> Result<T, ParseError> {
-    let len = core::mem::size_of::<T>();
-    let end = offset.checked_add(len).ok_or(ParseError::RecordOverlap {
-        offset,
-        end: usize::MAX,
-        limit,
-    })?;
-    if end > limit {
-        return Err(ParseError::RecordOverlap { offset, end, limit });
-    }
-    let src = bytes
-        .get(offset..end)
-        .ok_or(truncated(offset, len, bytes.len()))?;
-    T::read_from_bytes(src).map_err(|_| truncated(offset, len, src.len()))
-}
-
-fn parse_map(
-    bytes: &[u8],
-    offset: usize,
-    limit: usize,
-    volume: usize,
-) -> Result<(Map, usize), ParseError> {
-    let raw: RawMap = read_at(bytes, offset, limit)?;
-    let n = usize::from(raw.num_members);
-    if n == 0 || n > MAX_MEMBERS {
-        return Err(ParseError::BadMemberCount {
-            volume,
-            members: raw.num_members,
-        });
-    }
-    let mut ords = Vec::new();
-    let mut at = offset + MAP_HEADER_LEN;
-    for _ in 0..n {
-        let ord: zerocopy::little_endian::U32 = read_at(bytes, at, limit)?;
-        // Cannot fail: n <= MAX_MEMBERS was checked above.
-        let _ = ords.push(ord.get());
-        at += ORD_LEN;
-    }
-    Ok((Map { raw, ords }, at))
-}
-
 impl Mpb {
     /// Decode an MPB given in memory order (anchor sector, then extended sectors), as read
     /// from a disk with logical sector size `lss`. Verifies the checksum over the raw bytes,
     /// converts 4K units to 512-byte sectors, and applies upstream's `clear_hi`.
     pub fn parse(bytes: &[u8], lss: u32) -> Result<Mpb, ParseError> {
-        if !valid_sector_size(lss) {
-            return Err(ParseError::BadGeometry);
-        }
-        let header: RawSuper = RawSuper::read_from_prefix(bytes)
-            .map_err(|_| truncated(0, SUPER_LEN, bytes.len()))?
-            .0;
-        if !header.has_signature() {
-            return Err(ParseError::BadSignature);
-        }
-        let mpb_size_raw = header.mpb_size.get();
-        let mpb_size = mpb_size_raw as usize;
-        if mpb_size < SUPER_LEN || mpb_size % 4 != 0 {
-            return Err(ParseError::BadMpbSize(mpb_size_raw));
-        }
-        if mpb_size > MAX_MPB_BYTES {
-            return Err(ParseError::MpbTooLarge {
-                mpb_size: mpb_size_raw,
-                max: MAX_MPB_BYTES,
-            });
-        }
-        let image = bytes
-            .get(..mpb_size)
-            .ok_or(truncated(0, mpb_size, bytes.len()))?;
-        let computed = checksum(image);
-        if computed != header.check_sum.get() {
-            return Err(ParseError::ChecksumMismatch {
-                stored: header.check_sum.get(),
-                computed,
-                multi_sector: mpb_size > lss as usize,
-            });
-        }
-        if usize::from(header.num_disks) > MAX_DISKS {
-            return Err(ParseError::TooManyDisks(header.num_disks));
-        }
-        if usize::from(header.num_raid_devs) > MAX_VOLUMES {
-            return Err(ParseError::TooManyVolumes(header.num_raid_devs));
-        }
-        let bbm_log_size = header.bbm_log_size.get() as usize;
-        let records_limit =
-            mpb_size
-                .checked_sub(bbm_log_size)
-                .ok_or(ParseError::RecordOverlap {
-                    offset: mpb_size.wrapping_sub(bbm_log_size),
-                    end: mpb_size,
-                    limit: mpb_size,
-                })?;
+        Mpb::from_view(&MpbView::new(bytes, lss)?, lss)
+    }
 
+    /// `parse` without the checksum check, for `--examine` of a damaged copy only.
+    pub fn parse_unverified(bytes: &[u8], lss: u32) -> Result<Mpb, ParseError> {
+        Mpb::from_view(&MpbView::new_unverified(bytes, lss)?, lss)
+    }
+
+    /// Copy a checked view into the owned model (512-byte units, `clear_hi` applied).
+    pub fn from_view(view: &MpbView<'_>, lss: u32) -> Result<Mpb, ParseError> {
         let mut disks = Vec::new();
-        let mut at = SUPER_LEN;
-        for _ in 0..header.num_disks {
-            let d: RawDisk = read_at(image, at, records_limit)?;
-            let _ = disks.push(d);
-            at += DISK_LEN;
+        for d in view.disks() {
+            disks
+                .push(*d)
+                .map_err(|_| ParseError::TooManyDisks(view.header().num_disks))?;
         }
-        let num_disks = u32::from(header.num_disks);
-
+        let map = |m: &MapView<'_>, volume: usize| -> Result<Map, ParseError> {
+            let mut ords = Vec::new();
+            for o in m.ords {
+                ords.push(o.get()).map_err(|_| ParseError::BadMemberCount {
+                    volume,
+                    members: m.header.num_members,
+                })?;
+            }
+            Ok(Map {
+                raw: *m.header,
+                ords,
+            })
+        };
         let mut volumes = Vec::new();
-        for v in 0..usize::from(header.num_raid_devs) {
-            let dev: RawDev = read_at(image, at, records_limit)?;
-            let (map0, next) = parse_map(image, at + DEV_LEN, records_limit, v)?;
-            at = next;
-            let map1 = if dev.migr_state != 0 {
-                let (m, next) = parse_map(image, at, records_limit, v)?;
-                at = next;
-                Some(m)
-            } else {
-                None
+        for (v, vol) in view.volumes().iter().enumerate() {
+            let map0 = map(&vol.map0, v)?;
+            let map1 = match vol.map1.as_ref() {
+                Some(m) => Some(map(m, v)?),
+                None => None,
             };
-            for map in core::iter::once(&map0).chain(map1.iter()) {
-                for (slot, &ord) in map.ords.iter().enumerate() {
-                    if ord & ORD_INDEX_MASK >= num_disks {
-                        return Err(ParseError::OrdIndexOutOfRange {
-                            volume: v,
-                            slot,
-                            index: ord & ORD_INDEX_MASK,
-                        });
-                    }
-                }
-            }
-            let _ = volumes.push(Volume { dev, map0, map1 });
+            volumes
+                .push(Volume {
+                    dev: *vol.dev,
+                    map0,
+                    map1,
+                })
+                .map_err(|_| ParseError::TooManyVolumes(view.header().num_raid_devs))?;
         }
-
         let mut bbm = Vec::new();
-        if bbm_log_size > 0 {
-            let log_size = header.bbm_log_size.get();
-            if bbm_log_size < BBM_HEADER_LEN {
-                return Err(ParseError::BadBbmLog(BbmFault::TooSmall(log_size)));
-            }
-            let log_at = records_limit;
-            let h: RawBbmHeader = read_at(image, log_at, mpb_size)?;
-            if h.signature.get() != BBM_LOG_SIGNATURE {
-                return Err(ParseError::BadBbmLog(BbmFault::BadSignature(
-                    h.signature.get(),
-                )));
-            }
-            let count = h.entry_count.get();
-            if count as usize > MAX_BBM_ENTRIES {
-                return Err(ParseError::BadBbmLog(BbmFault::TooManyEntries(count)));
-            }
-            if BBM_HEADER_LEN + BBM_ENTRY_LEN * count as usize != bbm_log_size {
-                return Err(ParseError::BadBbmLog(BbmFault::SizeMismatch {
-                    log_size,
-                    entries: count,
-                }));
-            }
-            let mut e_at = log_at + BBM_HEADER_LEN;
-            for _ in 0..count {
-                let e: RawBbmEntry = read_at(image, e_at, mpb_size)?;
-                if u32::from(e.disk_ordinal) >= num_disks {
-                    return Err(ParseError::BbmOrdinalOutOfRange(e.disk_ordinal));
-                }
-                let _ = bbm.push(BbmEntry {
-                    disk_ordinal: e.disk_ordinal,
-                    start: e.start(),
-                    len: e.sectors(),
-                });
-                e_at += BBM_ENTRY_LEN;
-            }
+        for e in view.bbm_entries() {
+            let entry = BbmEntry {
+                disk_ordinal: e.disk_ordinal,
+                start: e.start(),
+                len: e.sectors(),
+            };
+            bbm.push(entry).map_err(|_| {
+                ParseError::BadBbmLog(BbmFault::TooManyEntries(view.bbm_entries().len() as u32))
+            })?;
         }
-
         let mut mpb = Mpb {
-            header,
+            header: *view.header(),
             disks,
             volumes,
             bbm,
