@@ -11,7 +11,7 @@
 use heapless::Vec;
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
-use super::error::{EncodeError, LoadError, ParseError};
+use super::error::{EncodeError, LoadError};
 use super::layout::*;
 use super::model::*;
 
@@ -692,10 +692,4 @@ fn thunderdome(loaded: &mut [Loaded], members: &[MemberCopy<'_>]) -> Result<usiz
         }
     }
     champion.or(spare).ok_or(LoadError::NoChampion)
-}
-
-impl From<ParseError> for LoadError {
-    fn from(error: ParseError) -> LoadError {
-        LoadError::Member { member: 0, error }
-    }
 }
