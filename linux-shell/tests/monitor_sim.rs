@@ -1,8 +1,8 @@
 //! The monitor thread against a simulated kernel: the metadata is a real IMSM container that
 //! mdadm 4.2 wrote in the rig (a golden fixture), the member disks are sparse files holding
 //! it at the offsets the disks had, and each sysfs attribute is a plain file. The test plays
-//! the kernel: it sets an attribute, wakes the monitor, waits for the ping barrier (one full
-//! pass), then checks what the monitor wrote to the attributes and to the disks.
+//! the kernel: it sets an attribute, runs one monitor iteration, then checks what the
+//! monitor wrote to the attributes and to the disks.
 //!
 //! What only a real kernel can show (POLLPRI wake-ups, write-pending blocking writes) is
 //! proven by the rig scenarios; this covers the monitor's order and bookkeeping quickly.
@@ -19,13 +19,11 @@ use mdmon_core::handler::imsm::ImsmMetadata;
 use mdmon_core::handler::ContainerMetadata;
 use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
 use mdmon_core::imsm::layout::VOL_DIRTY;
-use mdmon_core::imsm::update::PreparedUpdate;
 use mdmon_core::monitor::{ArrayRecord, Member};
 use mdmon_core::sysfs::DiskState;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 fn serial16(s: &str) -> [u8; 16] {
     let mut out = [0u8; 16];
@@ -118,21 +116,6 @@ impl Sim {
     }
 }
 
-/// One full monitor pass that started after this call (the ping barrier of MDMON.md §3.9).
-fn barrier(shared: &Shared, wake: &Wake) {
-    let c = shared.loop_count();
-    let target = if c & 1 == 1 { c + 2 } else { c + 3 };
-    wake.signal();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while shared.loop_count() < target {
-        assert!(
-            Instant::now() < deadline,
-            "the monitor did not complete a pass"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 #[test]
 fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
     let sim = Sim::new("02-volumes-resynced", "r1");
@@ -148,7 +131,9 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
     for (i, d) in sim.fixture.disks.iter().enumerate() {
         let (ma, mi) = dev(i);
         disks
-            .push(MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap())
+            .push(Box::new(
+                MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap(),
+            ))
             .unwrap();
     }
 
@@ -186,13 +171,13 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
     let shared = Shared::default();
     let wake = Wake::new().unwrap();
     let manager_wake = Wake::new().unwrap();
-    let mut to_monitor: heapless::spsc::Queue<ToMonitor<PreparedUpdate>, QUEUE_LEN> =
+    let mut to_monitor: heapless::spsc::Queue<ToMonitor<ImsmMetadata>, QUEUE_LEN> =
         heapless::spsc::Queue::new();
-    let mut from_monitor: heapless::spsc::Queue<FromMonitor<PreparedUpdate>, QUEUE_LEN> =
+    let mut from_monitor: heapless::spsc::Queue<FromMonitor<ImsmMetadata>, QUEUE_LEN> =
         heapless::spsc::Queue::new();
     let (mut tx, rx) = to_monitor.split();
     let (mtx, mut mrx) = from_monitor.split();
-    let monitor = Monitor {
+    let mut monitor = Monitor {
         meta,
         sync_buf,
         disks,
@@ -204,72 +189,81 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
         manager_wake: &manager_wake,
         shared: &shared,
     };
-    std::thread::scope(|s| {
-        let handle = s.spawn(move || monitor.run());
-        tx.enqueue(ToMonitor::Array(bundle)).unwrap();
+    tx.enqueue(ToMonitor::Array(bundle)).unwrap();
 
-        // A write arrived on a clean array: dirty on disk, then `active`.
-        barrier(&shared, &wake);
-        assert_eq!(sim.written("array_state", 6), "active");
-        assert_ne!(
-            sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY,
-            0,
-            "dirty on disk"
-        );
-        assert_eq!(
-            sim.load().mpb.volumes[1].dev.dirty & VOL_DIRTY,
-            0,
-            "r5 untouched"
-        );
+    // A write arrived on a clean array: dirty on disk, then `active`.
+    assert!(!monitor.step());
+    assert_eq!(sim.written("array_state", 6), "active");
+    assert_ne!(
+        sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY,
+        0,
+        "dirty on disk"
+    );
+    assert_eq!(
+        sim.load().mpb.volumes[1].dev.dirty & VOL_DIRTY,
+        0,
+        "r5 untouched"
+    );
 
-        // Idle: the monitor asks for `clean` but the metadata stays dirty until the
-        // kernel reports clean.
-        sim.set("array_state", "active-idle\n");
-        barrier(&shared, &wake);
-        assert_eq!(sim.written("array_state", 5), "clean");
-        assert_ne!(sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY, 0);
-        sim.set("array_state", "clean\n");
-        barrier(&shared, &wake);
-        assert_eq!(
-            sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY,
-            0,
-            "clean on disk"
-        );
-        let generation = sim.load().mpb.header.generation_num.get();
+    // Idle: the monitor asks for `clean` but the metadata stays dirty until the kernel
+    // reports clean.
+    sim.set("array_state", "active-idle\n");
+    monitor.step();
+    assert_eq!(sim.written("array_state", 5), "clean");
+    assert_ne!(sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY, 0);
+    sim.set("array_state", "clean\n");
+    monitor.step();
+    assert_eq!(
+        sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY,
+        0,
+        "clean on disk"
+    );
+    let generation = sim.load().mpb.header.generation_num.get();
 
-        // A member fails: recorded on disk, then unblocked, then handed to the manager.
-        sim.set("array_state", "active\n");
-        sim.set("dev1-state", "faulty,blocked\n");
-        barrier(&shared, &wake);
-        assert_eq!(sim.written("dev1-state", 8), "-blocked");
-        let after = sim.load();
-        assert!(after.mpb.header.generation_num.get() > generation);
-        let failed: Vec<bool> = after.mpb.disks.iter().map(|d| d.is_failed()).collect();
-        assert_eq!(
-            failed.iter().filter(|f| **f).count(),
-            1,
-            "one disk failed: {failed:?}"
-        );
-        let mut saw_event = false;
-        while let Some(msg) = mrx.dequeue() {
-            if let FromMonitor::Event(ev) = msg {
-                assert!(ev.check_degraded);
-                assert_eq!(ev.remove.len(), 1);
-                assert_eq!(ev.remove[0].0, 1);
-                saw_event = true;
-            }
+    // A member fails: recorded on disk, then unblocked, then handed to the manager.
+    sim.set("array_state", "active\n");
+    sim.set("dev1-state", "faulty,blocked\n");
+    monitor.step();
+    assert_eq!(sim.written("dev1-state", 8), "-blocked");
+    let after = sim.load();
+    assert!(after.mpb.header.generation_num.get() > generation);
+    let failed: Vec<bool> = after.mpb.disks.iter().map(|d| d.is_failed()).collect();
+    assert_eq!(
+        failed.iter().filter(|f| **f).count(),
+        1,
+        "one disk failed: {failed:?}"
+    );
+    let mut saw_event = false;
+    while let Some(msg) = mrx.dequeue() {
+        if let FromMonitor::Event(ev) = msg {
+            assert!(ev.check_degraded);
+            assert_eq!(ev.remove.len(), 1);
+            assert_eq!(ev.remove[0].0, 1);
+            saw_event = true;
         }
-        assert!(
-            saw_event,
-            "the manager is told to look for a spare and remove the member"
-        );
+    }
+    assert!(
+        saw_event,
+        "the manager is told to look for a spare and remove the member"
+    );
 
-        // SIGTERM with the array clean: the monitor finishes.
-        sim.set("array_state", "clean\n");
-        shared.sigterm.store(true, Ordering::Release);
-        wake.signal();
-        handle.join().unwrap();
-        assert!(shared.monitor_done.load(Ordering::Acquire));
-    });
+    // A snapshot for the manager reflects the failure.
+    tx.enqueue(ToMonitor::Snapshot(Box::new(sim.load())))
+        .unwrap();
+    monitor.step();
+    match mrx.dequeue() {
+        Some(FromMonitor::Snapshot(snap)) => {
+            assert_eq!(snap.mpb.disks.iter().filter(|d| d.is_failed()).count(), 1)
+        }
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+
+    // SIGTERM while the array is still active: not finished; once clean: finished.
+    shared.sigterm.store(true, Ordering::Release);
+    assert!(!monitor.step(), "an active array holds the exit");
+    sim.set("array_state", "clean\n");
+    assert!(monitor.step(), "clean: the monitor is done");
+    // The clean array was handed back: the monitor no longer touches it.
+    assert!(monitor.arrays.is_empty());
     assert_eq!(shared.write_errors.load(Ordering::Relaxed), 0);
 }

@@ -12,6 +12,7 @@ pub mod monitor;
 pub mod sysfs_fd;
 pub mod wake;
 
+use mdmon_core::handler::ContainerMetadata;
 use mdmon_core::monitor::{ArrayRecord, MAX_MEMBERS};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use sysfs_fd::SysfsAttr;
@@ -65,14 +66,18 @@ pub struct ArrayEvent {
 
 /// Manager → monitor.
 #[derive(Debug)]
-pub enum ToMonitor<U> {
+pub enum ToMonitor<H: ContainerMetadata> {
     /// Start monitoring this array; if one with the same name is tracked, this replaces it
     /// (the old record comes back as [`FromMonitor::Retired`]).
     Array(Box<ArrayBundle>),
     /// Apply these prepared updates in order, then sync the metadata once.
-    Updates(Box<Vec<U>>),
+    Updates(Box<Vec<H::Update>>),
     /// The manager removed this member from the array: forget it (closing its fds).
     MemberRemoved { devnm: DevName, kname: DevName },
+    /// A disk joined the container: keep it for metadata writes.
+    Disk(Box<disk::MetadataDisk>),
+    /// Fill this with a copy of the metadata and send it back.
+    Snapshot(Box<H::Snapshot>),
 }
 
 /// Monitor → manager.
@@ -80,12 +85,16 @@ pub enum ToMonitor<U> {
 // an allocation in the monitor.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-pub enum FromMonitor<U> {
+pub enum FromMonitor<H: ContainerMetadata> {
     /// A record the monitor no longer uses (replaced or stopped): the manager frees it.
     Retired(Box<ArrayBundle>),
     /// An applied update batch (its memory is freed by the manager).
-    Handled(Box<Vec<U>>),
+    Handled(Box<Vec<H::Update>>),
     Event(ArrayEvent),
+    /// The requested copy of the metadata.
+    Snapshot(Box<H::Snapshot>),
+    /// A disk box the monitor had no room for (it is not written to).
+    Disk(Box<disk::MetadataDisk>),
 }
 
 /// The only state both threads touch, all atomic.

@@ -29,12 +29,12 @@ const MAX_POLL_FDS: usize = 1 + MAX_ARRAYS * (3 + MAX_MEMBERS);
 pub struct Monitor<'q, H: ContainerMetadata> {
     pub meta: H,
     pub sync_buf: AlignedBuf,
-    pub disks: heapless::Vec<MetadataDisk, MAX_DISKS>,
+    pub disks: heapless::Vec<Box<MetadataDisk>, MAX_DISKS>,
     pub arrays: heapless::Vec<Box<ArrayBundle>, MAX_ARRAYS>,
-    pub rx: Consumer<'q, ToMonitor<H::Update>, QUEUE_LEN>,
-    pub tx: Producer<'q, FromMonitor<H::Update>, QUEUE_LEN>,
+    pub rx: Consumer<'q, ToMonitor<H>, QUEUE_LEN>,
+    pub tx: Producer<'q, FromMonitor<H>, QUEUE_LEN>,
     /// Messages the queue had no room for yet, sent before anything newer.
-    pub outbox: heapless::Deque<FromMonitor<H::Update>, QUEUE_LEN>,
+    pub outbox: heapless::Deque<FromMonitor<H>, QUEUE_LEN>,
     /// This thread's wake-up fd (the manager signals it).
     pub wake: &'q Wake,
     pub manager_wake: &'q Wake,
@@ -55,11 +55,7 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
     #[inline(never)]
     pub fn run(mut self) {
         loop {
-            self.receive();
-            let any_dirty = self.pass_all();
-            self.propagate_failures();
-            self.flush_outbox();
-            if self.shared.sigterm.load(Ordering::Acquire) && !any_dirty {
+            if self.step() {
                 self.shared.monitor_done.store(true, Ordering::Release);
                 self.manager_wake.signal();
                 return;
@@ -68,7 +64,18 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         }
     }
 
-    fn send(&mut self, msg: FromMonitor<H::Update>) {
+    /// One iteration without the wait: take the manager's messages, pass over every array,
+    /// spread failures. Returns true when the monitor is finished (SIGTERM and nothing
+    /// dirty).
+    pub fn step(&mut self) -> bool {
+        self.receive();
+        let any_dirty = self.pass_all();
+        self.propagate_failures();
+        self.flush_outbox();
+        self.shared.sigterm.load(Ordering::Acquire) && !any_dirty
+    }
+
+    fn send(&mut self, msg: FromMonitor<H>) {
         // Older messages first; a full queue keeps the rest for the next pass (the outbox
         // has room: the manager never has more than QUEUE_LEN things outstanding).
         let msg = if self.outbox.is_empty() {
@@ -113,6 +120,15 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                     }
                     self.send(FromMonitor::Handled(batch));
                     self.sync_metadata();
+                }
+                ToMonitor::Disk(disk) => {
+                    if let Err(disk) = self.disks.push(disk) {
+                        self.send(FromMonitor::Disk(disk));
+                    }
+                }
+                ToMonitor::Snapshot(mut snap) => {
+                    self.meta.snapshot_into(&mut snap);
+                    self.send(FromMonitor::Snapshot(snap));
                 }
                 ToMonitor::MemberRemoved { devnm, kname } => {
                     if let Some(a) = self.arrays.iter_mut().find(|a| a.devnm == devnm) {

@@ -1,0 +1,1 @@
+//! The DDF handler as the monitor drives it (not wired yet).

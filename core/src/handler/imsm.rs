@@ -1,0 +1,162 @@
+//! The IMSM handler as the monitor drives it.
+
+use super::*;
+use crate::imsm::container::Container;
+use crate::imsm::ops::{self as iops, ArrayInput, MemberInput};
+use crate::imsm::update::PreparedUpdate;
+
+/// IMSM metadata owned by the monitor thread.
+#[derive(Debug)]
+pub struct ImsmMetadata {
+    pub container: Container,
+    pub op_errors: u32,
+}
+
+impl ImsmMetadata {
+    pub fn new(container: Container) -> Self {
+        ImsmMetadata {
+            container,
+            op_errors: 0,
+        }
+    }
+}
+
+fn action(a: SyncAction) -> iops::SyncAction {
+    match a {
+        SyncAction::Idle => iops::SyncAction::Idle,
+        SyncAction::Reshape => iops::SyncAction::Reshape,
+        SyncAction::Resync => iops::SyncAction::Resync,
+        SyncAction::Recover => iops::SyncAction::Recover,
+        SyncAction::Check => iops::SyncAction::Check,
+        SyncAction::Repair => iops::SyncAction::Repair,
+        SyncAction::Unknown => iops::SyncAction::Unknown,
+    }
+}
+
+/// Runs `f` with the IMSM view of `array` (built on the stack: no allocation).
+fn with_input<R>(array: &ArrayRecord, f: impl FnOnce(&ArrayInput<'_>) -> R) -> R {
+    let mut members: Vec<MemberInput, { crate::monitor::MAX_MEMBERS }> = Vec::new();
+    for m in array.members.iter() {
+        let _ = members.push(MemberInput {
+            slot: m.slot,
+            state: m.curr_state.bits(),
+            recovery_start: m.recovery_start,
+            active: !m.remove_requested,
+            dev: (m.major, m.minor),
+        });
+    }
+    let input = ArrayInput {
+        volume: array.inst as usize,
+        md_level: array.level,
+        raid_disks: array.raid_disks,
+        layout: array.layout,
+        component_size: array.component_size,
+        resync_start: array.resync_start,
+        curr_action: action(array.curr_action),
+        prev_action: action(array.prev_action),
+        last_checkpoint: array.last_checkpoint,
+        members: &members,
+    };
+    f(&input)
+}
+
+impl MonitorHandler for ImsmMetadata {
+    fn set_array_state(&mut self, array: &mut ArrayRecord, consistent: Consistency) -> bool {
+        let c = match consistent {
+            Consistency::Dirty => 0,
+            Consistency::Clean => 1,
+            Consistency::LeavingReadOnly => 2,
+        };
+        let container = &mut self.container;
+        match with_input(array, |a| container.set_array_state(a, c)) {
+            Ok(out) => {
+                array.last_checkpoint = out.last_checkpoint;
+                if let Some(size) = out.custom_array_size {
+                    array.custom_array_size = size;
+                }
+                array.check_reshape |= out.check_reshape;
+                out.consistent == 1
+            }
+            Err(_) => {
+                self.op_errors = self.op_errors.saturating_add(1);
+                // Unknown outcome: report dirty, so the array goes `active` and
+                // nothing is claimed clean that the metadata may not say.
+                false
+            }
+        }
+    }
+
+    fn set_disk(&mut self, array: &mut ArrayRecord, slot: u32, state: DiskState) {
+        let container = &mut self.container;
+        match with_input(array, |a| {
+            container.set_disk(a, slot as usize, state.bits())
+        }) {
+            Ok(out) => array.last_checkpoint = out.last_checkpoint,
+            Err(_) => self.op_errors = self.op_errors.saturating_add(1),
+        }
+    }
+}
+
+impl ContainerMetadata for ImsmMetadata {
+    type Update = PreparedUpdate;
+
+    fn process_update(&mut self, update: PreparedUpdate, arrays: &mut [&mut ArrayRecord]) {
+        let mut active: Vec<usize, { crate::imsm::model::MAX_VOLUMES }> = Vec::new();
+        for a in arrays.iter().filter(|a| a.live) {
+            let _ = active.push(a.inst as usize);
+        }
+        match self.container.process_update(update, &active) {
+            Ok(out) => {
+                if out.check_degraded_all {
+                    for a in arrays.iter_mut() {
+                        a.check_degraded = true;
+                    }
+                }
+            }
+            Err(_) => self.op_errors = self.op_errors.saturating_add(1),
+        }
+    }
+
+    fn sync_buffer_len(&self) -> usize {
+        crate::imsm::container::sync_buffer_len(self.container.sector_size as usize)
+    }
+
+    fn sync(
+        &mut self,
+        buf: &mut [u8],
+        writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>,
+    ) -> Result<bool, SyncError> {
+        writes.clear();
+        let plan = match self.container.sync_metadata(buf) {
+            Ok(Some(plan)) => plan,
+            Ok(None) => return Ok(false),
+            Err(crate::imsm::error::EncodeError::BufferTooSmall { .. }) => {
+                return Err(SyncError::BufferTooSmall)
+            }
+            Err(_) => return Err(SyncError::Encode),
+        };
+        for w in plan.writes.iter() {
+            writes
+                .push(DiskWrite {
+                    disk: w.member,
+                    offset: w.offset,
+                    buf_start: w.buf_start,
+                    len: w.len,
+                })
+                .map_err(|_| SyncError::TooManyWrites)?;
+        }
+        Ok(true)
+    }
+
+    fn op_errors(&self) -> u32 {
+        self.op_errors
+    }
+
+    type Snapshot = Container;
+
+    fn snapshot_into(&self, dst: &mut Container) {
+        // Known cost: `clone_from` builds the copy on the monitor's stack first; a
+        // field-wise copy would avoid that (the stack is sized for it meanwhile).
+        dst.clone_from(&self.container);
+    }
+}
