@@ -178,7 +178,7 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
     let (mut tx, rx) = to_monitor.split();
     let (mtx, mut mrx) = from_monitor.split();
     let mut monitor = Monitor {
-        meta,
+        meta: Box::new(meta),
         sync_buf,
         disks,
         arrays: heapless::Vec::new(),

@@ -8,6 +8,9 @@
 //! across an allocation or blocking I/O (MDMON.md §9, ARCHITECTURE.md).
 
 pub mod disk;
+pub mod format;
+pub mod imsm;
+pub mod manager;
 pub mod monitor;
 pub mod sysfs_fd;
 pub mod wake;

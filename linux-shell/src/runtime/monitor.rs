@@ -27,7 +27,8 @@ const MAX_POLL_FDS: usize = 1 + MAX_ARRAYS * (3 + MAX_MEMBERS);
 
 /// Everything the monitor thread owns.
 pub struct Monitor<'q, H: ContainerMetadata> {
-    pub meta: H,
+    /// Boxed: a DDF container is about 337 KB, far more than belongs on a stack.
+    pub meta: Box<H>,
     pub sync_buf: AlignedBuf,
     pub disks: heapless::Vec<Box<MetadataDisk>, MAX_DISKS>,
     pub arrays: heapless::Vec<Box<ArrayBundle>, MAX_ARRAYS>,
@@ -180,7 +181,7 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
             return (false, false);
         };
         let obs = observe(bundle);
-        let out = read_and_act(&mut bundle.record, &obs, &mut self.meta);
+        let out = read_and_act(&mut bundle.record, &obs, &mut *self.meta);
         let synced = self.sync_metadata();
         let Some(bundle) = self.arrays.get_mut(index) else {
             return (false, false);

@@ -1,0 +1,123 @@
+//! IMSM on the manager side: loading the container from its member disks, preparing the
+//! updates the monitor applies.
+
+use super::disk::MetadataDisk;
+use super::format::{Format, LoadedContainer, MemberDiskInfo};
+use mdmon_core::handler::imsm::ImsmMetadata;
+use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
+use mdmon_core::imsm::update::{self, PreparedUpdate};
+use std::os::unix::fs::FileExt;
+
+/// mdmon reads the last MiB of every member: anchor, extended MPB, migration record and
+/// bad-block log all live there (IMSM.md §1.1).
+const TAIL_BYTES: u64 = 1 << 20;
+
+/// The IMSM manager side.
+#[derive(Debug, Default)]
+pub struct Imsm;
+
+/// The serial IMSM stores for a disk (IMSM.md §2): `/dev/<kname>` when
+/// `IMSM_DEVNAME_AS_SERIAL=1`, else the NVMe controller's or the SCSI unit's serial
+/// (INQUIRY page 0x80, which sysfs exposes as `vpd_pg80`), cleaned as mdadm cleans it.
+pub fn disk_serial(kname: &str) -> Option<[u8; 16]> {
+    if std::env::var("IMSM_DEVNAME_AS_SERIAL").is_ok_and(|v| v.trim().parse() == Ok(1)) {
+        let name = format!("/dev/{kname}");
+        let mut out = [0u8; 16];
+        let n = name.len().min(15);
+        out[..n].copy_from_slice(&name.as_bytes()[..n]);
+        return Some(out);
+    }
+    let base = std::path::Path::new("/sys/block").join(kname);
+    let raw = if kname.starts_with("nvme") {
+        std::fs::read(base.join("device/serial")).ok()?
+    } else {
+        let page = std::fs::read(base.join("device/vpd_pg80")).ok()?;
+        let len = usize::from(*page.get(3)?);
+        if len == 0 || len > 50 {
+            return None;
+        }
+        page.get(4..4 + len)?.to_vec()
+    };
+    let cleaned: Vec<u8> = raw
+        .iter()
+        .filter(|&&b| b > 0x20 && b < 0x80)
+        .map(|&b| if b == b':' { b';' } else { b })
+        .collect();
+    if cleaned.is_empty() {
+        return None;
+    }
+    let keep = &cleaned[cleaned.len().saturating_sub(16)..];
+    let mut out = [0u8; 16];
+    out[..keep.len()].copy_from_slice(keep);
+    Some(out)
+}
+
+impl Format for Imsm {
+    type Meta = ImsmMetadata;
+
+    fn load(
+        &mut self,
+        members: &[MemberDiskInfo],
+    ) -> Result<LoadedContainer<ImsmMetadata>, String> {
+        let mut regions = Vec::new();
+        let mut disks = Vec::new();
+        let mut infos = Vec::new();
+        for (i, m) in members.iter().enumerate() {
+            let id = i as u32;
+            let disk = MetadataDisk::open(&m.path, id, m.major, m.minor).map_err(|e| {
+                format!("{}: cannot open for metadata writes: {e}", m.path.display())
+            })?;
+            let file =
+                std::fs::File::open(&m.path).map_err(|e| format!("{}: {e}", m.path.display()))?;
+            let size = super::format::block_size(&file)
+                .map_err(|e| format!("{}: size: {e}", m.path.display()))?;
+            let sector = super::format::logical_sector(&file).unwrap_or(512);
+            let len = size.min(TAIL_BYTES);
+            let mut region = vec![0u8; len as usize];
+            file.read_exact_at(&mut region, size - len)
+                .map_err(|e| format!("{}: reading its metadata: {e}", m.path.display()))?;
+            let serial =
+                disk_serial(&m.kname).ok_or_else(|| format!("{}: no serial number", m.kname))?;
+            regions.push(region);
+            infos.push((id, size, sector, serial, (m.major, m.minor)));
+            disks.push(disk);
+        }
+        let copies: Vec<MemberCopy<'_>> = infos
+            .iter()
+            .zip(&regions)
+            .map(
+                |(&(member, disk_bytes, sector_size, serial, dev), region)| MemberCopy {
+                    member,
+                    region,
+                    disk_bytes,
+                    sector_size,
+                    serial,
+                    dev,
+                },
+            )
+            .collect();
+        // Debian 12 ships mdadm 4.2: write what it writes (the 4.6 checkpoint rhythm is
+        // accepted by both, MDMON.md §6).
+        let container = Container::load(&copies, Compat::Mdadm42).map_err(|e| format!("{e:?}"))?;
+        let snapshot = Box::new(container.clone());
+        Ok(LoadedContainer {
+            meta: Box::new(ImsmMetadata::new(container)),
+            snapshot,
+            disks,
+        })
+    }
+
+    fn open_new(&mut self, snap: &Container, inst: u32) -> Result<Option<PreparedUpdate>, String> {
+        snap.open_new(inst as usize)
+            .map(Some)
+            .map_err(|e| format!("volume {inst}: {e:?}"))
+    }
+
+    fn prepare_update(
+        &mut self,
+        snap: &Container,
+        payload: &[u8],
+    ) -> Result<PreparedUpdate, String> {
+        update::prepare_update(snap, payload).map_err(|e| format!("{e}"))
+    }
+}

@@ -1,0 +1,484 @@
+//! The manager's side of a running container: finding member arrays and handing complete
+//! records to the monitor, taking retired ones back, queueing metadata updates, the ping
+//! barrier, member removal, and the SIGTERM hand-over (MDMON.md §4).
+//!
+//! Everything here may allocate, open and block; none of it runs on the monitor thread.
+
+use super::format::{Format, Snapshot, Update};
+use super::sysfs_fd::SysfsAttr;
+use super::wake::Wake;
+use super::{ArrayBundle, DevName, FromMonitor, MemberFds, Shared, ToMonitor, QUEUE_LEN};
+use heapless::spsc::{Consumer, Producer};
+use mdmon_core::mdstat;
+use mdmon_core::monitor::{ArrayRecord, Member};
+use mdmon_core::sysfs::{self, DiskState};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// One diagnostic line on stderr naming the container (journald keeps it).
+pub fn log(devnm: &str, msg: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "mdmon {devnm}: {msg}");
+}
+
+macro_rules! mlog {
+    ($devnm:expr, $($arg:tt)*) => { log($devnm, format_args!($($arg)*)) };
+}
+
+/// What the manager remembers of an array it handed to the monitor.
+#[derive(Debug, Clone)]
+struct Tracked {
+    /// Its volume / virtual-disk number in the metadata.
+    #[allow(dead_code)] // read by spare activation (next step of the daemon work)
+    inst: u32,
+}
+
+pub struct Manager<'q, F: Format> {
+    pub container: String,
+    format: F,
+    tx: Producer<'q, ToMonitor<F::Meta>, QUEUE_LEN>,
+    rx: Consumer<'q, FromMonitor<F::Meta>, QUEUE_LEN>,
+    monitor_wake: &'q Wake,
+    shared: &'q Shared,
+    tracked: BTreeMap<String, Tracked>,
+    /// raid0/linear members: nothing to do for them (no dirty state).
+    ignored: BTreeSet<String>,
+    pending: Vec<Update<F>>,
+    batch_out: bool,
+    snapshot: Option<Box<Snapshot<F>>>,
+    snapshot_fresh: bool,
+    /// Members the monitor handed over for removal: (array, kernel name of the disk).
+    removals: Vec<(String, String)>,
+    sigterm_seen: bool,
+}
+
+impl<F: Format> std::fmt::Debug for Manager<'_, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("container", &self.container)
+            .field("tracked", &self.tracked)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read_text(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim_end_matches('\n').to_string())
+}
+
+fn md_level(level: &str) -> Option<i32> {
+    match level {
+        "linear" => Some(-1),
+        "multipath" => Some(-4),
+        l => l.strip_prefix("raid").and_then(|n| n.parse().ok()),
+    }
+}
+
+fn dev_name(s: &str) -> Option<DevName> {
+    s.try_into().ok()
+}
+
+impl<'q, F: Format> Manager<'q, F> {
+    pub fn new(
+        container: &str,
+        format: F,
+        snapshot: Box<Snapshot<F>>,
+        tx: Producer<'q, ToMonitor<F::Meta>, QUEUE_LEN>,
+        rx: Consumer<'q, FromMonitor<F::Meta>, QUEUE_LEN>,
+        monitor_wake: &'q Wake,
+        shared: &'q Shared,
+    ) -> Self {
+        Manager {
+            container: container.to_string(),
+            format,
+            tx,
+            rx,
+            monitor_wake,
+            shared,
+            tracked: BTreeMap::new(),
+            ignored: BTreeSet::new(),
+            pending: Vec::new(),
+            batch_out: false,
+            snapshot: Some(snapshot),
+            snapshot_fresh: true,
+            removals: Vec::new(),
+            sigterm_seen: false,
+        }
+    }
+
+    /// How long the manager may sleep: briefly while removals wait for a retry.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        (!self.removals.is_empty() || !self.pending.is_empty())
+            .then_some(Duration::from_millis(100))
+    }
+
+    pub fn tracked_arrays(&self) -> usize {
+        self.tracked.len()
+    }
+
+    fn send(&mut self, mut msg: ToMonitor<F::Meta>) {
+        // The monitor drains the queue on every wake; a full queue only means it is busy.
+        loop {
+            match self.tx.enqueue(msg) {
+                Ok(()) => break,
+                Err(m) => {
+                    msg = m;
+                    self.monitor_wake.signal();
+                    self.drain_monitor();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        self.monitor_wake.signal();
+    }
+
+    /// Takes back what the monitor returned and acts on its events.
+    pub fn drain_monitor(&mut self) {
+        while let Some(msg) = self.rx.dequeue() {
+            match msg {
+                FromMonitor::Retired(bundle) => {
+                    if !bundle.record.live || self.sigterm_seen {
+                        self.tracked.remove(bundle.devnm.as_str());
+                    }
+                    // Dropping it here closes its fds and frees it, on this thread.
+                    drop(bundle);
+                }
+                FromMonitor::Handled(batch) => {
+                    self.batch_out = false;
+                    drop(batch);
+                }
+                FromMonitor::Snapshot(snap) => {
+                    self.snapshot = Some(snap);
+                    self.snapshot_fresh = true;
+                }
+                FromMonitor::Disk(disk) => {
+                    mlog!(
+                        &self.container,
+                        "too many member disks: not writing metadata to {}:{}",
+                        disk.major,
+                        disk.minor
+                    );
+                }
+                FromMonitor::Event(ev) => {
+                    for (slot, kname) in ev.remove.iter() {
+                        mlog!(
+                            &self.container,
+                            "{}: member {} (slot {slot}) failed; removing it",
+                            ev.devnm,
+                            kname
+                        );
+                        let key = (ev.devnm.to_string(), kname.to_string());
+                        if !self.removals.contains(&key) {
+                            self.removals.push(key);
+                        }
+                    }
+                    if ev.check_degraded {
+                        mlog!(
+                            &self.container,
+                            "{} is degraded; spare activation is not implemented yet",
+                            ev.devnm
+                        );
+                    }
+                }
+            }
+        }
+        self.flush_updates();
+    }
+
+    /// Hands the pending updates to the monitor when it holds no batch.
+    fn flush_updates(&mut self) {
+        if self.batch_out || self.pending.is_empty() {
+            return;
+        }
+        let batch = Box::new(std::mem::take(&mut self.pending));
+        self.batch_out = true;
+        self.snapshot_fresh = false;
+        self.send(ToMonitor::Updates(batch));
+    }
+
+    /// Waits until every queued update has been applied by the monitor.
+    fn wait_updates_applied(&mut self) {
+        while (self.batch_out || !self.pending.is_empty())
+            && !self.shared.monitor_done.load(Ordering::Acquire)
+        {
+            self.drain_monitor();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// A copy of the metadata as the monitor has it now (after every queued update).
+    fn current_snapshot(&mut self) -> Option<&Snapshot<F>> {
+        self.wait_updates_applied();
+        if !self.snapshot_fresh {
+            let snap = self.snapshot.take()?;
+            self.send(ToMonitor::Snapshot(snap));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while self.snapshot.is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+                self.drain_monitor();
+            }
+        }
+        self.snapshot.as_deref()
+    }
+
+    /// "Ping monitor": every queued update applied, then one full monitor pass that started
+    /// after this call (MDMON.md §2.3, §3.9).
+    pub fn ping_monitor(&mut self) {
+        self.wait_updates_applied();
+        let c = self.shared.loop_count();
+        let target = if c & 1 == 1 { c + 2 } else { c + 3 };
+        self.monitor_wake.signal();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.shared.loop_count() < target
+            && !self.shared.monitor_done.load(Ordering::Acquire)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+            self.drain_monitor();
+        }
+    }
+
+    /// A metadata update from mdadm: validated and prepared now, applied by the monitor in
+    /// arrival order. Dropped (still acknowledged, as upstream) after SIGTERM or when it
+    /// does not validate.
+    pub fn metadata_update(&mut self, payload: &[u8]) {
+        if self.sigterm_seen {
+            mlog!(&self.container, "dropping a metadata update after SIGTERM");
+            return;
+        }
+        let container = self.container.clone();
+        let prepared = match self.current_snapshot() {
+            Some(_) => {
+                let snap = self.snapshot.take();
+                let r = match &snap {
+                    Some(s) => self.format.prepare_update(s, payload),
+                    None => Err("no metadata snapshot".into()),
+                };
+                self.snapshot = snap;
+                r
+            }
+            None => Err("no metadata snapshot".into()),
+        };
+        match prepared {
+            Ok(u) => {
+                self.pending.push(u);
+                self.flush_updates();
+            }
+            Err(e) => mlog!(
+                &container,
+                "refusing a metadata update of {} bytes: {e}",
+                payload.len()
+            ),
+        }
+    }
+
+    /// The SIGTERM hand-over: no new arrays, arrays go clean 1 ms after their last write,
+    /// the monitor finishes once nothing is dirty.
+    pub fn sigterm(&mut self) {
+        if self.sigterm_seen {
+            return;
+        }
+        self.sigterm_seen = true;
+        self.shared.sigterm.store(true, Ordering::Release);
+        for devnm in self.tracked.keys() {
+            let path = PathBuf::from(format!("/sys/block/{devnm}/md/safe_mode_delay"));
+            let _ = std::fs::write(&path, "0.001");
+        }
+        self.monitor_wake.signal();
+    }
+
+    /// Retries member removals the monitor asked for (MDMON.md §3.7 step 4): a fresh fd for
+    /// `dev-X/state`, never the monitor's (since Linux 6.7 a removal may block).
+    fn remove_members(&mut self) {
+        let mut still = Vec::new();
+        for (devnm, kname) in std::mem::take(&mut self.removals) {
+            let path = PathBuf::from(format!("/sys/block/{devnm}/md/dev-{kname}/state"));
+            if !path.exists() {
+                // Already gone (mdadm removed it, or the array stopped).
+                self.notify_removed(&devnm, &kname);
+                continue;
+            }
+            match std::fs::write(&path, "remove") {
+                Ok(()) => {
+                    mlog!(&self.container, "{devnm}: removed {kname}");
+                    self.notify_removed(&devnm, &kname);
+                }
+                Err(_) => still.push((devnm, kname)),
+            }
+        }
+        self.removals = still;
+    }
+
+    fn notify_removed(&mut self, devnm: &str, kname: &str) {
+        if let (Some(devnm), Some(kname)) = (dev_name(devnm), dev_name(kname)) {
+            self.send(ToMonitor::MemberRemoved { devnm, kname });
+        }
+    }
+
+    /// One management pass over `/proc/mdstat` (MDMON.md §4.3).
+    pub fn manage(&mut self, mdstat_text: &str) {
+        self.drain_monitor();
+        self.remove_members();
+        if self.sigterm_seen {
+            return;
+        }
+        let mut seen = BTreeSet::new();
+        for e in mdstat::entries(mdstat_text) {
+            if !e.is_member_of(&self.container) {
+                continue;
+            }
+            seen.insert(e.devnm.to_string());
+            if self.tracked.contains_key(e.devnm) || self.ignored.contains(e.devnm) {
+                continue;
+            }
+            if e.active != Some(true) {
+                continue;
+            }
+            self.manage_new(&e);
+        }
+        self.ignored.retain(|d| seen.contains(d));
+        self.tracked.retain(|d, _| seen.contains(d));
+    }
+
+    fn manage_new(&mut self, e: &mdstat::Entry<'_>) {
+        let devnm = e.devnm.to_string();
+        let Some(level) = e.level.and_then(md_level) else {
+            return;
+        };
+        if level <= 0 {
+            // raid0 and linear have no dirty state to keep (MDMON.md §4.5).
+            self.ignored.insert(devnm);
+            return;
+        }
+        let Some(inst) = e
+            .subarray()
+            .and_then(|(_, inst, _)| inst.parse::<u32>().ok())
+        else {
+            mlog!(
+                &self.container,
+                "{devnm}: cannot parse its metadata version"
+            );
+            self.ignored.insert(devnm);
+            return;
+        };
+        match self.build_bundle(&devnm, level, inst) {
+            Ok(bundle) => {
+                let update = match self.current_snapshot() {
+                    Some(_) => {
+                        let snap = self.snapshot.take();
+                        let r = match &snap {
+                            Some(s) => self.format.open_new(s, inst),
+                            None => Err("no metadata snapshot".into()),
+                        };
+                        self.snapshot = snap;
+                        r
+                    }
+                    None => Err("no metadata snapshot".into()),
+                };
+                match update {
+                    Ok(update) => {
+                        if let Some(u) = update {
+                            self.pending.push(u);
+                            self.flush_updates();
+                        }
+                        mlog!(
+                            &self.container,
+                            "monitoring {devnm} (volume {inst}, raid{level}, {} members)",
+                            bundle.members.len()
+                        );
+                        self.tracked.insert(devnm, Tracked { inst });
+                        self.send(ToMonitor::Array(bundle));
+                    }
+                    Err(e) => {
+                        mlog!(&self.container, "failed to monitor {devnm}: {e}");
+                        self.ignored.insert(devnm);
+                    }
+                }
+            }
+            Err(err) => {
+                mlog!(&self.container, "failed to monitor {devnm}: {err}");
+            }
+        }
+    }
+
+    /// Opens every attribute of a member array and builds its record (MDMON.md §4.5).
+    fn build_bundle(&self, devnm: &str, level: i32, inst: u32) -> Result<Box<ArrayBundle>, String> {
+        let md = PathBuf::from(format!("/sys/block/{devnm}/md"));
+        let read_num = |name: &str| -> Result<u64, String> {
+            read_text(&md.join(name))
+                .and_then(|t| t.trim().parse().ok())
+                .ok_or_else(|| format!("{}: unreadable", md.join(name).display()))
+        };
+        let raid_disks = read_num("raid_disks")? as u32;
+        let component_size = read_num("component_size")?.saturating_mul(2);
+        let layout = read_num("layout").unwrap_or(0) as u32;
+        let open = |name: &str| {
+            SysfsAttr::open(&md.join(name)).map_err(|e| format!("{}: {e}", md.join(name).display()))
+        };
+        let mut record = ArrayRecord::new(inst, level, raid_disks, component_size);
+        record.layout = layout;
+        // Members with a slot, in slot order; spares (no slot) are not tracked.
+        let mut found: Vec<(u32, String, u32, u32, DiskState)> = Vec::new();
+        let entries = std::fs::read_dir(&md).map_err(|e| format!("{}: {e}", md.display()))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(kname) = name.strip_prefix("dev-") else {
+                continue;
+            };
+            let dir = md.join(&name);
+            let Some(slot) = read_text(&dir.join("slot")).and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Some((ma, mi)) = read_text(&dir.join("block/dev")).and_then(|d| {
+                d.split_once(':')
+                    .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            }) else {
+                continue;
+            };
+            let state = read_text(&dir.join("state"))
+                .map(|s| DiskState::parse(s.as_bytes()))
+                .unwrap_or_default();
+            found.push((slot, kname.to_string(), ma, mi, state));
+        }
+        found.sort_by_key(|f| f.0);
+        let mut members = heapless::Vec::new();
+        for (slot, kname, ma, mi, state) in found {
+            let dir = format!("dev-{kname}");
+            let fds = MemberFds {
+                kname: dev_name(&kname).ok_or("disk name too long")?,
+                state: open(&format!("{dir}/state"))?,
+                recovery_start: open(&format!("{dir}/recovery_start"))?,
+            };
+            members.push(fds).map_err(|_| "too many members")?;
+            record
+                .members
+                .push(Member::new(slot, ma, mi, state))
+                .map_err(|_| "too many members")?;
+        }
+        // Safe mode: keep the kernel's value if sensible, else 5 s (a predecessor may have
+        // left 1 ms behind at its SIGTERM exit).
+        let delay = read_text(&md.join("safe_mode_delay"))
+            .and_then(|t| sysfs::parse_safe_mode_ms(t.as_bytes()))
+            .unwrap_or(0);
+        let delay = if delay >= 50 { delay } else { 5000 };
+        let _ = std::fs::write(
+            md.join("safe_mode_delay"),
+            format!("{}.{:03}\n", delay / 1000, delay % 1000),
+        );
+        Ok(Box::new(ArrayBundle {
+            devnm: dev_name(devnm).ok_or("array name too long")?,
+            record,
+            array_state: open("array_state")?,
+            metadata_version: open("metadata_version")?,
+            sync_action: open("sync_action").ok(),
+            sync_completed: open("sync_completed").ok(),
+            resync_start: open("resync_start").ok(),
+            reshape_position: open("reshape_position").ok(),
+            members,
+        }))
+    }
+}
