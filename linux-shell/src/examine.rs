@@ -2,14 +2,14 @@
 //! disk images, the way `mdadm --examine` does, using the core's decoders.
 //!
 //! Each argument is read once: its size (BLKGETSIZE64 for block devices, the file length
-//! otherwise), its logical sector size (BLKSSZGET, 512 for files) and its last MiB. Then
+//! otherwise), its logical sector size (BLKSSZGET, 512 for files) and its last 32 MiB. Then
 //! every known format is asked in turn whether the bytes are its own ("detect, then
-//! dispatch"); today that is IMSM only, DDF plugs in as another entry of [`DECODERS`].
+//! dispatch"): IMSM, then DDF (the entries of [`DECODERS`]).
 //!
 //! JSON output is one array with an element per argument:
-//! `{"device": string, "format": string|null, "metadata": <format document>|null,
-//!   "error": string|null}`; the IMSM document is described in
-//! `mdmon_core::imsm::examine`.
+//! `{"device": string, "format": "imsm"|"ddf"|null, "metadata": <format document>|null,
+//!   "error": string|null}`; the documents are described in `mdmon_core::imsm::examine` and
+//! `mdmon_core::ddf::examine` (both start with their `"format"` and `"family"`).
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -18,13 +18,19 @@ use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use mdmon_core::ddf::examine::{examine_member, examine_text, has_anchor, ExamineStyle};
+use mdmon_core::ddf::{self, DiskId, MemberInput};
 use mdmon_core::imsm::error::ParseError;
 use mdmon_core::imsm::examine::Examined;
 
-/// Bytes read from the end of each disk: IMSM keeps its MPB and migration record in the last
-/// sectors, and mdadm never lets the MPB grow past its 2210-sector reservation (1.1 MiB), so
-/// the last MiB holds every MPB this implementation accepts.
-const TAIL_BYTES: u64 = 1 << 20;
+/// Bytes read from the end of each disk, enough for every format in one read:
+/// - IMSM keeps its MPB and migration record in the last sectors, and mdadm never lets the
+///   MPB grow past its 2210-sector reservation (1.1 MiB);
+/// - DDF's primary and secondary copies sit in the last 32 MiB on every layout mdadm writes
+///   (`mdmon_core::ddf`: the loader takes `disk[size - min(size, 32 MiB)..]`).
+///
+/// Reading 32 MiB once per argument is cheap next to a second open-and-read per format.
+const TAIL_BYTES: u64 = 32 << 20;
 
 nix::ioctl_read!(blk_get_size64, 0x12, 114, u64);
 nix::ioctl_read_bad!(blk_ssz_get, 0x1268, libc::c_int);
@@ -36,6 +42,9 @@ struct DiskTail {
     sector_size: u32,
     region: Vec<u8>,
     serial: Option<[u8; 16]>,
+    /// Name for DDF's "Device" column: the resolved `/dev` path of a block device (mdadm
+    /// prints the kernel name through `map_dev`), or the path as given for an image file.
+    name: String,
 }
 
 /// Outcome of one decoder on one disk.
@@ -54,10 +63,16 @@ struct Decoder {
 }
 
 /// Every format `--examine` knows, in probing order.
-const DECODERS: &[Decoder] = &[Decoder {
-    format: "imsm",
-    probe: probe_imsm,
-}];
+const DECODERS: &[Decoder] = &[
+    Decoder {
+        format: "imsm",
+        probe: probe_imsm,
+    },
+    Decoder {
+        format: "ddf",
+        probe: probe_ddf,
+    },
+];
 
 fn probe_imsm(d: &DiskTail) -> Probe {
     match Examined::from_region(&d.region, d.size, d.sector_size, d.serial.as_ref()) {
@@ -76,6 +91,48 @@ fn probe_imsm(d: &DiskTail) -> Probe {
         }
         Err(e) => Probe::Broken(format!("IMSM metadata is damaged: {e}")),
     }
+}
+
+/// DDF: the anchor (last sector) decides; a disk that has one but does not load is reported
+/// damaged rather than "not DDF".
+fn probe_ddf(d: &DiskTail) -> Probe {
+    let member = MemberInput {
+        id: DiskId(0),
+        disk_bytes: d.size,
+        sector_size: d.sector_size,
+        tail: &d.region,
+    };
+    if !has_anchor(&member) {
+        return Probe::NotMine;
+    }
+    // ~340 KiB: on the heap, not on the caller's stack.
+    let mut scratch = Box::new(ddf::Container::new());
+    let mut json = String::new();
+    if let Err(e) = examine_member(
+        &member,
+        Some(&d.name),
+        ExamineStyle::Json,
+        &mut scratch,
+        &mut json,
+    ) {
+        return Probe::Broken(match e {
+            ddf::examine::ExamineError::Load(e) => format!("DDF metadata is damaged: {e}"),
+            ddf::examine::ExamineError::Format => "DDF metadata cannot be rendered".to_string(),
+        });
+    }
+    // mdadm prints GUID times with localtime(); the core takes one offset, that of the
+    // container's creation (GUID bytes 16–19, DDF time).
+    let g = &scratch.header.guid;
+    let created = u32::from_be_bytes([g[16], g[17], g[18], g[19]]);
+    let tz = utc_offset_at(u64::from(created).saturating_add(ddf::DDF_EPOCH_OFFSET));
+    // examine_member just read the same headers successfully.
+    let redundant = ddf::model::read_header_set(&member).is_ok_and(|s| s.secondary.is_ok());
+    let names = [(member.id, d.name.as_str())];
+    let mut text = String::new();
+    if examine_text(&scratch, &names, redundant, tz, &mut text).is_err() {
+        return Probe::Broken("DDF metadata cannot be rendered".to_string());
+    }
+    Probe::Found { text, json }
 }
 
 /// The host zone's offset from UTC at instant `t` (mdadm prints creation times with
@@ -128,10 +185,11 @@ fn read_tail(path: &Path) -> io::Result<DiskTail> {
     let len = size.min(TAIL_BYTES);
     let mut region = vec![0u8; len as usize];
     file.read_exact_at(&mut region, size - len)?;
-    let serial = if meta.file_type().is_block_device() {
-        device_serial(path)
+    let (serial, name) = if meta.file_type().is_block_device() {
+        let name = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        (device_serial(path), name.display().to_string())
     } else {
-        None
+        (None, path.display().to_string())
     };
     Ok(DiskTail {
         path: path.to_path_buf(),
@@ -139,6 +197,7 @@ fn read_tail(path: &Path) -> io::Result<DiskTail> {
         sector_size,
         region,
         serial,
+        name,
     })
 }
 
@@ -206,15 +265,20 @@ fn json_escape(s: &str) -> String {
 /// Detect the format of one device or image and render it: (format, text, JSON document).
 fn examine_one(path: &Path) -> Result<(&'static str, String, String), String> {
     let tail = read_tail(path).map_err(|e| format!("cannot read: {e}"))?;
+    examine_tail(&tail)
+}
+
+/// The format dispatch over what [`read_tail`] read.
+fn examine_tail(tail: &DiskTail) -> Result<(&'static str, String, String), String> {
     for d in DECODERS {
-        match (d.probe)(&tail) {
+        match (d.probe)(tail) {
             Probe::NotMine => continue,
             Probe::Found { text, json } => return Ok((d.format, text, json)),
             Probe::Broken(msg) => return Err(msg),
         }
     }
     Err(format!(
-        "no IMSM metadata found (last {} bytes of {} examined)",
+        "no IMSM or DDF metadata found (last {} bytes of {} examined)",
         tail.region.len(),
         tail.path.display()
     ))
@@ -367,10 +431,127 @@ mod tests {
             .set_len(4 << 20)
             .unwrap();
         let err = examine_one(&img.0).unwrap_err();
-        assert!(err.contains("no IMSM metadata"), "{err}");
+        assert!(err.contains("no IMSM or DDF metadata"), "{err}");
         assert!(err.contains(&img.0.display().to_string()), "{err}");
         let err = examine_one(std::path::Path::new("/nonexistent/disk.img")).unwrap_err();
         assert!(err.starts_with("cannot read"), "{err}");
+    }
+
+    /// One disk of a DDF fixture captured by the rig: (name, size, region offset, region,
+    /// what `mdadm --examine` printed).
+    fn ddf_fixture_disks(moment: &str) -> Vec<(String, u64, u64, Vec<u8>, String)> {
+        use std::io::Read;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/ddf")
+            .join(moment);
+        let Ok(info) = std::fs::read_to_string(dir.join("info.txt")) else {
+            return Vec::new();
+        };
+        let mut disks = Vec::new();
+        for line in info.lines() {
+            let mut words = line.split_whitespace();
+            if words.next() != Some("disk") {
+                continue;
+            }
+            let name = words.next().unwrap().to_string();
+            let field = |key: &str| -> u64 {
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            };
+            let (size, offset) = (field("size"), field("region_offset"));
+            let gz = std::fs::File::open(dir.join(format!("{name}.region.gz"))).unwrap();
+            let mut region = Vec::new();
+            flate2::read::GzDecoder::new(gz)
+                .read_to_end(&mut region)
+                .unwrap();
+            assert_eq!(region.len() as u64, size - offset);
+            let examine = std::fs::read_to_string(dir.join(format!("examine-{name}.txt"))).unwrap();
+            disks.push((name, size, offset, region, examine));
+        }
+        disks
+    }
+
+    /// Lines after the "/dev/x:" heading, without trailing blank lines.
+    fn body(text: &str) -> Vec<&str> {
+        let mut lines: Vec<&str> = text.lines().collect();
+        if lines.first().is_some_and(|l| l.starts_with("/dev/")) {
+            lines.remove(0);
+        }
+        while lines.last().is_some_and(|l| l.trim().is_empty()) {
+            lines.pop();
+        }
+        lines
+    }
+
+    #[test]
+    fn ddf_fixture_image_examines_like_mdadm() {
+        use std::os::unix::fs::FileExt;
+        let mut compared = 0;
+        for moment in ["02-volumes-resynced", "04-failed"] {
+            for (name, size, offset, region, examine) in ddf_fixture_disks(moment) {
+                // The region at the end of a sparse file of the disk's full size.
+                let img = tempfile_path::TempPath::new(&format!("ddf-{moment}-{name}"));
+                let f = std::fs::File::create(&img.0).unwrap();
+                f.set_len(size).unwrap();
+                f.write_all_at(&region, offset).unwrap();
+                drop(f);
+
+                let tail = super::read_tail(&img.0).unwrap();
+                assert_eq!(tail.size, size);
+                // Named as mdadm names the disk it examines.
+                let tail = super::DiskTail {
+                    name: format!("/dev/{name}"),
+                    ..tail
+                };
+                let (format, text, json) = super::examine_tail(&tail).unwrap();
+                assert_eq!(format, "ddf");
+                let (want, got) = (body(&examine), body(&text));
+                // The rig's guest ran in UTC; GUID times print in the host's zone.
+                let utc_host = super::utc_offset_at(1_795_637_498) == 0;
+                for (n, (w, g)) in want.iter().zip(got.iter()).enumerate() {
+                    if !utc_host && w.contains("(Linux-MD ") {
+                        continue;
+                    }
+                    assert_eq!(g, w, "{moment} {name} line {n}:\n{text}");
+                }
+                assert_eq!(got.len(), want.len(), "{moment} {name}:\n{text}");
+                assert!(json.starts_with("{\"format\":\"ddf\",\"family\":\""));
+                assert!(
+                    json.contains(&format!("\"device\":\"/dev/{name}\"")),
+                    "{json}"
+                );
+
+                // Through the command's own path: an image file is named as given.
+                let (format, text, _) = examine_one(&img.0).unwrap();
+                assert_eq!(format, "ddf");
+                assert!(text.contains(&img.0.display().to_string()), "{text}");
+                compared += 1;
+            }
+        }
+        eprintln!("compared {compared} DDF examine outputs");
+    }
+
+    #[test]
+    fn damaged_ddf_is_reported_not_skipped() {
+        use std::os::unix::fs::FileExt;
+        let Some((_, size, offset, mut region, _)) =
+            ddf_fixture_disks("02-volumes-resynced").into_iter().next()
+        else {
+            return;
+        };
+        // Keep the anchor signature, break its CRC: DDF, but unreadable.
+        let n = region.len();
+        region[n - 512 + 100] ^= 0xff;
+        let img = tempfile_path::TempPath::new("ddf-damaged");
+        let f = std::fs::File::create(&img.0).unwrap();
+        f.set_len(size).unwrap();
+        f.write_all_at(&region, offset).unwrap();
+        drop(f);
+        let err = examine_one(&img.0).unwrap_err();
+        assert!(err.starts_with("DDF metadata is damaged"), "{err}");
     }
 
     #[test]
