@@ -465,3 +465,174 @@ fn snapshot_is_an_exact_copy() {
         assert_eq!(x, y);
     }
 }
+
+/// The RAID5 `r5` (VD 1, md125): sda slot 0, sdb slot 1, sdc slot 2.
+fn r5() -> ArrayRecord {
+    let mut a = ArrayRecord::new(1, 5, 3, 65536);
+    a.layout = 2;
+    for (slot, name) in [(0, "sda"), (1, "sdb"), (2, "sdc")] {
+        let (ma, mi) = dev_of_name(name);
+        a.members
+            .push(Member::new(slot, ma, mi, DiskState::IN_SYNC))
+            .unwrap();
+    }
+    a.prev_state = ArrayState::Clean;
+    a.curr_state = ArrayState::Clean;
+    a
+}
+
+fn states_of(a: &ArrayRecord) -> Vec<DiskState> {
+    a.members.iter().map(|m| m.curr_state).collect()
+}
+
+/// 03 → 04 as the daemon would run it: sdb fails in r1, the monitor propagates the failure
+/// to r5, the manager activates the spare sdd from a snapshot and queues the VD_CONF updates,
+/// both arrays recover and go clean. The PD and VD tables read back from our writes equal
+/// what the C mdmon left on the disks.
+#[test]
+fn failure_spare_and_rebuild_through_the_adapter_match_the_c_mdmon() {
+    use mdmon_core::ddf::ops::{ArrayInfo, ArrayMember};
+    use mdmon_core::monitor::failures_to_propagate;
+    let (Some(before), Some(after)) = (fixture("03-r1-dirty"), fixture("04-failed")) else {
+        return;
+    };
+    let mut rig = Rig::new(before);
+    let mut r1 = r1();
+    r1.prev_state = ArrayState::Active; // 03: r1 was being written
+    let mut r5 = r5();
+    let faulty = DiskState::FAULTY | DiskState::BLOCKED;
+
+    // 1. md fails sdb in r1; the monitor records it, then spreads it to r5.
+    read_and_act(
+        &mut r1,
+        &obs(ArrayState::Active, &[DiskState::IN_SYNC, faulty]),
+        &mut *rig.meta,
+    );
+    rig.sync();
+    let mut spread = Vec::new();
+    failures_to_propagate(&[&r1, &r5], |a, m| spread.push((a, m)));
+    assert_eq!(spread, [(1, 1)], "faulty is written to sdb in r5");
+    read_and_act(
+        &mut r5,
+        &obs(
+            ArrayState::Clean,
+            &[DiskState::IN_SYNC, faulty, DiskState::IN_SYNC],
+        ),
+        &mut *rig.meta,
+    );
+    rig.sync();
+
+    // 2. The manager removed sdb from both arrays and activates the spare, one array at a
+    //    time from a fresh snapshot: like the C mdmon it waits until the monitor applied and
+    //    wrote one array's update before choosing for the next (a stale snapshot would place
+    //    r5's extent on sdd over r1's).
+    for a in [&mut r1, &mut r5] {
+        a.members.retain(|m| !m.remove_requested);
+    }
+    let sdd = id_of_name("sdd");
+    let mut ubuf = vec![0u8; 4 * 3584];
+    for which in 0..2 {
+        let mut snap = Box::new(Container::new());
+        rig.meta.snapshot_into(&mut snap);
+        let ctx = snap.update_context().unwrap();
+        let a = if which == 0 { &r1 } else { &r5 };
+        let members: Vec<ArrayMember> = a
+            .members
+            .iter()
+            .map(|m| ArrayMember {
+                slot: m.slot,
+                id: disk_id(m.major, m.minor).unwrap(),
+                faulty: false,
+            })
+            .collect();
+        let info = ArrayInfo {
+            vcnum: a.inst as u16,
+            level: a.level,
+            layout: a.layout,
+            raid_disks: a.raid_disks,
+            component_size: a.component_size,
+            members: &members,
+        };
+        let plan = snap.activate_spare(&info, &mut ubuf).unwrap().unwrap();
+        assert_eq!((plan.choices[0].slot, plan.choices[0].id), (1, sdd));
+        let u = ctx.prepare(&ubuf[..plan.update_len]).unwrap();
+        // The monitor applies the queued update and writes it.
+        rig.meta.process_update(u, &mut [&mut r1, &mut r5]);
+        assert!(rig.sync() > 0);
+    }
+    assert_eq!(rig.meta.op_errors(), 0);
+    let (ma, mi) = dev_of_name("sdd");
+    for a in [&mut r1, &mut r5] {
+        let mut m = Member::new(1, ma, mi, DiskState::SPARE);
+        m.recovery_start = 0;
+        a.members.push(m).unwrap();
+    }
+
+    // 3. Both recover, then go idle and clean.
+    for a in [&mut r1, &mut r5] {
+        let mut o = obs(ArrayState::Active, &states_of(a));
+        o.sync_action = SyncAction::Recover;
+        o.sync_completed = 32768;
+        read_and_act(a, &o, &mut *rig.meta);
+        rig.sync();
+        for m in a.members.iter_mut() {
+            m.curr_state = DiskState::IN_SYNC;
+        }
+        let mut o = obs(ArrayState::Clean, &states_of(a));
+        o.sync_completed = 0;
+        read_and_act(a, &o, &mut *rig.meta);
+        rig.sync();
+    }
+    assert_eq!(rig.meta.op_errors(), 0);
+
+    let ours = rig.disks.load();
+    let want = Disks::of(after).load();
+    assert!(ours.findings.is_empty(), "{:?}", ours.findings);
+    for i in 0..5 {
+        assert_eq!(ours.pds[i], want.pds[i], "PD entry {i}");
+    }
+    assert_eq!(ours.phys.used_pdes, want.phys.used_pdes);
+    for i in 0..3 {
+        assert_eq!(
+            (ours.vds[i].state, ours.vds[i].init_state),
+            (want.vds[i].state, want.vds[i].init_state),
+            "VD {i}"
+        );
+    }
+    for v in want.volumes.iter() {
+        let (o, w) = (ours.bvd(&v.guid, 0).unwrap(), want.bvd(&v.guid, 0).unwrap());
+        let n = w.prim_count();
+        assert_eq!(
+            o.elements[..n],
+            w.elements[..n],
+            "members of {:02x?}",
+            &v.guid[..]
+        );
+        assert!(
+            o.elements == w.elements,
+            "unused elements of {:02x?}",
+            &v.guid[..]
+        );
+    }
+}
+
+/// md reports an in-sync disk in a slot that the metadata gives to another disk, and no
+/// element of the VD lists it: its data offset is unknown (not in `ArrayRecord`), so nothing
+/// is recorded and the refusal is counted.
+#[test]
+fn an_unlisted_in_sync_disk_is_not_recorded_with_a_guessed_offset() {
+    let Some(before) = fixture("02-volumes-resynced") else {
+        return;
+    };
+    let mut rig = Rig::new(before);
+    let mut a = r1();
+    let (ma, mi) = dev_of_name("sdc");
+    a.members[1] = Member::new(1, ma, mi, DiskState::IN_SYNC);
+    mdmon_core::monitor::MonitorHandler::set_disk(&mut *rig.meta, &mut a, 1, DiskState::IN_SYNC);
+    assert_eq!(rig.meta.op_errors(), 1);
+    assert!(!rig.meta.container.updates_pending);
+    // Faulty needs no offset: handled as upstream (nothing to record for a foreign disk).
+    mdmon_core::monitor::MonitorHandler::set_disk(&mut *rig.meta, &mut a, 1, DiskState::FAULTY);
+    assert_eq!(rig.meta.op_errors(), 1);
+    assert_eq!(rig.sync(), 0);
+}
