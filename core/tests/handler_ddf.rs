@@ -636,3 +636,81 @@ fn an_unlisted_in_sync_disk_is_not_recorded_with_a_guessed_offset() {
     assert_eq!(rig.meta.op_errors(), 1);
     assert_eq!(rig.sync(), 0);
 }
+
+/// A disk joins the container (PHYS add from the manager) and another leaves it (PHYS
+/// remove): the sync buffer sized at start still fits, the new disk gets its metadata, the
+/// removed one gets nothing more and is reported for closing.
+#[test]
+fn disks_joining_and_leaving_the_container() {
+    use mdmon_core::ddf::update::NewDisk;
+    let Some(before) = fixture("02-volumes-resynced") else {
+        return;
+    };
+    let mut rig = Rig::new(before);
+    let len_at_start = rig.buf.len();
+    let size = 268_435_456u64;
+    let sde = id_of_name("sde");
+    let mut snap = Box::new(Container::new());
+    rig.meta.snapshot_into(&mut snap);
+    let add = snap
+        .prepare_disk_add(&NewDisk {
+            id: sde,
+            disk_bytes: size,
+            now: rig.meta.now,
+            date: *b"20261125",
+            guid_random: [1, 2, 3, 4, 5, 6, 7, 8],
+            refnum_candidates: [0x1234_5678, 1, 2, 3],
+        })
+        .unwrap();
+    let (mut r1, mut r5) = (r1(), r5());
+    rig.meta.process_update(add, &mut [&mut r1, &mut r5]);
+    assert!(
+        r1.check_degraded && r5.check_degraded,
+        "spare check after a disk add"
+    );
+    assert_eq!(rig.meta.container.disks.len(), 5);
+    assert_eq!(rig.meta.sync_buffer_len(), len_at_start);
+    rig.disks.disks.push((
+        sde,
+        FixtureDisk {
+            name: "sde".into(),
+            size,
+            sector: 512,
+            region_offset: size - (32 << 20),
+            region: vec![0; 32 << 20],
+            serial: String::new(),
+            examine: String::new(),
+        },
+    ));
+    assert_eq!(rig.sync(), 7 * 5);
+    let c = rig.disks.load();
+    assert_eq!(c.disks.len(), 5);
+    assert!(c.findings.is_empty(), "{:?}", c.findings);
+    let pd = c.pd_by_refnum(0x1234_5678).expect("new PD entry");
+    assert_eq!(
+        c.disks[c.disk_by_id(sde).unwrap()].pd_index,
+        Some(pd as u16)
+    );
+
+    // sdd leaves.
+    let sdd = id_of_name("sdd");
+    rig.meta.snapshot_into(&mut snap);
+    let remove = snap.prepare_disk_remove(sdd).unwrap();
+    rig.meta.process_update(remove, &mut [&mut r1, &mut r5]);
+    assert_eq!(rig.meta.removed.as_slice(), &[sdd]);
+    let sdd_before = rig.disks.get("sdd").region.clone();
+    assert_eq!(rig.sync(), 7 * 4);
+    assert!(
+        rig.disks.get("sdd").region == sdd_before,
+        "sdd written after removal"
+    );
+    rig.disks.disks.retain(|(id, _)| *id != sdd);
+    let c = rig.disks.load();
+    let pd = c
+        .pds
+        .iter()
+        .position(|e| e.refnum.get() == 0xd7f5_f63c)
+        .unwrap();
+    assert!(c.pd_state(pd).contains(PdState::MISSING));
+    assert_eq!(rig.meta.op_errors(), 0);
+}

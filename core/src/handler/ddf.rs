@@ -63,6 +63,10 @@ pub struct DdfMetadata {
     pub now: u32,
     /// Operations that failed (unknown VD or device, unrecordable rebuild, dropped update).
     pub op_errors: u32,
+    /// Disks a PHYS remove update took out of the container, oldest first: nothing is
+    /// written to them any more, and the shell may close their fds (drain it after
+    /// `process_update`; a full list drops the newest, which only delays that clean-up).
+    pub removed: Vec<DiskId, MAX_DISKS>,
 }
 
 impl Default for DdfMetadata {
@@ -79,6 +83,7 @@ impl DdfMetadata {
             container: Container::new(),
             now: 0,
             op_errors: 0,
+            removed: Vec::new(),
         }
     }
 
@@ -95,12 +100,14 @@ impl DdfMetadata {
         self.container.findings_lost = 0;
         self.now = 0;
         self.op_errors = 0;
+        self.removed.clear();
     }
 
     /// Loads the container from its members (ids from [`disk_id`]); `now` is the DDF time.
     pub fn load(&mut self, members: &[MemberInput<'_>], now: u32) -> Result<(), LoadError> {
         self.now = now;
         self.op_errors = 0;
+        self.removed.clear();
         self.container.load(members)
     }
 
@@ -234,6 +241,9 @@ impl ContainerMetadata for DdfMetadata {
         let out = self.container.process_update(update, self.now);
         if out.dropped.is_some() {
             self.error();
+        }
+        if let Some(id) = out.removed_disk {
+            let _ = self.removed.push(id);
         }
         if out.check_degraded_all {
             for a in arrays.iter_mut().filter(|a| a.live) {
