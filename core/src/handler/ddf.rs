@@ -311,9 +311,11 @@ impl DdfMetadata {
         stride: usize,
         writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>,
     ) -> Result<(), SyncError> {
-        let disks = self.container.disks.iter();
-        for (i, (d, chunk)) in disks.zip(buf.chunks_mut(stride.max(1))).enumerate() {
+        for (i, d) in self.container.disks.iter().enumerate() {
             let disk = u32::try_from(d.id.0).map_err(|_| SyncError::Encode)?;
+            let base = i.checked_mul(stride).ok_or(SyncError::BufferTooSmall)?;
+            let end = base.checked_add(stride).ok_or(SyncError::BufferTooSmall)?;
+            let chunk = buf.get_mut(base..end).ok_or(SyncError::BufferTooSmall)?;
             let plan = match self.container.write_disk(i, chunk) {
                 Ok(p) => p.coalesced(),
                 Err(crate::ddf::WriteError::BufferTooSmall { .. }) => {
@@ -321,7 +323,6 @@ impl DdfMetadata {
                 }
                 Err(_) => return Err(SyncError::Encode),
             };
-            let base = i.checked_mul(stride).ok_or(SyncError::BufferTooSmall)?;
             for op in plan.ops.iter() {
                 // The plan writes whole sectors from sector offsets; anything else would be
                 // refused by O_DIRECT, so it is an encoding fault here rather than an I/O
@@ -333,7 +334,9 @@ impl DdfMetadata {
                     .push(DiskWrite {
                         disk,
                         offset: op.disk_offset,
-                        buf_start: base + op.buf_start,
+                        buf_start: base
+                            .checked_add(op.buf_start)
+                            .ok_or(SyncError::BufferTooSmall)?,
                         len: op.len,
                     })
                     .map_err(|_| SyncError::TooManyWrites)?;
