@@ -19,6 +19,17 @@
 //! - **Buffer.** [`ContainerMetadata::sync_buffer_len`] covers [`MAX_DISKS`] disk images, so a
 //!   buffer allocated once at start still fits after disks joined the container (a PHYS add
 //!   update). Each disk's image starts at a multiple of [`DISK_STRIDE_ALIGN`] (O_DIRECT).
+//!   On mdadm's layouts an image is 622 sectors (312 KiB with alignment), so the buffer is
+//!   about 10 MiB; [`DdfMetadata::sync_buffer_len_for`] gives the size for fewer disks if
+//!   the shell would rather reallocate when disks join.
+//! - **Writes.** A sync lists 7 writes per disk on mdadm's layouts (open header, sections,
+//!   closed header, for each copy, then the anchor), to be issued in order per disk.
+//!   [`MAX_DISK_WRITES`] (192) therefore covers 27 disks; more yield
+//!   [`SyncError::TooManyWrites`] (the changes stay pending) until it is raised to
+//!   [`DDF_MAX_DISK_WRITES`].
+//! - **Spare activation** runs on a snapshot in the manager: take a fresh one after the
+//!   monitor applied (and wrote) the previous activation's update, or two arrays may be
+//!   given overlapping extents on the same spare.
 
 use super::*;
 use crate::ddf::layout::SECTOR;
