@@ -243,6 +243,10 @@ fn write_pending_marks_the_vd_not_consistent_like_the_c_mdmon() {
         return;
     };
     let mut rig = Rig::new(before);
+    // mdadm's layout: 5 header sectors, controller, 128 PD + 32 VD sectors, 65 × 7 config
+    // sectors, PD data (the figure the adapter's documentation quotes).
+    assert_eq!(rig.meta.container.image_len(), 622 * 512);
+    assert_eq!(rig.meta.disk_stride(), 312 * 1024);
     let seq0 = rig.meta.container.header.seq.get();
     assert_eq!(
         rig.meta.container.vds[0].state & VD_NOT_CONSISTENT,
