@@ -406,6 +406,17 @@ fn detach_stdio(devnm: &str, forked: bool) {
             );
         }
     }
+    // mdadm starts mdmon with stderr on /dev/null; then the kernel log is the one place an
+    // admin (or an initramfs console) can still read what happened to which array.
+    let is_null = |st: nix::sys::stat::FileStat| {
+        st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3)
+    };
+    if nix::sys::stat::fstat(2).is_ok_and(is_null) {
+        if let Ok(kmsg) = fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+            // SAFETY: dup2 onto stderr; both descriptors are valid.
+            unsafe { libc::dup2(kmsg.as_raw_fd(), 2) };
+        }
+    }
 }
 
 /// The pid in a pid file as mdadm reads it (util.c `mdmon_pid()`): at most 9 bytes through

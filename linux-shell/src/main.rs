@@ -12,7 +12,9 @@
 macro_rules! log {
     ($devnm:expr, $($arg:tt)*) => {{
         use ::std::io::Write as _;
-        let _ = writeln!(::std::io::stderr(), "mdmon {}: {}", $devnm, format_args!($($arg)*));
+        // One write per line: on /dev/kmsg every write is one record.
+        let line = format!("mdmon {}: {}\n", $devnm, format_args!($($arg)*));
+        let _ = ::std::io::stderr().write_all(line.as_bytes());
     }};
 }
 

@@ -32,7 +32,7 @@ use nix::sys::signalfd::SignalFd;
 use crate::control::{ControlHandler, ControlServer};
 use crate::daemon::{RunFiles, Victim};
 use mdmon::runtime::disk::AlignedBuf;
-use mdmon::runtime::format::{Format, LoadedContainer, MemberDiskInfo};
+use mdmon::runtime::format::{DiskNode, Format, LoadedContainer, MemberDiskInfo};
 use mdmon::runtime::imsm::Imsm;
 use mdmon::runtime::manager::Manager;
 use mdmon::runtime::monitor::Monitor;
@@ -159,51 +159,6 @@ fn load_metadata(prepared: &Prepared) -> Result<LoadedMetadata, StartError> {
     // The temporary nodes are unlinked when `nodes` drops; the opened fds stay valid.
     let loaded = Imsm.load(&infos).map_err(err)?;
     Ok(LoadedMetadata { imsm: Some(loaded) })
-}
-
-/// A block device node for a member disk: `/dev/<kname>` when it is the right device, else
-/// a private temporary node (removed on drop), as upstream's `dev_open()`.
-struct DiskNode {
-    path: PathBuf,
-    temporary: bool,
-}
-
-impl DiskNode {
-    fn new(kname: &str, major: u32, minor: u32) -> io::Result<DiskNode> {
-        let rdev = libc::makedev(major, minor);
-        let path = PathBuf::from(format!("/dev/{kname}"));
-        if let Ok(meta) = fs::metadata(&path) {
-            if meta.file_type().is_block_device() && meta.rdev() == rdev {
-                return Ok(DiskNode {
-                    path,
-                    temporary: false,
-                });
-            }
-        }
-        let path = PathBuf::from(format!(
-            "/dev/.tmp.mdmon.{}:{major}:{minor}",
-            std::process::id()
-        ));
-        let _ = fs::remove_file(&path);
-        nix::sys::stat::mknod(
-            &path,
-            nix::sys::stat::SFlag::S_IFBLK,
-            nix::sys::stat::Mode::from_bits_truncate(0o600),
-            rdev,
-        )?;
-        Ok(DiskNode {
-            path,
-            temporary: true,
-        })
-    }
-}
-
-impl Drop for DiskNode {
-    fn drop(&mut self) {
-        if self.temporary {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
 }
 
 fn read_attr(sys: &Path, devnm: &str, rel: &str) -> Result<String, StartError> {
@@ -385,9 +340,15 @@ where
         manager_wake: &manager_wake,
         shared: &shared,
     };
+    let container_disks: Vec<(u32, u32)> = prepared
+        .members
+        .iter()
+        .map(|m| (m.major, m.minor))
+        .collect();
     let mut manager = Manager::new(
         devnm,
         format,
+        &container_disks,
         loaded.snapshot,
         tx,
         mrx,

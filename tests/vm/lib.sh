@@ -13,6 +13,7 @@ fail() {
 	echo "--- /proc/mdstat"; cat /proc/mdstat
 	echo "--- mdmon processes"; ps | grep -i '[m]dmon' || true
 	echo "--- examine $(disk 1)"; mdadm --examine $(disk 1) 2>&1
+	echo "--- mdmon log"; dmesg | grep 'mdmon ' | tail -30
 	echo "--- dmesg tail"; dmesg | tail -20
 	exit 1
 }

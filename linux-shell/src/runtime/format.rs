@@ -5,6 +5,7 @@ use mdmon_core::handler::ContainerMetadata;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
 
 /// A container member disk as the manager found it.
@@ -36,6 +37,31 @@ impl<M: ContainerMetadata> std::fmt::Debug for LoadedContainer<M> {
 pub type Snapshot<F> = <<F as Format>::Meta as ContainerMetadata>::Snapshot;
 pub type Update<F> = <<F as Format>::Meta as ContainerMetadata>::Update;
 
+/// A member array as the manager reads it from sysfs for spare activation.
+#[derive(Debug, Clone, Default)]
+pub struct ArrayView {
+    pub inst: u32,
+    pub level: i32,
+    pub raid_disks: u32,
+    pub layout: u32,
+    pub component_size: u64,
+    pub resync_start: u64,
+    /// (slot, state bits, recovery_start, (major, minor)) of every member with a slot.
+    pub members: Vec<(u32, mdmon_core::sysfs::DiskState, u64, (u32, u32))>,
+}
+
+/// A disk `activate_spare` chose, as the kernel must be told about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpareDisk {
+    pub slot: u32,
+    pub major: u32,
+    pub minor: u32,
+    /// Sectors.
+    pub data_offset: u64,
+    /// Sectors.
+    pub component_size: u64,
+}
+
 pub trait Format {
     type Meta: ContainerMetadata + Send;
     /// Reads every member's metadata and opens the disks for O_DIRECT writes.
@@ -52,6 +78,23 @@ pub trait Format {
         snap: &Snapshot<Self>,
         payload: &[u8],
     ) -> Result<Update<Self>, String>;
+    /// Chooses disks for the empty slots of a degraded array and the update recording that
+    /// choice (nothing when no rebuild is possible or allowed now).
+    fn activate_spare(
+        &mut self,
+        snap: &Snapshot<Self>,
+        array: &ArrayView,
+    ) -> Option<(Vec<SpareDisk>, Update<Self>)>;
+    /// A disk joined the container: the update that records it as a spare, and the disk
+    /// opened for metadata writes under handler id `id`.
+    fn add_disk(
+        &mut self,
+        snap: &Snapshot<Self>,
+        disk: &MemberDiskInfo,
+        id: u32,
+    ) -> Result<(Update<Self>, MetadataDisk), String>;
+    /// A disk left the container.
+    fn remove_disk(&mut self, snap: &Snapshot<Self>, id: u32) -> Option<Update<Self>>;
 }
 
 /// Size of a block device (or file) in bytes.
@@ -83,4 +126,50 @@ pub fn logical_sector(file: &File) -> io::Result<u32> {
         return Err(io::Error::last_os_error());
     }
     Ok(ss as u32)
+}
+
+/// A block device node for a member disk: `/dev/<kname>` when it is the right device, else
+/// a private temporary node (removed on drop), as upstream's `dev_open()`.
+#[derive(Debug)]
+pub struct DiskNode {
+    pub path: PathBuf,
+    temporary: bool,
+}
+
+impl DiskNode {
+    pub fn new(kname: &str, major: u32, minor: u32) -> io::Result<DiskNode> {
+        let rdev = libc::makedev(major, minor);
+        let path = PathBuf::from(format!("/dev/{kname}"));
+        if let Ok(meta) = std::fs::metadata(&path) {
+            if meta.file_type().is_block_device() && meta.rdev() == rdev {
+                return Ok(DiskNode {
+                    path,
+                    temporary: false,
+                });
+            }
+        }
+        let path = PathBuf::from(format!(
+            "/dev/.tmp.mdmon.{}:{major}:{minor}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        nix::sys::stat::mknod(
+            &path,
+            nix::sys::stat::SFlag::S_IFBLK,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            rdev,
+        )?;
+        Ok(DiskNode {
+            path,
+            temporary: true,
+        })
+    }
+}
+
+impl Drop for DiskNode {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }

@@ -2,10 +2,13 @@
 //! updates the monitor applies.
 
 use super::disk::MetadataDisk;
-use super::format::{Format, LoadedContainer, MemberDiskInfo};
+use super::format::{ArrayView, Format, LoadedContainer, MemberDiskInfo, SpareDisk};
 use mdmon_core::handler::imsm::ImsmMetadata;
-use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
+use mdmon_core::imsm::container::{Compat, Container, MemberCopy, PresentDisk};
+use mdmon_core::imsm::model::TailGeometry;
+use mdmon_core::imsm::ops::{ArrayInput, MemberInput, SyncAction};
 use mdmon_core::imsm::update::{self, PreparedUpdate};
+use mdmon_core::imsm::update::{DiskChange, Update};
 use std::os::unix::fs::FileExt;
 
 /// mdmon reads the last MiB of every member: anchor, extended MPB, migration record and
@@ -119,5 +122,97 @@ impl Format for Imsm {
         payload: &[u8],
     ) -> Result<PreparedUpdate, String> {
         update::prepare_update(snap, payload).map_err(|e| format!("{e}"))
+    }
+
+    fn activate_spare(
+        &mut self,
+        snap: &Container,
+        array: &ArrayView,
+    ) -> Option<(Vec<SpareDisk>, PreparedUpdate)> {
+        let members: Vec<MemberInput> = array
+            .members
+            .iter()
+            .map(|&(slot, state, recovery_start, dev)| MemberInput {
+                slot,
+                state: state.bits(),
+                recovery_start,
+                active: true,
+                dev,
+            })
+            .collect();
+        let input = ArrayInput {
+            volume: array.inst as usize,
+            md_level: array.level,
+            raid_disks: array.raid_disks,
+            layout: array.layout,
+            component_size: array.component_size,
+            resync_start: array.resync_start,
+            curr_action: SyncAction::Idle,
+            prev_action: SyncAction::Idle,
+            last_checkpoint: 0,
+            members: &members,
+        };
+        let act = snap.activate_spare(&input, random_u32())?;
+        let disks = act
+            .disks
+            .iter()
+            .map(|c| SpareDisk {
+                slot: c.slot,
+                major: c.dev.0,
+                minor: c.dev.1,
+                data_offset: c.data_offset,
+                component_size: c.component_size,
+            })
+            .collect();
+        Some((disks, act.update))
+    }
+
+    fn add_disk(
+        &mut self,
+        _snap: &Container,
+        disk: &MemberDiskInfo,
+        id: u32,
+    ) -> Result<(PreparedUpdate, MetadataDisk), String> {
+        let opened = MetadataDisk::open(&disk.path, id, disk.major, disk.minor)
+            .map_err(|e| format!("{}: {e}", disk.path.display()))?;
+        let file =
+            std::fs::File::open(&disk.path).map_err(|e| format!("{}: {e}", disk.path.display()))?;
+        let size = super::format::block_size(&file).map_err(|e| e.to_string())?;
+        let lss = super::format::logical_sector(&file).unwrap_or(512);
+        let geometry = TailGeometry::new(size, lss).map_err(|e| format!("{e:?}"))?;
+        let serial =
+            disk_serial(&disk.kname).ok_or_else(|| format!("{}: no serial number", disk.kname))?;
+        let present = PresentDisk::new_spare(id, serial, (disk.major, disk.minor), geometry, 0);
+        let mut changes = heapless::Vec::new();
+        changes
+            .push(DiskChange::Add(present))
+            .map_err(|_| "too many disk changes")?;
+        let update = PreparedUpdate {
+            update: Update::AddRemoveDisk(changes),
+            chosen_disk: None,
+        };
+        Ok((update, opened))
+    }
+
+    fn remove_disk(&mut self, _snap: &Container, id: u32) -> Option<PreparedUpdate> {
+        let mut changes = heapless::Vec::new();
+        changes.push(DiskChange::Remove(id)).ok()?;
+        Some(PreparedUpdate {
+            update: Update::AddRemoveDisk(changes),
+            chosen_disk: None,
+        })
+    }
+}
+
+/// IMSM perturbs the family number with a random value on spare activation (so a rebuilt
+/// array is told apart from a stale copy).
+fn random_u32() -> u32 {
+    let mut v = [0u8; 4];
+    // SAFETY: getrandom fills the 4-byte local.
+    let n = unsafe { libc::getrandom(v.as_mut_ptr().cast(), 4, 0) };
+    if n == 4 {
+        u32::from_ne_bytes(v)
+    } else {
+        std::process::id().wrapping_mul(2_654_435_761)
     }
 }

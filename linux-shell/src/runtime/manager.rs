@@ -4,7 +4,7 @@
 //!
 //! Everything here may allocate, open and block; none of it runs on the monitor thread.
 
-use super::format::{Format, Snapshot, Update};
+use super::format::{ArrayView, DiskNode, Format, MemberDiskInfo, Snapshot, Update};
 use super::sysfs_fd::SysfsAttr;
 use super::wake::Wake;
 use super::{ArrayBundle, DevName, FromMonitor, MemberFds, Shared, ToMonitor, QUEUE_LEN};
@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 /// One diagnostic line on stderr naming the container (journald keeps it).
 pub fn log(devnm: &str, msg: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "mdmon {devnm}: {msg}");
+    // One write per line: on /dev/kmsg every write is one record.
+    let line = format!("mdmon {devnm}: {msg}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 macro_rules! mlog {
@@ -31,8 +33,8 @@ macro_rules! mlog {
 #[derive(Debug, Clone)]
 struct Tracked {
     /// Its volume / virtual-disk number in the metadata.
-    #[allow(dead_code)] // read by spare activation (next step of the daemon work)
     inst: u32,
+    level: i32,
 }
 
 pub struct Manager<'q, F: Format> {
@@ -51,6 +53,13 @@ pub struct Manager<'q, F: Format> {
     snapshot_fresh: bool,
     /// Members the monitor handed over for removal: (array, kernel name of the disk).
     removals: Vec<(String, String)>,
+    /// Arrays that asked for a spare.
+    degraded: BTreeSet<String>,
+    /// Container member disks by device number, with their handler ids.
+    container_disks: BTreeMap<(u32, u32), u32>,
+    next_disk_id: u32,
+    /// `devcnt` of the container in mdstat when its members were last reconciled.
+    container_devcnt: Option<u32>,
     sigterm_seen: bool,
 }
 
@@ -82,9 +91,11 @@ fn dev_name(s: &str) -> Option<DevName> {
 }
 
 impl<'q, F: Format> Manager<'q, F> {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         container: &str,
         format: F,
+        disks: &[(u32, u32)],
         snapshot: Box<Snapshot<F>>,
         tx: Producer<'q, ToMonitor<F::Meta>, QUEUE_LEN>,
         rx: Consumer<'q, FromMonitor<F::Meta>, QUEUE_LEN>,
@@ -105,6 +116,14 @@ impl<'q, F: Format> Manager<'q, F> {
             snapshot: Some(snapshot),
             snapshot_fresh: true,
             removals: Vec::new(),
+            degraded: BTreeSet::new(),
+            container_disks: disks
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| (d, i as u32))
+                .collect(),
+            next_disk_id: disks.len() as u32,
+            container_devcnt: Some(disks.len() as u32),
             sigterm_seen: false,
         }
     }
@@ -176,11 +195,7 @@ impl<'q, F: Format> Manager<'q, F> {
                         }
                     }
                     if ev.check_degraded {
-                        mlog!(
-                            &self.container,
-                            "{} is degraded; spare activation is not implemented yet",
-                            ev.devnm
-                        );
+                        self.degraded.insert(ev.devnm.to_string());
                     }
                 }
             }
@@ -327,6 +342,9 @@ impl<'q, F: Format> Manager<'q, F> {
         }
         let mut seen = BTreeSet::new();
         for e in mdstat::entries(mdstat_text) {
+            if e.devnm == self.container && self.container_devcnt != Some(e.devcnt) {
+                self.manage_container(e.devcnt);
+            }
             if !e.is_member_of(&self.container) {
                 continue;
             }
@@ -341,6 +359,232 @@ impl<'q, F: Format> Manager<'q, F> {
         }
         self.ignored.retain(|d| seen.contains(d));
         self.tracked.retain(|d, _| seen.contains(d));
+        self.degraded.retain(|d| seen.contains(d));
+        for devnm in self.degraded.clone() {
+            // Failed members must be out of the array before a spare takes their slot.
+            if self.removals.iter().any(|(d, _)| *d == devnm) {
+                continue;
+            }
+            if self.activate_spare(&devnm) {
+                self.degraded.remove(&devnm);
+            }
+        }
+    }
+
+    /// Disks joined or left the container (MDMON.md §4.4): record them in the metadata.
+    fn manage_container(&mut self, devcnt: u32) {
+        let md = PathBuf::from(format!("/sys/block/{}/md", self.container));
+        let Ok(entries) = std::fs::read_dir(&md) else {
+            return;
+        };
+        let mut now: BTreeMap<(u32, u32), String> = BTreeMap::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(kname) = name.strip_prefix("dev-") else {
+                continue;
+            };
+            let dev = read_text(&md.join(&name).join("block/dev")).and_then(|d| {
+                let (a, b) = d.split_once(':')?;
+                Some((a.parse().ok()?, b.parse().ok()?))
+            });
+            if let Some(dev) = dev {
+                now.insert(dev, kname.to_string());
+            }
+        }
+        let gone: Vec<((u32, u32), u32)> = self
+            .container_disks
+            .iter()
+            .filter(|(d, _)| !now.contains_key(d))
+            .map(|(d, id)| (*d, *id))
+            .collect();
+        let added: Vec<((u32, u32), String)> = now
+            .into_iter()
+            .filter(|(d, _)| !self.container_disks.contains_key(d))
+            .collect();
+        for (dev, id) in gone {
+            self.container_disks.remove(&dev);
+            let update = match self.current_snapshot() {
+                Some(_) => {
+                    let snap = self.snapshot.take();
+                    let u = snap.as_ref().and_then(|s| self.format.remove_disk(s, id));
+                    self.snapshot = snap;
+                    u
+                }
+                None => None,
+            };
+            if let Some(u) = update {
+                mlog!(
+                    &self.container,
+                    "disk {}:{} left the container",
+                    dev.0,
+                    dev.1
+                );
+                self.pending.push(u);
+            }
+        }
+        for ((major, minor), kname) in added {
+            let node = match DiskNode::new(&kname, major, minor) {
+                Ok(n) => n,
+                Err(e) => {
+                    mlog!(&self.container, "{kname}: cannot open the new disk: {e}");
+                    continue;
+                }
+            };
+            let info = MemberDiskInfo {
+                kname: kname.clone(),
+                major,
+                minor,
+                path: node.path.clone(),
+            };
+            let id = self.next_disk_id;
+            let result = match self.current_snapshot() {
+                Some(_) => {
+                    let snap = self.snapshot.take();
+                    let r = match &snap {
+                        Some(s) => self.format.add_disk(s, &info, id),
+                        None => Err("no metadata snapshot".into()),
+                    };
+                    self.snapshot = snap;
+                    r
+                }
+                None => Err("no metadata snapshot".into()),
+            };
+            match result {
+                Ok((update, disk)) => {
+                    mlog!(&self.container, "{kname} joined the container as a spare");
+                    self.next_disk_id += 1;
+                    self.container_disks.insert((major, minor), id);
+                    self.send(ToMonitor::Disk(Box::new(disk)));
+                    self.pending.push(update);
+                }
+                Err(e) => mlog!(&self.container, "{kname}: not added to the metadata: {e}"),
+            }
+        }
+        self.container_devcnt = Some(devcnt);
+        self.flush_updates();
+    }
+
+    /// Spare activation for a degraded array (MDMON.md §4.6 step 9). Returns true when the
+    /// request is settled (activated, or nothing to do); false to retry later.
+    fn activate_spare(&mut self, devnm: &str) -> bool {
+        let Some(tracked) = self.tracked.get(devnm).cloned() else {
+            return true;
+        };
+        let md = PathBuf::from(format!("/sys/block/{devnm}/md"));
+        // Frozen by mdadm (block_monitor's `-` flag) or busy: not now.
+        let blocked = read_text(&md.join("metadata_version"))
+            .is_none_or(|v| sysfs::metadata_version_blocked(v.as_bytes()));
+        let idle = read_text(&md.join("sync_action")).is_some_and(|a| a.starts_with("idle"));
+        if blocked || !idle {
+            return false;
+        }
+        let Some(view) = self.array_view(devnm, &tracked) else {
+            return false;
+        };
+        let Some(choice) = (match self.current_snapshot() {
+            Some(_) => {
+                let snap = self.snapshot.take();
+                let c = snap
+                    .as_ref()
+                    .and_then(|s| self.format.activate_spare(s, &view));
+                self.snapshot = snap;
+                c
+            }
+            None => None,
+        }) else {
+            return true;
+        };
+        let (disks, update) = choice;
+        // The kernel must not start recovery on a half-added disk.
+        let _ = std::fs::write(md.join("sync_action"), "frozen");
+        for d in &disks {
+            let kname = std::fs::read_link(format!("/sys/dev/block/{}:{}", d.major, d.minor))
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+            let Some(kname) = kname else {
+                mlog!(
+                    &self.container,
+                    "{devnm}: spare {}:{} has no sysfs entry",
+                    d.major,
+                    d.minor
+                );
+                continue;
+            };
+            let dir = md.join(format!("dev-{kname}"));
+            let added = std::fs::write(md.join("new_dev"), format!("{}:{}", d.major, d.minor))
+                .and_then(|_| std::fs::write(dir.join("offset"), d.data_offset.to_string()))
+                .and_then(|_| {
+                    std::fs::write(dir.join("size"), d.component_size.div_ceil(2).to_string())
+                })
+                .and_then(|_| std::fs::write(dir.join("slot"), d.slot.to_string()));
+            match added {
+                Ok(()) => mlog!(
+                    &self.container,
+                    "{devnm}: rebuilding slot {} onto {kname}",
+                    d.slot
+                ),
+                Err(e) => mlog!(&self.container, "{devnm}: adding {kname} failed: {e}"),
+            }
+        }
+        self.pending.push(update);
+        self.flush_updates();
+        self.wait_updates_applied();
+        match self.build_bundle(devnm, tracked.level, tracked.inst) {
+            Ok(mut bundle) => {
+                // Even a recovery too quick to be seen must end with its metadata update.
+                bundle.record.prev_action = mdmon_core::sysfs::SyncAction::Recover;
+                self.send(ToMonitor::Array(bundle));
+            }
+            Err(e) => mlog!(
+                &self.container,
+                "{devnm}: cannot re-read after adding spares: {e}"
+            ),
+        }
+        if let Err(e) = std::fs::write(md.join("sync_action"), "recover") {
+            mlog!(&self.container, "{devnm}: cannot start the rebuild: {e}");
+        }
+        true
+    }
+
+    /// The array as sysfs shows it now, for the handler's spare choice.
+    fn array_view(&self, devnm: &str, tracked: &Tracked) -> Option<ArrayView> {
+        let md = PathBuf::from(format!("/sys/block/{devnm}/md"));
+        let num = |name: &str| read_text(&md.join(name)).and_then(|t| t.trim().parse::<u64>().ok());
+        let mut view = ArrayView {
+            inst: tracked.inst,
+            level: tracked.level,
+            raid_disks: num("raid_disks")? as u32,
+            layout: num("layout").unwrap_or(0) as u32,
+            component_size: num("component_size")?.saturating_mul(2),
+            resync_start: read_text(&md.join("resync_start"))
+                .and_then(|t| sysfs::parse_sector_or_none(t.as_bytes()))
+                .unwrap_or(sysfs::MAX_SECTOR),
+            members: Vec::new(),
+        };
+        for entry in std::fs::read_dir(&md).ok()?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with("dev-") {
+                continue;
+            }
+            let dir = md.join(&name);
+            let Some(slot) = read_text(&dir.join("slot")).and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let dev = read_text(&dir.join("block/dev")).and_then(|d| {
+                let (a, b) = d.split_once(':')?;
+                Some((a.parse().ok()?, b.parse().ok()?))
+            })?;
+            let state = read_text(&dir.join("state"))
+                .map(|s| DiskState::parse(s.as_bytes()))
+                .unwrap_or_default();
+            let recovery = read_text(&dir.join("recovery_start"))
+                .and_then(|t| sysfs::parse_sector_or_none(t.as_bytes()))
+                .unwrap_or(sysfs::MAX_SECTOR);
+            view.members.push((slot, state, recovery, dev));
+        }
+        view.members.sort_by_key(|m| m.0);
+        Some(view)
     }
 
     fn manage_new(&mut self, e: &mdstat::Entry<'_>) {
@@ -389,7 +633,7 @@ impl<'q, F: Format> Manager<'q, F> {
                             "monitoring {devnm} (volume {inst}, raid{level}, {} members)",
                             bundle.members.len()
                         );
-                        self.tracked.insert(devnm, Tracked { inst });
+                        self.tracked.insert(devnm, Tracked { inst, level });
                         self.send(ToMonitor::Array(bundle));
                     }
                     Err(e) => {

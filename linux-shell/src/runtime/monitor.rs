@@ -198,7 +198,8 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                 }
             }
         }
-        if out.wake_manager {
+        // Flags may also come from an update the handler applied (disks added).
+        if out.wake_manager || bundle.record.check_degraded || bundle.record.check_reshape {
             let mut ev = ArrayEvent {
                 devnm: bundle.devnm.clone(),
                 check_degraded: bundle.record.check_degraded,
