@@ -54,6 +54,9 @@ pub trait ContainerMetadata: MonitorHandler {
     /// Count of handler operations that failed since start (they are logged by the manager;
     /// the monitor cannot format text).
     fn op_errors(&self) -> u32;
+    /// The last sync's writes failed on every disk: mark everything pending again so the
+    /// next sync rewrites it (without counting it as a new change).
+    fn mark_unwritten(&mut self);
     /// A copy of the metadata for the manager's read-only work (choosing spares, preparing
     /// updates); filled into the manager's own preallocated value.
     type Snapshot;

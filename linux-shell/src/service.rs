@@ -337,6 +337,7 @@ where
         tx: mtx,
         outbox: heapless::Deque::new(),
         wake: &monitor_wake,
+        retry_soon: false,
         manager_wake: &manager_wake,
         shared: &shared,
     };

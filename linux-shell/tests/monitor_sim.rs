@@ -137,36 +137,7 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
             .unwrap();
     }
 
-    // r1 is volume 0 on the first two disks (serial order).
-    let a = sim.disk_index("MDRS0001");
-    let b = sim.disk_index("MDRS0002");
-    let mut record = ArrayRecord::new(0, 1, 2, 67584);
-    let mut members = heapless::Vec::new();
-    for (slot, idx) in [(0u32, a), (1, b)] {
-        let (ma, mi) = dev(idx);
-        record
-            .members
-            .push(Member::new(slot, ma, mi, DiskState::IN_SYNC))
-            .unwrap();
-        members
-            .push(MemberFds {
-                kname: sim.fixture.disks[idx].name.as_str().try_into().unwrap(),
-                state: sim.attr(&format!("dev{slot}-state"), "in_sync\n"),
-                recovery_start: sim.attr(&format!("dev{slot}-recovery_start"), "none\n"),
-            })
-            .unwrap();
-    }
-    let bundle = Box::new(ArrayBundle {
-        devnm: "md126".try_into().unwrap(),
-        record,
-        array_state: sim.attr("array_state", "write-pending\n"),
-        metadata_version: sim.attr("metadata_version", "external:/md127/0\n"),
-        sync_action: Some(sim.attr("sync_action", "idle\n")),
-        sync_completed: Some(sim.attr("sync_completed", "none\n")),
-        resync_start: Some(sim.attr("resync_start", "none\n")),
-        reshape_position: Some(sim.attr("reshape_position", "none\n")),
-        members,
-    });
+    let bundle = r1_bundle(&sim);
 
     let shared = Shared::default();
     let wake = Wake::new().unwrap();
@@ -186,6 +157,7 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
         tx: mtx,
         outbox: heapless::Deque::new(),
         wake: &wake,
+        retry_soon: false,
         manager_wake: &manager_wake,
         shared: &shared,
     };
@@ -266,4 +238,92 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
     // The clean array was handed back: the monitor no longer touches it.
     assert!(monitor.arrays.is_empty());
     assert_eq!(shared.write_errors.load(Ordering::Relaxed), 0);
+}
+
+/// The bundle for r1 (volume 0 on the first two disks in serial order), with every
+/// attribute file in its starting state.
+fn r1_bundle(sim: &Sim) -> Box<ArrayBundle> {
+    let a = sim.disk_index("MDRS0001");
+    let b = sim.disk_index("MDRS0002");
+    let mut record = ArrayRecord::new(0, 1, 2, 67584);
+    let mut members = heapless::Vec::new();
+    for (slot, idx) in [(0u32, a), (1, b)] {
+        let (ma, mi) = dev(idx);
+        record
+            .members
+            .push(Member::new(slot, ma, mi, DiskState::IN_SYNC))
+            .unwrap();
+        members
+            .push(MemberFds {
+                kname: sim.fixture.disks[idx].name.as_str().try_into().unwrap(),
+                state: sim.attr(&format!("dev{slot}-state"), "in_sync\n"),
+                recovery_start: sim.attr(&format!("dev{slot}-recovery_start"), "none\n"),
+            })
+            .unwrap();
+    }
+    Box::new(ArrayBundle {
+        devnm: "md126".try_into().unwrap(),
+        record,
+        array_state: sim.attr("array_state", "write-pending\n"),
+        metadata_version: sim.attr("metadata_version", "external:/md127/0\n"),
+        sync_action: Some(sim.attr("sync_action", "idle\n")),
+        sync_completed: Some(sim.attr("sync_completed", "none\n")),
+        resync_start: Some(sim.attr("resync_start", "none\n")),
+        reshape_position: Some(sim.attr("reshape_position", "none\n")),
+        members,
+    })
+}
+
+#[test]
+fn without_a_metadata_write_the_kernel_is_not_told_active() {
+    let sim = Sim::new("02-volumes-resynced", "nowrite");
+    let meta = ImsmMetadata::new(sim.load());
+    let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
+    let shared = Shared::default();
+    let wake = Wake::new().unwrap();
+    let manager_wake = Wake::new().unwrap();
+    let mut to_monitor: heapless::spsc::Queue<ToMonitor<ImsmMetadata>, QUEUE_LEN> =
+        heapless::spsc::Queue::new();
+    let mut from_monitor: heapless::spsc::Queue<FromMonitor<ImsmMetadata>, QUEUE_LEN> =
+        heapless::spsc::Queue::new();
+    let (mut tx, rx) = to_monitor.split();
+    let (mtx, _mrx) = from_monitor.split();
+    // No member disk to write to: every metadata write fails.
+    let mut monitor = Monitor {
+        meta: Box::new(meta),
+        sync_buf,
+        disks: heapless::Vec::new(),
+        arrays: heapless::Vec::new(),
+        rx,
+        tx: mtx,
+        outbox: heapless::Deque::new(),
+        wake: &wake,
+        retry_soon: false,
+        manager_wake: &manager_wake,
+        shared: &shared,
+    };
+    tx.enqueue(ToMonitor::Array(r1_bundle(&sim))).unwrap();
+    monitor.step();
+    assert_eq!(
+        sim.written("array_state", 13),
+        "write-pending",
+        "nothing told to the kernel"
+    );
+    assert!(shared.write_errors.load(Ordering::Relaxed) > 0);
+    assert!(monitor.retry_soon, "the sync is retried soon");
+    assert_eq!(sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY, 0);
+
+    // The disks become writable (here: handed over): the retry records dirty, then `active`.
+    for (i, d) in sim.fixture.disks.iter().enumerate() {
+        let (ma, mi) = dev(i);
+        let disk = MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap();
+        tx.enqueue(ToMonitor::Disk(Box::new(disk))).unwrap();
+    }
+    monitor.step();
+    assert_ne!(
+        sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY,
+        0,
+        "dirty on disk"
+    );
+    assert_eq!(sim.written("array_state", 6), "active");
 }

@@ -307,6 +307,10 @@ impl ContainerMetadata for DdfMetadata {
         self.op_errors
     }
 
+    fn mark_unwritten(&mut self) {
+        self.container.updates_pending = true;
+    }
+
     type Snapshot = Container;
 
     fn snapshot_into(&self, dst: &mut Container) {

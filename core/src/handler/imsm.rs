@@ -152,6 +152,10 @@ impl ContainerMetadata for ImsmMetadata {
         self.op_errors
     }
 
+    fn mark_unwritten(&mut self) {
+        self.container.touch();
+    }
+
     type Snapshot = Container;
 
     fn snapshot_into(&self, dst: &mut Container) {

@@ -38,6 +38,8 @@ pub struct Monitor<'q, H: ContainerMetadata> {
     pub outbox: heapless::Deque<FromMonitor<H>, QUEUE_LEN>,
     /// This thread's wake-up fd (the manager signals it).
     pub wake: &'q Wake,
+    /// A metadata sync failed: poll with a short timeout to try again.
+    pub retry_soon: bool,
     pub manager_wake: &'q Wake,
     pub shared: &'q Shared,
 }
@@ -120,7 +122,8 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                         self.meta.process_update(update, &mut records);
                     }
                     self.send(FromMonitor::Handled(batch));
-                    self.sync_metadata();
+                    // A failed write stays pending; the next pass writes it again.
+                    let _ = self.sync_metadata();
                 }
                 ToMonitor::Disk(disk) => {
                     if let Err(disk) = self.disks.push(disk) {
@@ -181,8 +184,16 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
             return (false, false);
         };
         let obs = observe(bundle);
+        let prev_state = bundle.record.prev_state;
         let out = read_and_act(&mut bundle.record, &obs, &mut *self.meta);
-        let synced = self.sync_metadata();
+        let Some(synced) = self.sync_metadata() else {
+            // The decision stands but is not carried out: forget this pass's view so the
+            // next one (soon) decides again from what the kernel shows then.
+            if let Some(bundle) = self.arrays.get_mut(index) {
+                bundle.record.prev_state = prev_state;
+            }
+            return (true, false);
+        };
         let Some(bundle) = self.arrays.get_mut(index) else {
             return (false, false);
         };
@@ -221,13 +232,18 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         (out.dirty, out.deactivated)
     }
 
-    /// Writes what the handler marked pending to every member disk, then returns the token
-    /// that allows the sysfs writes.
-    fn sync_metadata(&mut self) -> MetadataSynced {
+    /// Writes what the handler marked pending to every member disk. Returns the token that
+    /// allows the sysfs writes when the metadata is on disk: nothing was pending, or at
+    /// least one member took the write (at assembly mdadm trusts the newest copy, so one
+    /// disk holding "dirty" suffices; a disk refusing writes is about to be failed by the
+    /// kernel anyway). When no disk took it, nothing is told to the kernel — writes keep
+    /// waiting rather than proceed on an unrecorded "dirty" — and the sync is retried soon.
+    fn sync_metadata(&mut self) -> Option<MetadataSynced> {
         let mut writes: heapless::Vec<DiskWrite, MAX_DISK_WRITES> = heapless::Vec::new();
-        match self.meta.sync(self.sync_buf.as_mut_slice(), &mut writes) {
+        let recorded = match self.meta.sync(self.sync_buf.as_mut_slice(), &mut writes) {
             Ok(true) => {
                 let buf = self.sync_buf.as_slice();
+                let mut any_ok = false;
                 for w in writes.iter() {
                     let bytes = buf.get(w.buf_start..w.buf_start.saturating_add(w.len));
                     let disk = self.disks.iter().find(|d| d.id == w.disk);
@@ -235,17 +251,29 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                         (Some(bytes), Some(disk)) => disk.write_at(bytes, w.offset),
                         _ => false,
                     };
-                    if !ok {
+                    if ok {
+                        any_ok = true;
+                    } else {
                         self.shared.write_errors.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                if !any_ok {
+                    self.meta.mark_unwritten();
+                }
+                any_ok
             }
-            Ok(false) => {}
+            Ok(false) => true,
             Err(_) => {
                 self.shared.write_errors.fetch_add(1, Ordering::Relaxed);
+                false
             }
+        };
+        if recorded {
+            Some(MetadataSynced::after_writes_completed())
+        } else {
+            self.retry_soon = true;
+            None
         }
-        MetadataSynced::after_writes_completed()
     }
 
     fn propagate_failures(&mut self) {
@@ -303,7 +331,12 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         }
         // Retry soon while messages wait for room; otherwise sleep until something happens
         // (no periodic wake-ups at all when idle).
-        let timeout = if self.outbox.is_empty() { -1 } else { 20 };
+        let timeout = if self.outbox.is_empty() && !self.retry_soon {
+            -1
+        } else {
+            20
+        };
+        self.retry_soon = false;
         self.shared.loop_count.fetch_or(1, Ordering::AcqRel);
         // SAFETY: `fds[..n]` are initialised pollfd structs on our stack.
         unsafe { libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, timeout) };
