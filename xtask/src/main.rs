@@ -128,6 +128,35 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
             );
             results.push((format!("rig {} (original mdmon)", s.name), r.ok));
         }
+        // The same scenarios with our mdmon in place of the original, same checks.
+        match dist() {
+            Ok(ours) => {
+                let ours_opts = RunOptions {
+                    mdmon: Mdmon::Ours,
+                    our_mdmon: Some(ours),
+                    keep: false,
+                    quiet: true,
+                    extra_env: Vec::new(),
+                };
+                for s in rig::list_scenarios(&ws)?
+                    .iter()
+                    .filter(|s| s.in_suite() && s.with_ours)
+                {
+                    let r = rig::run_scenario(&ws, &image, s, &ours_opts)?;
+                    if !r.ok {
+                        println!("{}", r.console);
+                    }
+                    println!(
+                        "rig {:<28} ours {} ({:.1}s)",
+                        s.name,
+                        if r.ok { "ok" } else { "FAILED" },
+                        r.elapsed.as_secs_f64()
+                    );
+                    results.push((format!("rig {} (our mdmon)", s.name), r.ok));
+                }
+            }
+            Err(e) => results.push((format!("static build of our mdmon: {e}"), false)),
+        }
         // The rig must be able to fail: a scenario with a deliberately wrong expectation.
         let broken = rig::list_scenarios(&ws)?
             .into_iter()

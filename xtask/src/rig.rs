@@ -413,6 +413,9 @@ pub struct ScenarioSpec {
     pub suite: bool,
     /// `cargo xtask fixtures` runs it with RIG_CAPTURE=1 and keeps what it captured.
     pub captures_fixtures: bool,
+    /// `cargo xtask test` also runs it with our mdmon (`ours=no` while a feature it needs
+    /// is not in our daemon yet).
+    pub with_ours: bool,
 }
 
 impl ScenarioSpec {
@@ -453,6 +456,7 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
         summary: String::new(),
         suite: true,
         captures_fixtures: false,
+        with_ours: true,
     };
     for line in text.lines() {
         if let Some(s) = line.strip_prefix("# summary: ") {
@@ -473,6 +477,7 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
                 "timeout" => spec.timeout = Duration::from_secs(v.parse().map_err(bad)?),
                 "suite" => spec.suite = v == "yes",
                 "fixtures" => spec.captures_fixtures = v == "yes",
+                "ours" => spec.with_ours = v == "yes",
                 _ => return Err(format!("{}: unknown rig key {k}", path.display())),
             }
         }
