@@ -10,9 +10,20 @@ use crate::monitor::{ArrayRecord, Consistency, MonitorHandler};
 use crate::sysfs::{DiskState, SyncAction};
 use heapless::Vec;
 
-/// Upper bound of sector writes one sync issues (IMSM: up to three ranges on each of 64
-/// disks; DDF: its per-disk plans are smaller).
-pub const MAX_DISK_WRITES: usize = 3 * 64;
+/// Upper bound of sector writes one sync issues: the larger of IMSM's (up to three ranges on
+/// each of 64 disks: 192) and DDF's (a whole uncoalesced plan of 15 writes on each of 32
+/// disks: [`ddf::DDF_MAX_DISK_WRITES`] = 480), so no container either format can load ever
+/// has a sync refused with [`SyncError::TooManyWrites`]. The monitor keeps this many on its
+/// stack (32 bytes each: 15 KiB).
+pub const MAX_DISK_WRITES: usize = max(3 * 64, ddf::DDF_MAX_DISK_WRITES);
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
 
 /// One write of a metadata sync: `len` bytes of the sync buffer from `buf_start`, to the
 /// member disk `disk` (the handler's id for it) at byte `offset`.
@@ -61,6 +72,10 @@ pub trait ContainerMetadata: MonitorHandler {
     /// updates); filled into the manager's own preallocated value.
     type Snapshot;
     fn snapshot_into(&self, dst: &mut Self::Snapshot);
+    /// The wall-clock time (Unix seconds), set by the monitor before each pass and before it
+    /// applies updates. Formats that stamp times into their metadata (DDF headers and
+    /// configuration records) keep it; the core has no clock of its own. Default: ignored.
+    fn set_time(&mut self, _unix_secs: u64) {}
 }
 
 pub mod ddf;

@@ -14,8 +14,9 @@
 //!   without a table, and [`DiskWrite::disk`] (a `u32`) carries the same value.
 //! - **Clock.** Core has no clock. [`DdfMetadata::now`] is the DDF time (seconds since
 //!   1980, [`crate::ddf::ddf_time_from_unix`]) stamped into headers and changed BVDs; the
-//!   shell sets it before every monitor pass and before applying updates. Reading the clock
-//!   with `clock_gettime` does not allocate, so the monitor thread may do it itself.
+//!   shell sets it before every monitor pass and before applying updates, through
+//!   [`ContainerMetadata::set_time`]. Reading the clock with `clock_gettime` does not
+//!   allocate, so the monitor thread does it itself.
 //! - **Buffer.** [`ContainerMetadata::sync_buffer_len`] covers [`MAX_DISKS`] disk images, so a
 //!   buffer allocated once at start still fits after disks joined the container (a PHYS add
 //!   update). Each disk's image starts at a multiple of [`DISK_STRIDE_ALIGN`] (O_DIRECT).
@@ -23,10 +24,8 @@
 //!   about 10 MiB; [`DdfMetadata::sync_buffer_len_for`] gives the size for fewer disks if
 //!   the shell would rather reallocate when disks join.
 //! - **Writes.** A sync lists 7 writes per disk on mdadm's layouts (open header, sections,
-//!   closed header, for each copy, then the anchor), to be issued in order per disk.
-//!   [`MAX_DISK_WRITES`] (192) therefore covers 27 disks; more yield
-//!   [`SyncError::TooManyWrites`] (the changes stay pending) until it is raised to
-//!   [`DDF_MAX_DISK_WRITES`].
+//!   closed header, for each copy, then the anchor), to be issued in order per disk; at most
+//!   [`DDF_MAX_DISK_WRITES`] uncoalesced, which [`MAX_DISK_WRITES`] covers.
 //! - **Spare activation** runs on a snapshot in the manager: take a fresh one after the
 //!   monitor applied (and wrote) the previous activation's update, or two arrays may be
 //!   given overlapping extents on the same spare.
@@ -316,6 +315,10 @@ impl ContainerMetadata for DdfMetadata {
     fn snapshot_into(&self, dst: &mut Container) {
         copy_container(dst, &self.container);
     }
+
+    fn set_time(&mut self, unix_secs: u64) {
+        self.now = crate::ddf::ddf_time_from_unix(unix_secs);
+    }
 }
 
 impl DdfMetadata {
@@ -420,6 +423,17 @@ mod tests {
         assert_eq!(disk_id(4096, 0), None);
         assert_eq!(disk_id(8, 1 << 20), None);
         assert_eq!(dev_of(DiskId(1 << 32)), None);
+    }
+
+    #[test]
+    fn set_time_stores_ddf_time() {
+        extern crate std;
+        let mut m = std::boxed::Box::new(DdfMetadata::new());
+        m.set_time(crate::ddf::DDF_EPOCH_OFFSET + 7);
+        assert_eq!(m.now, 7);
+        // Before 1980 (a clock not set yet): saturates at the epoch instead of wrapping.
+        m.set_time(0);
+        assert_eq!(m.now, 0);
     }
 
     #[test]

@@ -71,6 +71,16 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
     /// spread failures. Returns true when the monitor is finished (SIGTERM and nothing
     /// dirty).
     pub fn step(&mut self) -> bool {
+        // Before `receive`: updates are applied there, and DDF stamps what they change.
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec into `now`; it neither allocates nor
+        // blocks (vDSO).
+        if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) } == 0 {
+            self.meta.set_time(u64::try_from(now.tv_sec).unwrap_or(0));
+        }
         self.receive();
         let any_dirty = self.pass_all();
         self.propagate_failures();
