@@ -31,6 +31,7 @@ use nix::sys::signalfd::SignalFd;
 
 use crate::control::{ControlHandler, ControlServer};
 use crate::daemon::{RunFiles, Victim};
+use mdmon::runtime::ddf::Ddf;
 use mdmon::runtime::disk::AlignedBuf;
 use mdmon::runtime::format::{DiskNode, Format, LoadedContainer, MemberDiskInfo};
 use mdmon::runtime::imsm::Imsm;
@@ -38,6 +39,7 @@ use mdmon::runtime::manager::Manager;
 use mdmon::runtime::monitor::Monitor;
 use mdmon::runtime::wake::Wake;
 use mdmon::runtime::{FromMonitor, Shared, ToMonitor, QUEUE_LEN};
+use mdmon_core::handler::ddf::DdfMetadata;
 use mdmon_core::handler::imsm::ImsmMetadata;
 use mdmon_core::handler::ContainerMetadata;
 use std::os::fd::BorrowedFd;
@@ -70,11 +72,12 @@ pub struct Prepared {
     pub metadata: LoadedMetadata,
 }
 
-/// What [`load_metadata`] produced: the IMSM handler state and its open disks. DDF has
-/// no manager side yet: its containers run the minimal loop (volumes stay read-only).
+/// What [`load_metadata`] produced: the handler state of the container's format and its
+/// open disks (DDF also keeps its manager side, which maps disk numbers to DDF ids).
 #[derive(Debug, Default)]
 pub struct LoadedMetadata {
     imsm: Option<LoadedContainer<ImsmMetadata>>,
+    ddf: Option<(Ddf, LoadedContainer<DdfMetadata>)>,
 }
 
 /// Why the container cannot be monitored (the child exits 3 after printing it).
@@ -136,9 +139,6 @@ pub fn prepare(devnm: &str) -> Result<Prepared, StartError> {
 
 /// §1.5 step 12: read the metadata of every member disk and keep them open for writes.
 fn load_metadata(prepared: &Prepared) -> Result<LoadedMetadata, StartError> {
-    if prepared.format != MetadataFormat::Imsm {
-        return Ok(LoadedMetadata::default());
-    }
     let err = |reason: String| StartError::LoadMetadata {
         devnm: prepared.devnm.clone(),
         reason,
@@ -157,8 +157,23 @@ fn load_metadata(prepared: &Prepared) -> Result<LoadedMetadata, StartError> {
         nodes.push(node);
     }
     // The temporary nodes are unlinked when `nodes` drops; the opened fds stay valid.
-    let loaded = Imsm.load(&infos).map_err(err)?;
-    Ok(LoadedMetadata { imsm: Some(loaded) })
+    match prepared.format {
+        MetadataFormat::Imsm => {
+            let loaded = Imsm.load(&infos).map_err(err)?;
+            Ok(LoadedMetadata {
+                imsm: Some(loaded),
+                ddf: None,
+            })
+        }
+        MetadataFormat::Ddf => {
+            let mut ddf = Ddf::new(&prepared.devnm);
+            let loaded = ddf.load(&infos).map_err(err)?;
+            Ok(LoadedMetadata {
+                imsm: None,
+                ddf: Some((ddf, loaded)),
+            })
+        }
+    }
 }
 
 fn read_attr(sys: &Path, devnm: &str, rel: &str) -> Result<String, StartError> {
@@ -269,6 +284,9 @@ pub struct RunContext {
 pub fn run(mut ctx: RunContext) -> ! {
     if let Some(loaded) = ctx.prepared.metadata.imsm.take() {
         run_container(ctx, Imsm, loaded);
+    }
+    if let Some((ddf, loaded)) = ctx.prepared.metadata.ddf.take() {
+        run_container(ctx, ddf, loaded);
     }
     run_placeholder(ctx)
 }

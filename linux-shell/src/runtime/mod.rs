@@ -7,6 +7,7 @@
 //! counter, the SIGTERM flag), so the monitor never waits on a lock the manager could hold
 //! across an allocation or blocking I/O (MDMON.md §9, ARCHITECTURE.md).
 
+pub mod ddf;
 pub mod disk;
 pub mod format;
 pub mod imsm;
