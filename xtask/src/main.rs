@@ -11,6 +11,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
+  demo  the README demo: an IMSM RAID1 kept by our mdmon through a write, a member failure
+        and a spare rebuild in the real-kernel rig (same as vm --scenario demo --mdmon ours)
   vm [--scenario NAME]... [--all] [--mdmon original|ours] [--keep] [--quiet] [--list]
         boot the real-kernel rig (Debian 6.1 kernel, mdadm 4.2 in qemu) and run scenarios
         from tests/vm/; exits non-zero if any scenario fails
@@ -27,6 +29,12 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("vm") => cmd_vm(&args[1..]),
+        Some("demo") => cmd_vm(&[
+            "--scenario".into(),
+            "demo".into(),
+            "--mdmon".into(),
+            "ours".into(),
+        ]),
         Some("fixtures") => cmd_fixtures(&args[1..]),
         Some("dist") => dist().map(|p| println!("{}", p.display())),
         Some("test") => cmd_test(&args[1..]),

@@ -49,8 +49,8 @@ pub struct Manager<'q, F: Format> {
     ignored: BTreeSet<String>,
     pending: Vec<Update<F>>,
     batch_out: bool,
+    /// The manager's copy of the metadata (lent to the monitor while it is refreshed).
     snapshot: Option<Box<Snapshot<F>>>,
-    snapshot_fresh: bool,
     /// Members the monitor handed over for removal: (array, kernel name of the disk).
     removals: Vec<(String, String)>,
     /// Arrays that asked for a spare.
@@ -114,7 +114,6 @@ impl<'q, F: Format> Manager<'q, F> {
             pending: Vec::new(),
             batch_out: false,
             snapshot: Some(snapshot),
-            snapshot_fresh: true,
             removals: Vec::new(),
             degraded: BTreeSet::new(),
             container_disks: disks
@@ -169,10 +168,7 @@ impl<'q, F: Format> Manager<'q, F> {
                     self.batch_out = false;
                     drop(batch);
                 }
-                FromMonitor::Snapshot(snap) => {
-                    self.snapshot = Some(snap);
-                    self.snapshot_fresh = true;
-                }
+                FromMonitor::Snapshot(snap) => self.snapshot = Some(snap),
                 FromMonitor::Disk(disk) => {
                     mlog!(
                         &self.container,
@@ -210,7 +206,6 @@ impl<'q, F: Format> Manager<'q, F> {
         }
         let batch = Box::new(std::mem::take(&mut self.pending));
         self.batch_out = true;
-        self.snapshot_fresh = false;
         self.send(ToMonitor::Updates(batch));
     }
 
@@ -224,17 +219,17 @@ impl<'q, F: Format> Manager<'q, F> {
         }
     }
 
-    /// A copy of the metadata as the monitor has it now (after every queued update).
+    /// A copy of the metadata as the monitor has it now, after every queued update. Always
+    /// taken afresh: the monitor changes the metadata on its own (failures, dirty marks),
+    /// and a spare chosen from a stale copy can be the very disk that just failed.
     fn current_snapshot(&mut self) -> Option<&Snapshot<F>> {
         self.wait_updates_applied();
-        if !self.snapshot_fresh {
-            let snap = self.snapshot.take()?;
-            self.send(ToMonitor::Snapshot(snap));
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while self.snapshot.is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-                self.drain_monitor();
-            }
+        let snap = self.snapshot.take()?;
+        self.send(ToMonitor::Snapshot(snap));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.snapshot.is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+            self.drain_monitor();
         }
         self.snapshot.as_deref()
     }
