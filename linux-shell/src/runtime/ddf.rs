@@ -230,7 +230,8 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// Today's local date as "YYYYMMDD", as mdadm puts it into a new PD GUID.
 fn local_date(unix: u64) -> [u8; 8] {
-    let t = libc::time_t::try_from(unix).unwrap_or(0);
+    // `time_t` is inferred, not named: the alias is deprecated on musl (its width changes).
+    let t = unix.try_into().unwrap_or(0);
     // SAFETY: an all-zero `tm` is valid (integers and a null zone pointer).
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are to locals; localtime_r is the reentrant form.
