@@ -11,7 +11,7 @@ use common::Fixture;
 use mdmon_core::imsm::container::{Compat, Container, MemberCopy, PresentDisk};
 use mdmon_core::imsm::model::{gather_mpb, Mpb, TailGeometry, MPB_BUF_LEN};
 use mdmon_core::imsm::ops::{ds, ArrayInput, MemberInput, SyncAction, MAX_SECTOR};
-use mdmon_core::imsm::update::{DiskChange, PreparedUpdate, Update};
+use mdmon_core::imsm::update::{DiskChange, PreparedUpdate, Update, UpdateError};
 
 fn moment(name: &str) -> Option<Fixture> {
     let dir = common::fixtures_root().join("imsm").join(name);
@@ -288,4 +288,184 @@ fn rebuild_checkpoint_and_completion() {
         .ords
         .iter()
         .all(|o| o & mdmon_core::imsm::layout::ORD_REBUILD == 0));
+}
+
+/// The container of tests/vm/imsm-rebuild-poweroff.sh just before MDRS0002 fails: r1 on
+/// MDRS0001+MDRS0002 (the copy MDRS0002 kept in fixture 06 is that state: mdmon stopped
+/// writing it when it failed) and MDRS0003 a container member that holds no volume, so it
+/// carries only its own spare record. Returns the container, the spare's table entry as
+/// the C mdmon wrote it, and the member ids of the three disks.
+fn rebuild_poweroff_before_failure(f: &Fixture) -> (Container, [u32; 3]) {
+    let stale = f.disks.iter().find(|d| d.serial == "MDRS0002").unwrap();
+    let theirs = parse(f, &f.disks[member_of(f, "MDRS0001") as usize].name);
+    let mut spare_entry = theirs.disks[theirs.find_disk(&serial16("MDRS0003")).unwrap()];
+    spare_entry.status.set(mdmon_core::imsm::layout::DISK_SPARE);
+    let c_disk = f.disks.iter().find(|d| d.serial == "MDRS0003").unwrap();
+    let geo = TailGeometry::new(c_disk.size, c_disk.sector).unwrap();
+    let mut spare_region = vec![0u8; c_disk.region.len()];
+    let anchor = (geo.anchor_offset() - c_disk.region_offset) as usize;
+    mdmon_core::imsm::container::encode_spare(
+        &spare_entry,
+        Compat::Mdadm42,
+        0,
+        &mut spare_region[anchor..anchor + c_disk.sector as usize],
+    )
+    .unwrap();
+    let ids = [
+        member_of(f, "MDRS0001"),
+        member_of(f, "MDRS0002"),
+        member_of(f, "MDRS0003"),
+    ];
+    let copies: Vec<MemberCopy> = ["MDRS0001", "MDRS0002", "MDRS0003"]
+        .iter()
+        .zip(ids)
+        .map(|(serial, member)| MemberCopy {
+            member,
+            region: if *serial == "MDRS0003" {
+                &spare_region
+            } else {
+                &stale.region
+            },
+            disk_bytes: stale.size,
+            sector_size: stale.sector,
+            serial: serial16(serial),
+            dev: (8, 16 * member),
+        })
+        .collect();
+    let c = Container::load(&copies, Compat::Mdadm42).unwrap();
+    (c, ids)
+}
+
+/// imsm-rebuild-poweroff up to fixture 06: MDRS0002 fails in r1, mdmon rebuilds onto
+/// MDRS0003, a container disk without any volume. The C mdmon gives the new disk the
+/// failed disk's table index (the victim is used by no other volume, so its entry goes),
+/// writes the full MPB with the new family to every live member, the new one included,
+/// and no longer writes the failed disk.
+#[test]
+fn rebuild_onto_a_disk_without_volumes_takes_the_failed_disks_place() {
+    let Some(f) = moment("06-mid-rebuild-checkpoint") else {
+        eprintln!("fixture 06 absent");
+        return;
+    };
+    let theirs = parse(&f, &f.disks[member_of(&f, "MDRS0001") as usize].name);
+    let (mut c, [a_member, b_member, c_member]) = rebuild_poweroff_before_failure(&f);
+    let r1 = volume_by_name(&c, b"r1");
+    let b_idx = c.mpb.find_disk(&serial16("MDRS0002")).unwrap() as u32;
+    let slot = c.mpb.volumes[r1].map0.slot_of(b_idx).unwrap();
+
+    let m = members(&c, r1, &[slot], &[]);
+    assert!(
+        c.set_disk(&array(&c, r1, &m), slot, ds::FAULTY)
+            .unwrap()
+            .needs_sync
+    );
+    let mut buf = vec![0u8; mdmon_core::imsm::container::sync_buffer_len(512)];
+    c.sync_metadata(&mut buf)
+        .unwrap()
+        .expect("the failure is written");
+
+    // The failed member left r1; the manager looks for a spare on its snapshot.
+    let m = members(&c, r1, &[], &[slot]);
+    let random = theirs
+        .header
+        .family_num
+        .get()
+        .wrapping_sub(c.mpb.header.family_num.get());
+    let act = c
+        .activate_spare(&array(&c, r1, &m), random)
+        .expect("MDRS0003 has room for r1");
+    assert_eq!(act.disks.len(), 1);
+    assert_eq!(act.disks[0].member, c_member);
+    c.process_update(act.update, &[r1]).unwrap();
+    assert!(c.is_rebuilding(r1));
+
+    // Same table as the C mdmon: MDRS0001, then MDRS0003 in the failed disk's place.
+    assert_eq!(c.mpb.disks, theirs.disks, "disk table");
+    assert_eq!(
+        c.mpb.header.family_num.get(),
+        theirs.header.family_num.get()
+    );
+    assert_eq!(
+        c.mpb.header.orig_family_num.get(),
+        theirs.header.orig_family_num.get()
+    );
+
+    // Every live member gets the same full MPB; the failed disk gets nothing.
+    let plan = c
+        .sync_metadata(&mut buf)
+        .unwrap()
+        .expect("the activation is written");
+    for member in [a_member, c_member] {
+        let anchor = plan
+            .writes
+            .iter()
+            .find(|w| w.member == member && w.len == 512 && w.offset == 268435456 - 2 * 512)
+            .unwrap_or_else(|| panic!("member {member}: no anchor write"));
+        assert_eq!(
+            anchor.buf_start, 512,
+            "member {member}: full MPB, not a spare record"
+        );
+    }
+    assert!(
+        plan.writes.iter().all(|w| w.member != b_member),
+        "the failed disk is no longer written"
+    );
+    // The written image parses to the metadata the C mdmon wrote (the checkpoint and
+    // dirty state aside: the rebuild had progressed by the capture).
+    let written = Mpb::parse(&buf[512..512 + c.mpb.mpb_size()], 512).unwrap();
+    assert_eq!(written.disks, theirs.disks);
+    let (mut ours_vol, theirs_vol) = (written.volumes[r1].clone(), &theirs.volumes[r1]);
+    ours_vol
+        .dev
+        .set_curr_migr_unit(theirs_vol.dev.curr_migr_unit());
+    ours_vol.dev.dirty = theirs_vol.dev.dirty;
+    assert_eq!(&ours_vol, theirs_vol);
+}
+
+/// What the rig showed before the manager refreshed its snapshot for every decision: the
+/// manager chose on a copy older than the failure of MDRS0002, so `imsm_readd` offered the
+/// failed disk back to its own slot. Applied, that update kept the failed disk in the table
+/// as the rebuild target; MDRS0003 was never written and came back at the next boot as a
+/// separate container. The monitor, which knows about the failure, must refuse the choice
+/// and leave the metadata as it was.
+#[test]
+fn activation_chosen_before_the_failure_is_refused() {
+    let Some(f) = moment("06-mid-rebuild-checkpoint") else {
+        eprintln!("fixture 06 absent");
+        return;
+    };
+    let (mut c, [_, b_member, _]) = rebuild_poweroff_before_failure(&f);
+    let r1 = volume_by_name(&c, b"r1");
+    let b_idx = c.mpb.find_disk(&serial16("MDRS0002")).unwrap() as u32;
+    let slot = c.mpb.volumes[r1].map0.slot_of(b_idx).unwrap();
+    // The stale copy: taken before the monitor saw the failure.
+    let stale = c.clone();
+
+    let m = members(&c, r1, &[slot], &[]);
+    c.set_disk(&array(&c, r1, &m), slot, ds::FAULTY).unwrap();
+    let mut buf = vec![0u8; mdmon_core::imsm::container::sync_buffer_len(512)];
+    c.sync_metadata(&mut buf).unwrap();
+    let recorded = c.mpb.clone();
+
+    let m = members(&stale, r1, &[], &[slot]);
+    let act = stale
+        .activate_spare(&array(&stale, r1, &m), 7)
+        .expect("the stale copy offers the slot's own disk");
+    assert_eq!(act.disks[0].member, b_member);
+    let r = c.process_update(act.update, &[r1]);
+    assert!(
+        matches!(r, Err(UpdateError::NotApplicable(_))),
+        "a failed disk must not become the rebuild target: {r:?}"
+    );
+    assert!(!c.is_rebuilding(r1));
+    assert_eq!(c.mpb, recorded, "a refused update changes nothing");
+    assert!(!c.pending);
+
+    // Chosen on the live metadata, the same activation goes to MDRS0003.
+    let act = c
+        .activate_spare(&array(&c, r1, &m), 7)
+        .expect("MDRS0003 has room");
+    assert_eq!(act.disks[0].member, member_of(&f, "MDRS0003"));
+    c.process_update(act.update, &[r1]).unwrap();
+    assert!(c.is_rebuilding(r1));
 }

@@ -948,3 +948,23 @@ fn view_is_zero_copy_and_checked_once() {
     ));
     assert!(mdmon_core::imsm::view::MpbView::new_unverified(&bad, 512).is_ok());
 }
+
+/// mark_failure's ":0" suffix keeps the whole serial while it fits in 15 characters (a
+/// short serial never loses its head; only mark_missing shifts it, once), and only past
+/// that keeps the last 15, as upstream's `shift = len - 15`.
+#[test]
+fn failed_suffix_drops_characters_only_past_fifteen() {
+    use mdmon_core::imsm::ops::append_failed_suffix;
+    for (before, after) in [
+        ("MDRS0002", "MDRS0002:0"),
+        ("MDRS0002:0", "MDRS0002:0:0"),
+        ("ABCDEFGHIJKLM", "ABCDEFGHIJKLM:0"),
+        ("ABCDEFGHIJKLMN", "BCDEFGHIJKLMN:0"),
+        ("ABCDEFGHIJKLMNOP", "DEFGHIJKLMNOP:0"),
+    ] {
+        let mut s = [0u8; 16];
+        s[..before.len()].copy_from_slice(before.as_bytes());
+        append_failed_suffix(&mut s);
+        assert_eq!(serial_str(&s), after.as_bytes(), "{before}");
+    }
+}

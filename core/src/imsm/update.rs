@@ -722,6 +722,39 @@ impl Container {
         list: &[SpareAssignment],
         active: &[usize],
     ) -> Result<(), UpdateError> {
+        // The manager chose these disks on a snapshot, not on the monitor's live metadata
+        // as upstream's manager does; the monitor may have recorded a failure since. Check
+        // every choice before changing anything, so a refusal leaves the container as it
+        // was: a disk that failed (e.g. the slot's own disk, offered back as its "re-add"
+        // by a snapshot older than its failure) or left the container must never become a
+        // rebuild target, or the table keeps the failed disk and the real target is never
+        // written.
+        for rec in list {
+            self.mpb
+                .volumes
+                .get(usize::from(rec.volume))
+                .ok_or(UpdateError::NotApplicable("volume"))?
+                .prev_map()
+                .index_at(usize::from(rec.slot))
+                .ok_or(UpdateError::NotApplicable("slot"))?;
+            let d = self
+                .disks
+                .iter()
+                .find(|d| d.member == rec.member)
+                .ok_or(UpdateError::NotApplicable("disk gone"))?;
+            if d.detached {
+                return Err(UpdateError::NotApplicable("disk left the container"));
+            }
+            match d.slot {
+                DiskSlot::Table(i) => {
+                    if self.entry(u32::from(i)).is_none_or(RawDisk::is_failed) {
+                        return Err(UpdateError::NotApplicable("chosen disk failed"));
+                    }
+                }
+                DiskSlot::Spare => {}
+                DiskSlot::Unusable => return Err(UpdateError::NotApplicable("disk unusable")),
+            }
+        }
         for (n, rec) in list.iter().enumerate() {
             let v = usize::from(rec.volume);
             let slot = usize::from(rec.slot);
