@@ -138,7 +138,8 @@ fn probe_ddf(d: &DiskTail) -> Probe {
 /// The host zone's offset from UTC at instant `t` (mdadm prints creation times with
 /// `ctime()`, i.e. in local time).
 fn utc_offset_at(t: u64) -> i64 {
-    let Ok(t) = libc::time_t::try_from(t) else {
+    // `time_t` is i64 on every 64-bit target (musl marks the alias deprecated).
+    let Ok(t) = i64::try_from(t) else {
         return 0;
     };
     // SAFETY: `tm` is a plain C struct for which all-zero bytes are a valid value.
