@@ -10,6 +10,67 @@
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
 
+/// Counts allocations made by one thread while armed: the monitor's iterations below run
+/// armed, so any allocation on its path (a Vec, a String, a Box, a formatted message)
+/// fails the test. The harness's own work (file I/O, loading fixtures) runs unarmed.
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+    pub struct Counting;
+    /// The kernel thread id being watched (0: not armed).
+    static WATCHED: AtomicI64 = AtomicI64::new(0);
+    pub static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+    fn tid() -> i64 {
+        // SAFETY: gettid has no arguments and cannot fail; it does not allocate.
+        unsafe { libc::syscall(libc::SYS_gettid) }
+    }
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            if WATCHED.load(Ordering::Relaxed) == tid() {
+                ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            }
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            if WATCHED.load(Ordering::Relaxed) == tid() {
+                ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            }
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+            if WATCHED.load(Ordering::Relaxed) == tid() {
+                ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            }
+            unsafe { System.realloc(ptr, layout, new) }
+        }
+    }
+
+    /// Runs `f` with this thread watched; returns how many allocations or frees it made.
+    pub fn count<R>(f: impl FnOnce() -> R) -> (R, usize) {
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        WATCHED.store(tid(), Ordering::SeqCst);
+        let r = f();
+        WATCHED.store(0, Ordering::SeqCst);
+        (r, ALLOCATIONS.load(Ordering::SeqCst) - before)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+/// One monitor iteration, which must neither allocate nor free.
+fn step_without_allocating<H: ContainerMetadata>(monitor: &mut Monitor<'_, H>) -> bool {
+    let (done, allocations) = counting::count(|| monitor.step());
+    assert_eq!(
+        allocations, 0,
+        "the monitor allocated or freed memory in one iteration"
+    );
+    done
+}
+
 use mdmon::runtime::disk::{AlignedBuf, MetadataDisk};
 use mdmon::runtime::monitor::Monitor;
 use mdmon::runtime::sysfs_fd::SysfsAttr;
@@ -164,7 +225,7 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
     tx.enqueue(ToMonitor::Array(bundle)).unwrap();
 
     // A write arrived on a clean array: dirty on disk, then `active`.
-    assert!(!monitor.step());
+    assert!(!step_without_allocating(&mut monitor));
     assert_eq!(sim.written("array_state", 6), "active");
     assert_ne!(
         sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY,
@@ -180,11 +241,11 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
     // Idle: the monitor asks for `clean` but the metadata stays dirty until the kernel
     // reports clean.
     sim.set("array_state", "active-idle\n");
-    monitor.step();
+    step_without_allocating(&mut monitor);
     assert_eq!(sim.written("array_state", 5), "clean");
     assert_ne!(sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY, 0);
     sim.set("array_state", "clean\n");
-    monitor.step();
+    step_without_allocating(&mut monitor);
     assert_eq!(
         sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY,
         0,
@@ -195,7 +256,7 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
     // A member fails: recorded on disk, then unblocked, then handed to the manager.
     sim.set("array_state", "active\n");
     sim.set("dev1-state", "faulty,blocked\n");
-    monitor.step();
+    step_without_allocating(&mut monitor);
     assert_eq!(sim.written("dev1-state", 8), "-blocked");
     let after = sim.load();
     assert!(after.mpb.header.generation_num.get() > generation);
@@ -222,7 +283,7 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
     // A snapshot for the manager reflects the failure.
     tx.enqueue(ToMonitor::Snapshot(Box::new(sim.load())))
         .unwrap();
-    monitor.step();
+    step_without_allocating(&mut monitor);
     match mrx.dequeue() {
         Some(FromMonitor::Snapshot(snap)) => {
             assert_eq!(snap.mpb.disks.iter().filter(|d| d.is_failed()).count(), 1)
@@ -232,9 +293,15 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
 
     // SIGTERM while the array is still active: not finished; once clean: finished.
     shared.sigterm.store(true, Ordering::Release);
-    assert!(!monitor.step(), "an active array holds the exit");
+    assert!(
+        !step_without_allocating(&mut monitor),
+        "an active array holds the exit"
+    );
     sim.set("array_state", "clean\n");
-    assert!(monitor.step(), "clean: the monitor is done");
+    assert!(
+        step_without_allocating(&mut monitor),
+        "clean: the monitor is done"
+    );
     // The clean array was handed back: the monitor no longer touches it.
     assert!(monitor.arrays.is_empty());
     assert_eq!(shared.write_errors.load(Ordering::Relaxed), 0);
@@ -303,7 +370,7 @@ fn without_a_metadata_write_the_kernel_is_not_told_active() {
         shared: &shared,
     };
     tx.enqueue(ToMonitor::Array(r1_bundle(&sim))).unwrap();
-    monitor.step();
+    step_without_allocating(&mut monitor);
     assert_eq!(
         sim.written("array_state", 13),
         "write-pending",
@@ -319,7 +386,7 @@ fn without_a_metadata_write_the_kernel_is_not_told_active() {
         let disk = MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap();
         tx.enqueue(ToMonitor::Disk(Box::new(disk))).unwrap();
     }
-    monitor.step();
+    step_without_allocating(&mut monitor);
     assert_ne!(
         sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY,
         0,
