@@ -1,21 +1,15 @@
-//! THE SEAM between the process life (daemon.rs) and what the daemon does while it runs
-//! (the manager and monitor threads, which the lead owns).
+//! What the daemon does between the process life (daemon.rs) and the run-time machinery
+//! (the monitor thread and the manager in `mdmon::runtime`).
 //!
 //! daemon.rs calls exactly two functions:
 //!
 //! 1. [`prepare`] in the forked child, before any run-time file exists (MDMON.md §1.5 steps
-//!    3–7 and 12). An error is printed by daemon.rs and the child exits 3, which the
-//!    launcher passes on as its own exit status.
+//!    3–7 and 12): the container's sysfs facts and its metadata, loaded from every member
+//!    disk. An error is printed by daemon.rs and the child exits 3, which the launcher
+//!    passes on as its own exit status.
 //! 2. [`run`] once the pid file and the control socket exist and the launcher has been told
 //!    "ready" (steps 18 onward: the caller has already done mlockall, setsid and the stdio
-//!    redirection). It never returns.
-//!
-//! **Placeholder:** the monitor thread is NOT started yet. [`run`] is a minimal manager
-//! loop so the process life can be exercised end to end against real mdadm: it answers
-//! pings (without a monitor barrier, there being no monitor), acknowledges and drops
-//! metadata updates (with a log line), obeys SIGTERM, and exits when the container has no
-//! member arrays left. Member arrays therefore stay read-only under it. The lead replaces
-//! the body of [`run`] (and [`load_metadata`]); the signatures are the seam.
+//!    redirection): starts the monitor thread, then runs the manager loop. It never returns.
 
 use std::fmt;
 use std::fs;
@@ -68,7 +62,7 @@ pub struct Prepared {
     pub devnm: String,
     pub format: MetadataFormat,
     pub members: Vec<MemberDisk>,
-    /// Placeholder for the loaded metadata (the lead's handler state goes here).
+    /// The loaded metadata (the handler state of its format).
     pub metadata: LoadedMetadata,
 }
 
@@ -96,8 +90,6 @@ pub enum StartError {
     /// `external:<fmt>` with a format we have no handler for (or a member array's version).
     Unsupported { devnm: String, version: String },
     /// The handler could not load the metadata from the member disks.
-    // Returned by the lead's `load_metadata`; the placeholder cannot fail.
-    #[allow(dead_code)]
     LoadMetadata { devnm: String, reason: String },
 }
 
@@ -280,7 +272,6 @@ pub struct RunContext {
 
 /// Runs the daemon (§1.5 steps 19 onward). Never returns.
 ///
-/// **Placeholder** (see the module comment): no monitor thread is started.
 pub fn run(mut ctx: RunContext) -> ! {
     if let Some(loaded) = ctx.prepared.metadata.imsm.take() {
         run_container(ctx, Imsm, loaded);
@@ -288,7 +279,11 @@ pub fn run(mut ctx: RunContext) -> ! {
     if let Some((ddf, loaded)) = ctx.prepared.metadata.ddf.take() {
         run_container(ctx, ddf, loaded);
     }
-    run_placeholder(ctx)
+    // `prepare` loads one of the two or fails (the child then exits 3 before going live).
+    let devnm = ctx.prepared.devnm.clone();
+    log!(devnm, "no metadata loaded; exiting");
+    ctx.files.remove(&devnm);
+    std::process::exit(3)
 }
 
 /// Stack of the monitor thread: fixed, small, and locked by mlockall like everything else
@@ -513,129 +508,6 @@ impl<F: Format> ControlHandler for ManagerControl<'_, '_, F> {
     }
     fn metadata_update(&mut self, payload: Vec<u8>) {
         self.manager.metadata_update(&payload);
-    }
-}
-
-/// The minimal loop for formats without a manager side yet (DDF): answers pings, drops
-/// updates, obeys SIGTERM, exits with the container. Its volumes stay read-only.
-fn run_placeholder(ctx: RunContext) -> ! {
-    let RunContext {
-        prepared,
-        mut control,
-        victim,
-        signals,
-        files,
-    } = ctx;
-    let devnm = prepared.devnm.as_str();
-    log!(
-        devnm,
-        "managing {:?} container with {} member disk(s): {}; placeholder manager, monitor not started",
-        prepared.format,
-        prepared.members.len(),
-        prepared
-            .members
-            .iter()
-            .map(|m| format!("{}({}:{})", m.kname, m.major, m.minor))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    // Step 20 comes after the monitor thread is up, so the two daemons overlap.
-    if let Some(v) = victim {
-        v.terminate(devnm);
-    }
-    let mut mdstat = match fs::File::open("/proc/mdstat") {
-        Ok(f) => f,
-        Err(e) => {
-            log!(devnm, "cannot open /proc/mdstat: {e}; exiting");
-            files.remove(devnm);
-            std::process::exit(1);
-        }
-    };
-    let mut handler = PlaceholderHandler { devnm };
-    let mut text = String::new();
-    loop {
-        // Re-reading the whole file also re-arms its POLLPRI notification.
-        text.clear();
-        let mut wait = PollTimeout::NONE;
-        let read = mdstat
-            .rewind()
-            .and_then(|_| mdstat.read_to_string(&mut text));
-        if let Err(e) = &read {
-            // Without the list no exit decision can be made: look again shortly.
-            log!(devnm, "cannot read /proc/mdstat: {e}");
-            wait = PollTimeout::from(1000u16);
-        }
-        if read.is_ok() && member_arrays(&text, devnm) == 0 {
-            match container_in_use(devnm) {
-                Ok(true) => wait = PollTimeout::from(100u16),
-                Ok(false) => {
-                    log!(devnm, "no member arrays left; exiting");
-                    files.remove(devnm);
-                    std::process::exit(0);
-                }
-                Err(e) => {
-                    log!(devnm, "container is gone ({e}); exiting");
-                    files.remove(devnm);
-                    std::process::exit(0);
-                }
-            }
-        }
-        let mut fds = vec![
-            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-            PollFd::new(mdstat.as_fd(), PollFlags::POLLPRI),
-        ];
-        if let Some(c) = &control {
-            fds.push(PollFd::new(c.listener_fd(), PollFlags::POLLIN));
-        }
-        match poll(&mut fds, wait) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => {
-                log!(devnm, "poll failed: {e}");
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        }
-        let signalled = fds[0].any().unwrap_or(false);
-        let client = fds.get(2).and_then(|f| f.any()).unwrap_or(false);
-        drop(fds);
-        if signalled {
-            while let Ok(Some(info)) = signals.read_signal() {
-                if info.ssi_signo == Signal::SIGTERM as u32 {
-                    // §1.9: a successor owns the pid file and socket now (or will).
-                    log!(
-                        devnm,
-                        "SIGTERM: exiting, leaving {} and {} in place",
-                        files.pid.display(),
-                        files.sock.display()
-                    );
-                    std::process::exit(0);
-                }
-                // SIGUSR1 is a wake-up (or a takeover probe): nothing to do.
-            }
-        }
-        if client {
-            if let Some(c) = control.as_mut() {
-                c.serve_pending(&mut handler);
-            }
-        }
-    }
-}
-
-/// The placeholder's answers: no monitor, so no barrier and no updates.
-struct PlaceholderHandler<'a> {
-    devnm: &'a str,
-}
-
-impl ControlHandler for PlaceholderHandler<'_> {
-    fn ping_monitor(&mut self) {}
-    fn ping_manager(&mut self) {}
-    fn metadata_update(&mut self, payload: Vec<u8>) {
-        log!(
-            self.devnm,
-            "dropping a metadata update of {} bytes: updates are not applied yet",
-            payload.len()
-        );
     }
 }
 

@@ -1,5 +1,5 @@
 # summary: DDF container, RAID1+RAID5: dirty/clean, failure, spare rebuild, stop, reassemble, wait-clean
-# rig: disks=4 disk_size=256M timeout=900 fixtures=yes ours=no
+# rig: disks=4 disk_size=256M timeout=900 fixtures=yes
 fast_sync
 A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4)
 # The 4th disk is in the container from the start, unused by any volume: a spare. Debian's
