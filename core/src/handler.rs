@@ -7,7 +7,7 @@
 //! lists which bytes go where, so the shell can submit the writes to all members at once.
 
 use crate::monitor::{ArrayRecord, Consistency, MonitorHandler};
-use crate::sysfs::{DiskState, SyncAction};
+use crate::sysfs::DiskState;
 use heapless::Vec;
 
 /// Upper bound of sector writes one sync issues: the larger of IMSM's (up to three ranges on

@@ -114,26 +114,41 @@ impl ArrayRecord {
 
     /// Whether the resync covered the whole array (mdadm's `is_resync_complete`).
     pub fn resync_complete(&self) -> bool {
-        match self.level {
-            1 | 4 | 5 | 6 => self.resync_start >= self.component_size,
-            10 => {
-                let near = u64::from(self.layout & 0xff).max(1);
-                let far = u64::from((self.layout >> 8) & 0xff).max(1);
-                let copies = near.saturating_mul(far);
-                let end = self
-                    .component_size
-                    .saturating_mul(u64::from(self.raid_disks))
-                    / copies;
-                self.resync_start >= end
-            }
-            _ => true,
-        }
+        resync_complete(
+            self.level,
+            self.layout,
+            self.raid_disks,
+            self.component_size,
+            self.resync_start,
+        )
     }
 
     /// Whether the shell must read `reshape_position` for the next pass (a reshape was
     /// running in the last pass; its end is judged by that attribute).
     pub fn wants_reshape_position(&self) -> bool {
         self.prev_action == SyncAction::Reshape
+    }
+}
+
+/// mdadm's `is_resync_complete`: raid1/4/5/6 are in sync when the resync reached the
+/// member size; raid10 when it reached the array's data size (members × size / copies, the
+/// copies being near × far from the layout's low bytes); other levels have no resync.
+pub fn resync_complete(
+    level: i32,
+    layout: u32,
+    raid_disks: u32,
+    component_size: u64,
+    resync_start: u64,
+) -> bool {
+    match level {
+        1 | 4 | 5 | 6 => resync_start >= component_size,
+        10 => {
+            let near = u64::from(layout & 0xff).max(1);
+            let far = u64::from((layout >> 8) & 0xff).max(1);
+            let end = component_size.saturating_mul(u64::from(raid_disks)) / (near * far);
+            resync_start >= end
+        }
+        _ => true,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::imsm::container::Container;
-use crate::imsm::ops::{self as iops, ArrayInput, MemberInput};
+use crate::imsm::ops::{ArrayInput, MemberInput};
 use crate::imsm::update::PreparedUpdate;
 
 /// IMSM metadata owned by the monitor thread.
@@ -18,18 +18,6 @@ impl ImsmMetadata {
             container,
             op_errors: 0,
         }
-    }
-}
-
-fn action(a: SyncAction) -> iops::SyncAction {
-    match a {
-        SyncAction::Idle => iops::SyncAction::Idle,
-        SyncAction::Reshape => iops::SyncAction::Reshape,
-        SyncAction::Resync => iops::SyncAction::Resync,
-        SyncAction::Recover => iops::SyncAction::Recover,
-        SyncAction::Check => iops::SyncAction::Check,
-        SyncAction::Repair => iops::SyncAction::Repair,
-        SyncAction::Unknown => iops::SyncAction::Unknown,
     }
 }
 
@@ -52,8 +40,8 @@ fn with_input<R>(array: &ArrayRecord, f: impl FnOnce(&ArrayInput<'_>) -> R) -> R
         layout: array.layout,
         component_size: array.component_size,
         resync_start: array.resync_start,
-        curr_action: action(array.curr_action),
-        prev_action: action(array.prev_action),
+        curr_action: array.curr_action,
+        prev_action: array.prev_action,
         last_checkpoint: array.last_checkpoint,
         members: &members,
     };

@@ -10,27 +10,20 @@ use super::model::*;
 /// "Complete / none" in sector counts.
 pub const MAX_SECTOR: u64 = u64::MAX;
 
-/// Member state bits as the monitor derives them from `dev-X/state` (MDMON.md §3.4).
+/// Member state bits as the monitor derives them from `dev-X/state` (MDMON.md §3.4): the
+/// values of [`crate::sysfs::DiskState`], as plain `u32` for the ops' inputs.
 pub mod ds {
-    pub const FAULTY: u32 = 1;
-    pub const INSYNC: u32 = 2;
-    pub const WRITE_MOSTLY: u32 = 4;
-    pub const SPARE: u32 = 8;
-    pub const BLOCKED: u32 = 16;
-    pub const EXTERNAL_BBL: u32 = 4096;
+    use crate::sysfs::DiskState;
+    pub const FAULTY: u32 = DiskState::FAULTY.bits();
+    pub const INSYNC: u32 = DiskState::IN_SYNC.bits();
+    pub const WRITE_MOSTLY: u32 = DiskState::WRITE_MOSTLY.bits();
+    pub const SPARE: u32 = DiskState::SPARE.bits();
+    pub const BLOCKED: u32 = DiskState::BLOCKED.bits();
+    pub const EXTERNAL_BBL: u32 = DiskState::EXTERNAL_BBL.bits();
 }
 
 /// md `sync_action` in the monitor's index order (MDMON.md §3.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SyncAction {
-    Idle,
-    Reshape,
-    Resync,
-    Recover,
-    Check,
-    Repair,
-    Unknown,
-}
+pub use crate::sysfs::SyncAction;
 
 /// One tracked member of the md array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,18 +58,13 @@ pub struct ArrayInput<'a> {
 impl ArrayInput<'_> {
     /// Generic mdmon `is_resync_complete` (MDMON.md §5.2).
     pub fn resync_complete(&self) -> bool {
-        let sync_size = match self.md_level {
-            1 | 4 | 5 | 6 => self.component_size,
-            10 => {
-                let copies = u64::from(self.layout & 0xff) * u64::from((self.layout >> 8) & 0xff);
-                self.component_size
-                    .saturating_mul(u64::from(self.raid_disks))
-                    .checked_div(copies)
-                    .unwrap_or(0)
-            }
-            _ => 0,
-        };
-        self.resync_start >= sync_size
+        crate::monitor::resync_complete(
+            self.md_level,
+            self.layout,
+            self.raid_disks,
+            self.component_size,
+            self.resync_start,
+        )
     }
 }
 
