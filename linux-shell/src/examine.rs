@@ -206,46 +206,8 @@ fn read_tail(path: &Path) -> io::Result<DiskTail> {
 /// cannot be determined (the examined disk is then not singled out).
 fn device_serial(path: &Path) -> Option<[u8; 16]> {
     let real = std::fs::canonicalize(path).ok()?;
-    let name = real.file_name()?.to_str()?.to_string();
-    if std::env::var("IMSM_DEVNAME_AS_SERIAL")
-        .ok()
-        .and_then(|v| v.trim().parse::<i32>().ok())
-        == Some(1)
-    {
-        let dev = format!("/dev/{name}");
-        let mut s = [0u8; 16];
-        for (d, b) in s.iter_mut().zip(dev.bytes().take(15)) {
-            *d = b;
-        }
-        return Some(s);
-    }
-    let base = Path::new("/sys/class/block").join(&name);
-    let raw = if name.starts_with("nvme") {
-        std::fs::read(base.join("device/serial")).ok()?
-    } else if let Ok(page) = std::fs::read(base.join("device/vpd_pg80")) {
-        let len = usize::from(*page.get(3)?);
-        page.get(4..4 + len)?.to_vec()
-    } else {
-        std::fs::read(base.join("serial")).ok()?
-    };
-    clean_serial(&raw)
-}
-
-/// IMSM serial clean-up: drop blanks, control and non-ASCII bytes, ':' becomes ';', keep
-/// the last 16 characters.
-fn clean_serial(raw: &[u8]) -> Option<[u8; 16]> {
-    let kept: Vec<u8> = raw
-        .iter()
-        .filter(|&&b| b > 0x20 && b < 0x80)
-        .map(|&b| if b == b':' { b';' } else { b })
-        .collect();
-    if kept.is_empty() {
-        return None;
-    }
-    let tail = &kept[kept.len().saturating_sub(16)..];
-    let mut s = [0u8; 16];
-    s[..tail.len()].copy_from_slice(tail);
-    Some(s)
+    // The daemon's own derivation, so examine shows the serial the daemon matches on.
+    mdmon::runtime::imsm::disk_serial(real.file_name()?.to_str()?)
 }
 
 fn json_escape(s: &str) -> String {
@@ -335,7 +297,8 @@ pub fn run(args: &[OsString]) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{clean_serial, examine_one};
+    use super::examine_one;
+    use mdmon::runtime::imsm::clean_serial;
     use mdmon_core::imsm::layout::{RawDev, RawDisk, RawMap, RawSuper, DISK_CONFIGURED};
     use mdmon_core::imsm::model::{Map, Mpb, Volume};
     use std::io::Write;

@@ -41,17 +41,23 @@ pub fn disk_serial(kname: &str) -> Option<[u8; 16]> {
         }
         page.get(4..4 + len)?.to_vec()
     };
-    let cleaned: Vec<u8> = raw
+    clean_serial(&raw)
+}
+
+/// IMSM serial clean-up (IMSM.md §2 step 4): drop blanks, control and non-ASCII bytes,
+/// ':' becomes ';' (reserved for failed/missing markers), keep the last 16 characters.
+pub fn clean_serial(raw: &[u8]) -> Option<[u8; 16]> {
+    let kept: Vec<u8> = raw
         .iter()
         .filter(|&&b| b > 0x20 && b < 0x80)
         .map(|&b| if b == b':' { b';' } else { b })
         .collect();
-    if cleaned.is_empty() {
+    if kept.is_empty() {
         return None;
     }
-    let keep = &cleaned[cleaned.len().saturating_sub(16)..];
+    let tail = &kept[kept.len().saturating_sub(16)..];
     let mut out = [0u8; 16];
-    out[..keep.len()].copy_from_slice(keep);
+    out[..tail.len()].copy_from_slice(tail);
     Some(out)
 }
 
