@@ -1,6 +1,9 @@
 //! `cargo xtask …`: the project's own tooling (real-kernel rig, fixtures, static build).
 
+mod audit;
+mod bench;
 mod cpio;
+mod install;
 mod rig;
 
 use rig::{Mdmon, RunOptions, Workspace};
@@ -20,6 +23,10 @@ commands:
         capture golden metadata fixtures from the rig into tests/fixtures/ (all, or only
         the moments of one scenario)
   dist  build the static mdmon (target/x86_64-unknown-linux-musl/release/mdmon)
+  audit prove the monitor thread's code cannot allocate, open, or panic
+  bench the original mdmon and ours in one rig session: latency, memory, size
+  install --destdir DIR
+        lay out binary, units, initramfs hooks and man page as a package would
   test [--no-rig]
         everything CI checks: fmt, clippy, the no_std core build, unit and integration
         tests, then every rig scenario and the rig's own can-it-fail check
@@ -38,6 +45,9 @@ fn main() -> ExitCode {
         Some("fixtures") => cmd_fixtures(&args[1..]),
         Some("dist") => dist().map(|p| println!("{}", p.display())),
         Some("test") => cmd_test(&args[1..]),
+        Some("audit") => audit::cmd(&args[1..]),
+        Some("bench") => bench::cmd(&args[1..]),
+        Some("install") => install::cmd(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);

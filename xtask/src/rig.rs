@@ -21,7 +21,23 @@ pub type Result<T> = std::result::Result<T, String>;
 
 /// Debian packages that make up the guest. The kernel package name is resolved at run time
 /// through `linux-image-amd64` so the rig follows Debian's current 6.1 kernel.
-const GUEST_PACKAGES: &[&str] = &["busybox-static", "mdadm", "libc6", "libudev1"];
+const GUEST_PACKAGES: &[&str] = &[
+    "busybox-static",
+    "mdadm",
+    "libc6",
+    "libudev1",
+    // dmsetup (dm-delay under the members for `cargo xtask bench`)
+    "dmsetup",
+    "libdevmapper1.02.1",
+    "libselinux1",
+    "libpcre2-8-0",
+    // mke2fs and e2fsck (an ext4 root on an IMSM volume for the early-boot scenario)
+    "e2fsprogs",
+    "libext2fs2",
+    "libcom-err2",
+    "libblkid1",
+    "libuuid1",
+];
 
 /// Modules the guest loads at boot (their dependencies are resolved with modprobe).
 const GUEST_MODULES: &[&str] = &[
@@ -49,6 +65,9 @@ const GUEST_BINARIES: &[(&str, &str)] = &[
     // second name so scenarios can always compare with it.
     ("sbin/mdmon", "sbin/mdmon"),
     ("sbin/mdmon", "usr/lib/rig/mdmon.orig"),
+    ("sbin/dmsetup", "sbin/dmsetup"),
+    ("sbin/mke2fs", "sbin/mke2fs"),
+    ("sbin/e2fsck", "sbin/e2fsck"),
 ];
 
 pub struct Workspace {
@@ -201,6 +220,32 @@ pub struct GuestImage {
     pub kernel: PathBuf,
     pub base_cpio: PathBuf,
     pub kernel_version: String,
+    /// Our static guest tool (`tests/src/bin/rig-probe`), at `/usr/bin/rig-probe`.
+    pub probe: PathBuf,
+}
+
+/// Builds the static `rig-probe` the guest gets beside busybox.
+fn build_probe(ws: &Workspace) -> Result<PathBuf> {
+    let target = "x86_64-unknown-linux-musl";
+    let ok = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "mdmon-tests",
+            "--bin",
+            "rig-probe",
+            "--target",
+            target,
+        ])
+        .current_dir(&ws.root)
+        .status()
+        .map_err(|e| e.to_string())?
+        .success();
+    if !ok {
+        return Err("cargo build of rig-probe failed".into());
+    }
+    Ok(ws.root.join(format!("target/{target}/release/rig-probe")))
 }
 
 /// Builds (or reuses) the kernel and the base initramfs.
@@ -227,6 +272,7 @@ pub fn prepare(ws: &Workspace) -> Result<GuestImage> {
         kernel: base.join("vmlinuz"),
         base_cpio: base.join("base.cpio"),
         kernel_version: fs::read_to_string(base.join("kernel-version")).unwrap_or_default(),
+        probe: build_probe(ws)?,
     };
     if fs::read_to_string(&stamp).ok().as_deref() == Some(stamp_text.as_str())
         && image.kernel.is_file()
@@ -749,6 +795,8 @@ fn build_overlay(
         env.push_str(&format!("{k}={v}\n"));
     }
     cpio.file("rig/env", 0o644, env.as_bytes())
+        .map_err(|e| e.to_string())?;
+    cpio.file("usr/bin/rig-probe", 0o755, &read(&image.probe)?)
         .map_err(|e| e.to_string())?;
     if let Some(ours) = &opts.our_mdmon {
         let bin = read(ours)?;

@@ -1,0 +1,47 @@
+//! `rig-probe`: a small static tool the rig puts into the guest (`/usr/bin/rig-probe`) for
+//! what busybox cannot do: clocks with microsecond resolution, timed O_DIRECT writes, and a
+//! raw client for mdmon's control socket. Scenarios call it; its output is plain lines that
+//! the scenario or `cargo xtask` parses.
+//!
+//! One subcommand per module; each prints its own usage on bad arguments.
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: rig-probe <command> [args]
+  now                      CLOCK_MONOTONIC in microseconds
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or(&[]);
+    let result: Result<(), String> = match args.first().map(String::as_str) {
+        Some("now") => {
+            println!("{}", monotonic_us());
+            Ok(())
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let _ = rest;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rig-probe: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC in microseconds (the guest's clock for every latency the rig reports).
+pub fn monotonic_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1000
+}
