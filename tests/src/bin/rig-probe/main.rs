@@ -5,6 +5,8 @@
 //!
 //! One subcommand per module; each prints its own usage on bad arguments.
 
+mod write;
+
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -16,16 +18,16 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or(&[]);
     let result: Result<(), String> = match args.first().map(String::as_str) {
+        Some("write") => write::run(rest),
         Some("now") => {
             println!("{}", monotonic_us());
             Ok(())
         }
         _ => {
-            eprint!("{USAGE}");
+            eprint!("{USAGE}{}", write::USAGE);
             return ExitCode::from(2);
         }
     };
-    let _ = rest;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
