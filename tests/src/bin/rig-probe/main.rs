@@ -5,6 +5,7 @@
 //!
 //! One subcommand per module; each prints its own usage on bad arguments.
 
+mod sock;
 mod write;
 
 use std::process::ExitCode;
@@ -19,12 +20,13 @@ fn main() -> ExitCode {
     let rest = args.get(1..).unwrap_or(&[]);
     let result: Result<(), String> = match args.first().map(String::as_str) {
         Some("write") => write::run(rest),
+        Some("sock") => sock::run(rest),
         Some("now") => {
             println!("{}", monotonic_us());
             Ok(())
         }
         _ => {
-            eprint!("{USAGE}{}", write::USAGE);
+            eprint!("{USAGE}{}{}", write::USAGE, sock::USAGE);
             return ExitCode::from(2);
         }
     };
