@@ -35,6 +35,11 @@ struct Tracked {
     /// Its volume / virtual-disk number in the metadata.
     inst: u32,
     level: i32,
+    /// `safe_mode_delay`, opened while the array is discovered: at SIGTERM the path may no
+    /// longer resolve (an initramfs instance is told to go only after switch-root, when its
+    /// root has no /sys), and without the 1 ms delay a busy array never goes clean, so the
+    /// old instance would never exit (the rig's root-on-raid scenario showed it).
+    safe_mode: Option<std::sync::Arc<std::fs::File>>,
 }
 
 pub struct Manager<'q, F: Format> {
@@ -293,9 +298,18 @@ impl<'q, F: Format> Manager<'q, F> {
         }
         self.sigterm_seen = true;
         self.shared.sigterm.store(true, Ordering::Release);
-        for devnm in self.tracked.keys() {
-            let path = PathBuf::from(format!("/sys/block/{devnm}/md/safe_mode_delay"));
-            let _ = std::fs::write(&path, "0.001");
+        for (devnm, t) in &self.tracked {
+            use std::os::unix::fs::FileExt as _;
+            let written = match &t.safe_mode {
+                Some(f) => f.write_at(b"0.001", 0).map(drop),
+                None => std::fs::write(format!("/sys/block/{devnm}/md/safe_mode_delay"), "0.001"),
+            };
+            if let Err(e) = written {
+                mlog!(
+                    &self.container,
+                    "{devnm}: cannot set safe_mode_delay to 1 ms: {e}"
+                );
+            }
         }
         self.monitor_wake.signal();
     }
@@ -628,7 +642,19 @@ impl<'q, F: Format> Manager<'q, F> {
                             "monitoring {devnm} (volume {inst}, raid{level}, {} members)",
                             bundle.members.len()
                         );
-                        self.tracked.insert(devnm, Tracked { inst, level });
+                        let safe_mode = std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(format!("/sys/block/{devnm}/md/safe_mode_delay"))
+                            .ok()
+                            .map(std::sync::Arc::new);
+                        self.tracked.insert(
+                            devnm,
+                            Tracked {
+                                inst,
+                                level,
+                                safe_mode,
+                            },
+                        );
                         self.send(ToMonitor::Array(bundle));
                     }
                     Err(e) => {
