@@ -26,7 +26,7 @@ use nix::sys::signalfd::SignalFd;
 use crate::control::{ControlHandler, ControlServer};
 use crate::daemon::{RunFiles, Victim};
 use mdmon::runtime::ddf::Ddf;
-use mdmon::runtime::disk::AlignedBuf;
+use mdmon::runtime::disk::{AlignedBuf, MetadataWriter};
 use mdmon::runtime::format::{DiskNode, Format, LoadedContainer, MemberDiskInfo};
 use mdmon::runtime::imsm::Imsm;
 use mdmon::runtime::manager::Manager;
@@ -341,9 +341,19 @@ where
         heapless::spsc::Queue::new();
     let (tx, rx) = to_monitor.split();
     let (mtx, mrx) = from_monitor.split();
+    // The AIO context is the manager's to create (the monitor only submits and reaps).
+    let writer = MetadataWriter::new();
+    if !writer.is_parallel() {
+        log!(
+            devnm,
+            "no AIO context ({}): metadata writes go to one disk after another",
+            io::Error::last_os_error()
+        );
+    }
     let monitor = Monitor {
         meta: loaded.meta,
         sync_buf,
+        writer,
         disks,
         arrays: heapless::Vec::new(),
         rx,

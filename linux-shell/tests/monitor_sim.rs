@@ -71,7 +71,7 @@ fn step_without_allocating<H: ContainerMetadata>(monitor: &mut Monitor<'_, H>) -
     done
 }
 
-use mdmon::runtime::disk::{AlignedBuf, MetadataDisk};
+use mdmon::runtime::disk::{AlignedBuf, MetadataDisk, MetadataWriter};
 use mdmon::runtime::monitor::Monitor;
 use mdmon::runtime::sysfs_fd::SysfsAttr;
 use mdmon::runtime::wake::Wake;
@@ -212,6 +212,7 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
     let mut monitor = Monitor {
         meta: Box::new(meta),
         sync_buf,
+        writer: MetadataWriter::new(),
         disks,
         arrays: heapless::Vec::new(),
         rx,
@@ -359,6 +360,7 @@ fn without_a_metadata_write_the_kernel_is_not_told_active() {
     let mut monitor = Monitor {
         meta: Box::new(meta),
         sync_buf,
+        writer: MetadataWriter::new(),
         disks: heapless::Vec::new(),
         arrays: heapless::Vec::new(),
         rx,

@@ -5,7 +5,7 @@
 //! Records arrive from the manager as boxes and go back as boxes: the monitor only moves
 //! them, never frees them.
 
-use super::disk::{AlignedBuf, MetadataDisk};
+use super::disk::{AlignedBuf, MetadataDisk, MetadataWriter};
 use super::sysfs_fd::ATTR_BUF;
 use super::wake::Wake;
 use super::{ArrayBundle, ArrayEvent, FromMonitor, Shared, ToMonitor, MAX_ARRAYS, QUEUE_LEN};
@@ -30,6 +30,9 @@ pub struct Monitor<'q, H: ContainerMetadata> {
     /// Boxed: a DDF container is about 337 KB, far more than belongs on a stack.
     pub meta: Box<H>,
     pub sync_buf: AlignedBuf,
+    /// Issues a sync's writes to all member disks at once (AIO context set up by the
+    /// manager; see `disk::MetadataWriter`).
+    pub writer: MetadataWriter,
     pub disks: heapless::Vec<Box<MetadataDisk>, MAX_DISKS>,
     pub arrays: heapless::Vec<Box<ArrayBundle>, MAX_ARRAYS>,
     pub rx: Consumer<'q, ToMonitor<H>, QUEUE_LEN>,
@@ -252,21 +255,23 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         let mut writes: heapless::Vec<DiskWrite, MAX_DISK_WRITES> = heapless::Vec::new();
         let recorded = match self.meta.sync(self.sync_buf.as_mut_slice(), &mut writes) {
             Ok(true) => {
-                let buf = self.sync_buf.as_slice();
+                // All members' writes in flight at once, each disk's in the handler's order;
+                // this returns when every one completed (durably: RWF_DSYNC) or failed.
                 let mut any_ok = false;
-                for w in writes.iter() {
-                    let bytes = buf.get(w.buf_start..w.buf_start.saturating_add(w.len));
-                    let disk = self.disks.iter().find(|d| d.id == w.disk);
-                    let ok = match (bytes, disk) {
-                        (Some(bytes), Some(disk)) => disk.write_at(bytes, w.offset),
-                        _ => false,
-                    };
-                    if ok {
-                        any_ok = true;
-                    } else {
-                        self.shared.write_errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                let disks = &self.disks;
+                let shared = self.shared;
+                self.writer.write_all(
+                    self.sync_buf.as_slice(),
+                    &writes,
+                    |id| disks.iter().find(|d| d.id == id).map(|d| &**d),
+                    |_, ok| {
+                        if ok {
+                            any_ok = true;
+                        } else {
+                            shared.write_errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    },
+                );
                 if !any_ok {
                     self.meta.mark_unwritten();
                 }
