@@ -123,6 +123,25 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
     for (name, cargo_args) in steps {
         results.push((name.to_string(), cargo_step(&ws, cargo_args)));
     }
+    // The binary audit (issue 6): the monitor thread's code, as compiled, cannot reach an
+    // allocator, descriptor creation, fork or panic; then its two mutants must be rejected.
+    for (name, args) in [
+        ("binary audit of the monitor thread", &[][..]),
+        (
+            "audit rejects its mutants",
+            &["--self-test".to_string()][..],
+        ),
+    ] {
+        println!("\n==> cargo xtask audit {}", args.join(" "));
+        let ok = match audit::cmd(args) {
+            Ok(()) => true,
+            Err(e) => {
+                println!("{e}");
+                false
+            }
+        };
+        results.push((name.to_string(), ok));
+    }
     if with_rig {
         let image = rig::prepare(&ws)?;
         let opts = RunOptions {

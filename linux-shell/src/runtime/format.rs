@@ -63,7 +63,7 @@ pub struct SpareDisk {
 }
 
 pub trait Format {
-    type Meta: ContainerMetadata + Send;
+    type Meta: ContainerMetadata + super::monitor::MonitorEntry + Send;
     /// Reads every member's metadata and opens the disks for O_DIRECT writes.
     fn load(&mut self, members: &[MemberDiskInfo]) -> Result<LoadedContainer<Self::Meta>, String>;
     /// The update a newly found member array needs, if any (`open_new`).

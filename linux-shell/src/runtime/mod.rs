@@ -13,6 +13,7 @@ pub mod format;
 pub mod imsm;
 pub mod manager;
 pub mod monitor;
+pub mod seccomp;
 pub mod sysfs_fd;
 pub mod wake;
 

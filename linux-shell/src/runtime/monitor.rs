@@ -10,6 +10,8 @@ use super::sysfs_fd::ATTR_BUF;
 use super::wake::Wake;
 use super::{ArrayBundle, ArrayEvent, FromMonitor, Shared, ToMonitor, MAX_ARRAYS, QUEUE_LEN};
 use heapless::spsc::{Consumer, Producer};
+use mdmon_core::handler::ddf::DdfMetadata;
+use mdmon_core::handler::imsm::ImsmMetadata;
 use mdmon_core::handler::{ContainerMetadata, DiskWrite, MAX_DISK_WRITES};
 use mdmon_core::monitor::{
     failures_to_propagate, read_and_act, ArrayRecord, MemberObservation, MetadataSynced,
@@ -56,17 +58,92 @@ impl<H: ContainerMetadata> core::fmt::Debug for Monitor<'_, H> {
     }
 }
 
+/// A metadata format whose monitor thread has a stable entry symbol (see
+/// [`mdmon_monitor_imsm`]). The daemon starts the thread through [`Monitor::run`], which
+/// goes through here, so the code `cargo xtask audit` walks is the code that runs.
+pub trait MonitorEntry: ContainerMetadata + Sized {
+    fn enter(monitor: Monitor<'_, Self>) -> !;
+}
+
+impl MonitorEntry for ImsmMetadata {
+    fn enter(monitor: Monitor<'_, Self>) -> ! {
+        mdmon_monitor_imsm(monitor)
+    }
+}
+
+impl MonitorEntry for DdfMetadata {
+    fn enter(monitor: Monitor<'_, Self>) -> ! {
+        mdmon_monitor_ddf(monitor)
+    }
+}
+
+/// The monitor thread of an IMSM container, from its first iteration on; it never returns.
+///
+/// This is the root `cargo xtask audit` starts from: the symbol name is fixed
+/// (`no_mangle`), the function is never inlined into the thread trampoline, and it is not
+/// generic, so the release binary holds exactly one copy of the monitor loop for IMSM
+/// under this name. Everything the monitor thread executes after installing its seccomp
+/// filter is reachable from here. Do not rename it without changing the audit.
+#[no_mangle]
+#[inline(never)]
+pub fn mdmon_monitor_imsm(monitor: Monitor<'_, ImsmMetadata>) -> ! {
+    monitor.run_loop()
+}
+
+/// The monitor thread of a DDF container; the same contract as [`mdmon_monitor_imsm`].
+#[no_mangle]
+#[inline(never)]
+pub fn mdmon_monitor_ddf(monitor: Monitor<'_, DdfMetadata>) -> ! {
+    monitor.run_loop()
+}
+
+impl<H: MonitorEntry> Monitor<'_, H> {
+    /// The monitor thread's body: installs the thread's seccomp filter, then enters the
+    /// format's audited entry symbol. Never returns: once SIGTERM was seen and every array
+    /// is clean it reports `monitor_done` and waits for the manager to end the process.
+    pub fn run(self) -> ! {
+        match super::seccomp::install_for_monitor() {
+            Ok(()) => {}
+            Err(super::seccomp::NotInstalled::Disabled) => {
+                eprintln!(
+                    "mdmon: monitor thread runs without its seccomp filter (MDMON_NO_SECCOMP=1)"
+                );
+            }
+            Err(super::seccomp::NotInstalled::Refused(errno)) => {
+                // Monitoring matters more than the filter: an unmonitored array blocks its
+                // writes for good.
+                eprintln!(
+                    "mdmon: monitor thread runs without its seccomp filter: the kernel refused it ({})",
+                    std::io::Error::from_raw_os_error(errno)
+                );
+            }
+        }
+        H::enter(self)
+    }
+}
+
 impl<H: ContainerMetadata> Monitor<'_, H> {
-    /// The monitor thread's body. Returns once SIGTERM was seen and every array is clean.
-    #[inline(never)]
-    pub fn run(mut self) {
+    /// The loop itself; reached only through the entry symbols above.
+    #[inline(always)]
+    fn run_loop(mut self) -> ! {
         loop {
             if self.step() {
                 self.shared.monitor_done.store(true, Ordering::Release);
                 self.manager_wake.signal();
-                return;
+                self.park();
             }
             self.wait();
+        }
+    }
+
+    /// The monitor's work is done; the manager exits the process as soon as it sees
+    /// `monitor_done`. Returning instead would free the monitor's memory on this thread
+    /// and run std's thread exit (allocator, futex, munmap): calls the audit and the
+    /// seccomp filter keep off this thread.
+    fn park(&self) -> ! {
+        loop {
+            // SAFETY: no fds, so no pointer is read; sleeps until a signal or forever.
+            unsafe { libc::poll(core::ptr::null_mut(), 0, -1) };
         }
     }
 
@@ -74,6 +151,10 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
     /// spread failures. Returns true when the monitor is finished (SIGTERM and nothing
     /// dirty).
     pub fn step(&mut self) -> bool {
+        #[cfg(feature = "audit-mutant-alloc")]
+        audit_mutant_alloc();
+        #[cfg(feature = "audit-mutant-panic")]
+        audit_mutant_panic(self.arrays.len());
         // Before `receive`: updates are applied there, and DDF stamps what they change.
         let mut now = libc::timespec {
             tv_sec: 0,
@@ -114,7 +195,11 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
     fn flush_outbox(&mut self) {
         while let Some(msg) = self.outbox.pop_front() {
             if let Err(m) = self.tx.enqueue(msg) {
-                let _ = self.outbox.push_front(m);
+                // The slot it came from is free, so this cannot fail; if it did, dropping
+                // the message would free its box here (the audit rejects that).
+                if let Err(m) = self.outbox.push_front(m) {
+                    core::mem::forget(m);
+                }
                 break;
             }
             self.manager_wake.signal();
@@ -150,11 +235,10 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                 ToMonitor::MemberRemoved { devnm, kname } => {
                     if let Some(a) = self.arrays.iter_mut().find(|a| a.devnm == devnm) {
                         if let Some(i) = a.members.iter().position(|m| m.kname == kname) {
-                            // Dropping the fds closes them; no memory is freed.
-                            a.members.remove(i);
-                            if i < a.record.members.len() {
-                                a.record.members.remove(i);
-                            }
+                            // Dropping the fds closes them; no memory is freed. `retain`
+                            // keeps both lists parallel without `remove`'s panic path.
+                            remove_at(&mut a.members, i);
+                            remove_at(&mut a.record.members, i);
                         }
                     }
                 }
@@ -172,6 +256,19 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         }
     }
 
+    /// `swap_remove` without its panic path: the last array takes the place of array `i`.
+    fn take_array(&mut self, i: usize) -> Option<Box<ArrayBundle>> {
+        if i >= self.arrays.len() {
+            return None;
+        }
+        let last = self.arrays.pop()?;
+        match self.arrays.get_mut(i) {
+            Some(slot) => Some(core::mem::replace(slot, last)),
+            // `i` was the last one.
+            None => Some(last),
+        }
+    }
+
     /// One pass over every array; returns whether any was dirty.
     fn pass_all(&mut self) -> bool {
         let mut any_dirty = false;
@@ -183,8 +280,9 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
             // Under SIGTERM a clean array is left alone from now on (its successor mdmon
             // owns it); a stopped array is handed back.
             if retire || (sigterm && !dirty) {
-                let bundle = self.arrays.swap_remove(i);
-                self.send(FromMonitor::Retired(bundle));
+                if let Some(bundle) = self.take_array(i) {
+                    self.send(FromMonitor::Retired(bundle));
+                }
             } else {
                 i += 1;
             }
@@ -358,6 +456,44 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         self.shared.loop_count.fetch_add(1, Ordering::AcqRel);
         self.wake.drain();
     }
+}
+
+// Deliberate defects for `cargo xtask audit --self-test`, which must reject a binary built
+// with either (linux-shell/Cargo.toml). They refuse to compile unless the self-test's
+// environment variable is set, so no ordinary build (`--all-features` included) can ship
+// one.
+#[cfg(any(feature = "audit-mutant-alloc", feature = "audit-mutant-panic"))]
+const _: () = assert!(
+    option_env!("MDMON_AUDIT_MUTANT").is_some(),
+    "audit-mutant-* features are for `cargo xtask audit --self-test` only"
+);
+
+/// Allocates on every monitor iteration (mutant).
+#[cfg(feature = "audit-mutant-alloc")]
+#[inline(never)]
+fn audit_mutant_alloc() {
+    let b = Box::new(core::hint::black_box(0u64));
+    core::hint::black_box(&b);
+}
+
+/// Can panic on every monitor iteration (mutant); black_box keeps the compiler from
+/// proving it never does.
+#[cfg(feature = "audit-mutant-panic")]
+#[inline(never)]
+fn audit_mutant_panic(arrays: usize) {
+    if core::hint::black_box(arrays) > MAX_ARRAYS {
+        panic!("audit mutant: {arrays} arrays");
+    }
+}
+
+/// Removes element `i`, keeping the order, through `retain` (heapless' `remove` asserts
+/// the index, which would put a panic on the monitor path).
+fn remove_at<T, const N: usize>(v: &mut heapless::Vec<T, N>, i: usize) {
+    let mut k = 0;
+    v.retain(|_| {
+        k += 1;
+        k - 1 != i
+    });
 }
 
 /// Reads everything one pass needs from an array's fds.
