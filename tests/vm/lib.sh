@@ -159,3 +159,82 @@ ddf_pd_state() {
 	mdadm --examine "$1" 2>/dev/null | awk -v n="$2" '
 		/Number +RefNo/ { t = 1; next } t && $1 == n { print $NF; exit }'
 }
+
+# --- Early boot (root-on-raid*.sh; header install=yes) ---
+# The `cargo xtask install` tree (mdadm 4.2 flavour, prefix /usr) the host put in the guest.
+RIG_INSTALL=/usr/lib/rig/install
+
+# rig_install_package ROOT: what a package manager does with that tree: copy it into ROOT.
+# With --mdmon original the package's binary is replaced by the C mdmon (a system whose
+# mdmon is mdadm's own), so the same hooks, scripts and unit run with either daemon.
+rig_install_package() {
+	cp -a $RIG_INSTALL/. $1/ || fail "installing the package tree into $1"
+	[ "$RIG_MDMON" = ours ] || cp /usr/lib/rig/mdmon.orig $1/usr/sbin/mdmon
+}
+
+# rig_mkinitramfs: the part of mkinitramfs that concerns us, against the running initramfs:
+# our initramfs-tools hook fills a staging image (DESTDIR) through a stand-in for
+# hook-functions (copy_exec with the real one's never-overwrite rule), the boot scripts go
+# to /scripts as mkinitramfs puts them, and the image is laid over this initramfs.
+rig_mkinitramfs() {
+	mkdir -p /usr/share/initramfs-tools /tmp/image/scripts
+	cat > /usr/share/initramfs-tools/hook-functions <<'HF'
+copy_exec() {
+	local t="${2:-$1}"
+	case "$t" in */) t="$t${1##*/}" ;; esac
+	[ -d "$DESTDIR/$t" ] && t="$t/${1##*/}"
+	[ -e "$DESTDIR/$t" ] && return 1
+	mkdir -p "$DESTDIR/${t%/*}" && cp "$1" "$DESTDIR/$t"
+}
+HF
+	DESTDIR=/tmp/image sh /usr/share/initramfs-tools/hooks/mdmon-rs || fail "initramfs-tools hook mdmon-rs"
+	for s in local-block init-bottom; do
+		mkdir -p /tmp/image/scripts/$s
+		cp /usr/share/initramfs-tools/scripts/$s/mdmon-rs /tmp/image/scripts/$s/
+	done
+	cp -a /tmp/image/. / || fail "laying the image over the initramfs"
+	rm -rf /tmp/image
+}
+
+# md_container / md_volume CONTAINER: kernel names from sysfs (assembly without a config
+# file picks its own names).
+md_container() { for v in /sys/block/md*/md/metadata_version; do [ "$(cat $v)" = external:imsm ] && { v=${v%/md/*}; echo ${v##*/}; return; }; done; }
+md_volume() { for v in /sys/block/md*/md/metadata_version; do case "$(cat $v)" in external:/$1/0) v=${v%/md/*}; echo ${v##*/}; return ;; esac; done; }
+# argv0 PID
+argv0() { tr '\000' '\n' < /proc/$1/cmdline | head -n 1; }
+# mdmon_count: live processes whose argv[0] names an mdmon (as takeover recognises them).
+mdmon_count() { local n=0 p; for p in /proc/[0-9]*; do case "$(argv0 ${p#/proc/} 2>/dev/null)" in *mdmon* | *@dmon*) n=$((n + 1)) ;; esac; done; echo $n; }
+
+# rig_switch_root ROOTMNT: the end of initramfs-tools' init: copy the rig's files to the
+# root, move /dev, /run, /sys and /proc onto it, and ask PID 1 (tests/vm/init) to switch
+# root to ROOTMNT/rig/root-init, which runs this scenario again with RIG_STAGE=root, then
+# reports and powers off like tests/vm/init. /out travels through /run.
+rig_switch_root() {
+	local r=$1
+	mkdir -p $r/rig $r/proc $r/sys $r/dev $r/run $r/tmp $r/out
+	cp /rig/lib.sh /rig/scenario.sh /rig/env $r/rig/
+	cat > $r/rig/root-init <<'RI'
+#!/bin/sh
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /out
+cp -a /run/rig-out/. /out/ 2>/dev/null
+rm -rf /run/rig-out
+set -a; . /rig/env; set +a
+export MDADM_NO_SYSTEMCTL=1 IMSM_NO_PLATFORM=1 RIG_STAGE=root
+cd /tmp
+echo "rig: root stage on $(awk '$2 == "/" { print $1 }' /proc/mounts), boot $RIG_BOOT/$RIG_BOOTS"
+/bin/sh -c '. /rig/lib.sh; . /rig/scenario.sh'
+rc=$?
+. /rig/lib.sh
+save_outbox
+echo "RIG_EXIT_STATUS=$rc"
+poweroff -f
+RI
+	chmod 755 $r/rig/root-init
+	mkdir -p /run/rig-out && cp -a /out/. /run/rig-out/
+	sync
+	for m in /dev /run /sys /proc; do mount -n -o move $m $r$m || fail "mount --move $m $r$m"; done
+	echo "$r /rig/root-init" > /rig/switch-root
+	echo "rig: switching root to $r"
+}

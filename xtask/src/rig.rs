@@ -462,6 +462,9 @@ pub struct ScenarioSpec {
     /// `cargo xtask test` also runs it with our mdmon (`ours=no` while a feature it needs
     /// is not in our daemon yet).
     pub with_ours: bool,
+    /// `install=yes`: the guest gets the `cargo xtask install` tree (mdadm 4.2 flavour,
+    /// prefix /usr) under /usr/lib/rig/install, for the early-boot scenarios.
+    pub install_tree: bool,
 }
 
 impl ScenarioSpec {
@@ -503,6 +506,7 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
         suite: true,
         captures_fixtures: false,
         with_ours: true,
+        install_tree: false,
     };
     for line in text.lines() {
         if let Some(s) = line.strip_prefix("# summary: ") {
@@ -524,6 +528,7 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
                 "suite" => spec.suite = v == "yes",
                 "fixtures" => spec.captures_fixtures = v == "yes",
                 "ours" => spec.with_ours = v == "yes",
+                "install" => spec.install_tree = v == "yes",
                 _ => return Err(format!("{}: unknown rig key {k}", path.display())),
             }
         }
@@ -607,6 +612,11 @@ pub fn run_scenario(
     }
     let out = dir.join("out");
     fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let install_tree = if spec.install_tree {
+        Some(crate::install::tree_for_rig(ws)?)
+    } else {
+        None
+    };
     let (accel, why) = accel();
     let started = Instant::now();
     let mut console = String::new();
@@ -618,7 +628,15 @@ pub fn run_scenario(
         f.set_len(64 << 20).map_err(|e| e.to_string())?;
         drop(f);
         let initrd = dir.join("initrd.cpio");
-        build_overlay(ws, image, spec, opts, boot, &initrd)?;
+        build_overlay(
+            ws,
+            image,
+            spec,
+            opts,
+            boot,
+            install_tree.as_deref(),
+            &initrd,
+        )?;
         if !opts.quiet {
             eprintln!(
                 "rig: {} boot {boot}/{} mdmon={mdmon_tag} accel={why} disks={}x{}",
@@ -771,6 +789,7 @@ fn build_overlay(
     spec: &ScenarioSpec,
     opts: &RunOptions,
     boot: u32,
+    install_tree: Option<&Path>,
     dest: &Path,
 ) -> Result<()> {
     let mut data = fs::read(&image.base_cpio).map_err(|e| e.to_string())?;
@@ -807,6 +826,39 @@ fn build_overlay(
                 .map_err(|e| e.to_string())?;
         }
     }
+    if let Some(tree) = install_tree {
+        cpio.dir("usr/lib/rig/install").map_err(|e| e.to_string())?;
+        add_tree(&mut cpio, tree, "usr/lib/rig/install")?;
+    }
     data.extend_from_slice(&cpio.finish().map_err(|e| e.to_string())?);
     fs::write(dest, data).map_err(|e| e.to_string())
+}
+
+/// Adds the directory tree `src` under `dest` (directories before their contents, as the
+/// kernel's unpacker needs; modes and symlinks kept).
+fn add_tree(cpio: &mut CpioWriter<Vec<u8>>, src: &Path, dest: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut entries: Vec<_> = fs::read_dir(src)
+        .map_err(|e| format!("{}: {e}", src.display()))?
+        .filter_map(|e| e.ok())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let name = format!("{dest}/{}", e.file_name().to_string_lossy());
+        let meta = fs::symlink_metadata(&path).map_err(|e| e.to_string())?;
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&path).map_err(|e| e.to_string())?;
+            cpio.symlink(&name, &target.to_string_lossy())
+                .map_err(|e| e.to_string())?;
+        } else if meta.is_dir() {
+            cpio.dir(&name).map_err(|e| e.to_string())?;
+            add_tree(cpio, &path, &name)?;
+        } else {
+            let data = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            cpio.file(&name, meta.permissions().mode() & 0o7777, &data)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
