@@ -986,26 +986,26 @@ const GENERIC_SYSCALL: &[&str] = &[
     "syscall",
 ];
 
-/// The constant in `eax`/`edi` before instruction `i`: the nearest earlier write of that
-/// register within a few instructions, if it is `mov reg, imm` / `xor reg, reg`.
-fn constant_before(f: &Func, i: usize, reg: &str) -> Option<u64> {
-    for (_, text) in f.insns[..i].iter().rev().take(12) {
-        let (m, ops) = split_insn(text);
-        if writes(m, ops).contains(&reg) {
-            let mut o = ops.split(',');
-            let _dst = o.next();
-            let src = o.next()?.trim();
-            return match m {
-                "mov" => hex(src),
-                "xor" if full_reg(src) == Some(reg) => Some(0),
-                _ => None,
-            };
-        }
-        if m == "call" {
+/// The integer constant `reg` holds at instruction `at` (a syscall number in eax, or in
+/// edi for a generic entry): every reaching definition must be `mov reg, imm`,
+/// `xor reg, reg`, or a copy of a register holding that same constant.
+fn register_constant(f: &Func, g: &Cfg, at: usize, reg: &str, depth: u32) -> Option<u64> {
+    let mut value = None;
+    for d in reaching_defs(f, g, at, reg)? {
+        let (m, ops) = split_insn(&f.insns[d].1);
+        let src = ops.split_once(',').map(|(_, s)| s.trim())?;
+        let v = match (m, full_reg(src)) {
+            ("mov", None) => hex(src)?,
+            ("xor", Some(r)) if r == reg => 0,
+            ("mov", Some(r)) if depth > 0 => register_constant(f, g, d, r, depth - 1)?,
+            _ => return None,
+        };
+        if value.is_some_and(|x| x != v) {
             return None;
         }
+        value = Some(v);
     }
-    None
+    value
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1123,7 +1123,7 @@ fn analyse(bin_path: &Path, allow: &[Allowed]) -> rig::Result<Report> {
             for (i, (addr, text)) in f.insns.iter().enumerate() {
                 let (m, ops) = split_insn(text);
                 if m == "syscall" {
-                    match constant_before(f, i, "rax") {
+                    match register_constant(f, &g, i, "rax", 4) {
                         Some(nr) => {
                             note_syscall(&mut report, &mut reported, nr, f, || {
                                 chain_to(&parent, fi)
@@ -1142,70 +1142,36 @@ fn analyse(bin_path: &Path, allow: &[Allowed]) -> rig::Result<Report> {
                 if !is_branch {
                     continue;
                 }
+                let before = targets.len();
                 if let Some(t) = direct_target(ops) {
                     if t < f.start || t >= f.end {
                         targets.push((t, *addr));
-                        // The number a generic syscall entry gets from its caller.
-                        if let Some(ti) = bin.func_index(t) {
-                            if GENERIC_SYSCALL.contains(&bin.funcs[ti].name.as_str())
-                                && !GENERIC_SYSCALL.contains(&f.name.as_str())
-                            {
-                                match constant_before(f, i, "rdi") {
-                                    Some(nr) => {
-                                        note_syscall(&mut report, &mut reported, nr, f, || {
-                                            chain_to(&parent, fi)
-                                        })
-                                    }
-                                    None => {
-                                        report.unknown_syscalls.insert(f.name.clone());
-                                    }
-                                }
-                            }
-                        }
                     }
-                    continue;
+                } else {
+                    classify_site(
+                        &bin,
+                        f,
+                        &g,
+                        i,
+                        (m, ops, text),
+                        allow,
+                        &mut counted,
+                        &mut report,
+                        &mut targets,
+                    )?;
                 }
-                let first = counted.insert(*addr);
-                match classify_indirect(&bin, f, &g, i, m, ops) {
-                    Indirect::Resolved(t) => {
-                        if first {
-                            report.resolved_indirect += 1;
-                        }
-                        targets.extend(t.into_iter().map(|t| (t, *addr)));
-                    }
-                    Indirect::JumpTable => {
-                        if first {
-                            report.jump_tables += 1;
-                        }
-                    }
-                    Indirect::Unresolved => {
-                        let ok = allow.iter().find(|a| {
-                            a.function == f.name
-                                && (a.instruction.is_empty() || text.contains(&a.instruction))
-                        });
-                        for w in ok.map(|a| a.walk.as_slice()).unwrap_or_default() {
-                            match bin.find(w) {
-                                Some(wi) => targets.push((bin.funcs[wi].start, *addr)),
-                                None => {
-                                    return Err(format!(
-                                        "audit-allow.toml: walk target {w} not in the binary"
-                                    ))
-                                }
-                            }
-                        }
-                        if first {
-                            match ok {
-                                Some(a) => report.allowed.push((
-                                    f.name.clone(),
-                                    text.clone(),
-                                    a.reason.clone(),
-                                )),
-                                None => {
-                                    report
-                                        .unexplained
-                                        .push((f.name.clone(), *addr, text.clone()))
-                                }
-                            }
+                // The number a generic syscall entry gets from its caller in edi.
+                let calls_generic = targets[before..].iter().any(|(t, _)| {
+                    bin.func_index(*t)
+                        .is_some_and(|ti| GENERIC_SYSCALL.contains(&bin.funcs[ti].name.as_str()))
+                });
+                if calls_generic && !GENERIC_SYSCALL.contains(&f.name.as_str()) {
+                    match register_constant(f, &g, i, "rdi", 4) {
+                        Some(nr) => note_syscall(&mut report, &mut reported, nr, f, || {
+                            chain_to(&parent, fi)
+                        }),
+                        None => {
+                            report.unknown_syscalls.insert(f.name.clone());
                         }
                     }
                 }
@@ -1298,6 +1264,65 @@ fn locate(bin: &Path, violations: &mut [Violation]) {
             v.source = locs;
         }
     }
+}
+
+/// Accounts for one indirect call or jump at instruction `i` of `f`: adds the targets it
+/// resolves to, or records it as allowlisted or unexplained.
+#[allow(clippy::too_many_arguments)]
+fn classify_site(
+    bin: &Binary,
+    f: &Func,
+    g: &Cfg,
+    i: usize,
+    (m, ops, text): (&str, &str, &String),
+    allow: &[Allowed],
+    counted: &mut BTreeSet<u64>,
+    report: &mut Report,
+    targets: &mut Vec<(u64, u64)>,
+) -> rig::Result<()> {
+    let addr = &f.insns[i].0;
+    let first = counted.insert(*addr);
+    match classify_indirect(bin, f, g, i, m, ops) {
+        Indirect::Resolved(t) => {
+            if first {
+                report.resolved_indirect += 1;
+            }
+            targets.extend(t.into_iter().map(|t| (t, *addr)));
+        }
+        Indirect::JumpTable => {
+            if first {
+                report.jump_tables += 1;
+            }
+        }
+        Indirect::Unresolved => {
+            let ok = allow.iter().find(|a| {
+                a.function == f.name && (a.instruction.is_empty() || text.contains(&a.instruction))
+            });
+            for w in ok.map(|a| a.walk.as_slice()).unwrap_or_default() {
+                match bin.find(w) {
+                    Some(wi) => targets.push((bin.funcs[wi].start, *addr)),
+                    None => {
+                        return Err(format!(
+                            "audit-allow.toml: walk target {w} not in the binary"
+                        ))
+                    }
+                }
+            }
+            if first {
+                match ok {
+                    Some(a) => {
+                        report
+                            .allowed
+                            .push((f.name.clone(), text.clone(), a.reason.clone()))
+                    }
+                    None => report
+                        .unexplained
+                        .push((f.name.clone(), *addr, text.clone())),
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn note_syscall(
