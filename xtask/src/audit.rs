@@ -92,15 +92,16 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
     };
     let report = analyse(&bin, &load_allowlist(&ws)?)?;
     report.print();
-    check_seccomp_list(&ws, &report)?;
-    if report.violations.is_empty() && report.unexplained.is_empty() {
+    let seccomp = check_seccomp_list(&ws, &report);
+    if report.violations.is_empty() && report.unexplained.is_empty() && seccomp.is_ok() {
         println!("audit: PASS");
         Ok(())
     } else {
         Err(format!(
-            "audit: FAIL ({} forbidden reachable, {} unexplained indirect calls)",
+            "audit: FAIL ({} forbidden reachable, {} unexplained indirect calls{})",
             report.violations.len(),
-            report.unexplained.len()
+            report.unexplained.len(),
+            seccomp.err().map(|e| format!("; {e}")).unwrap_or_default()
         ))
     }
 }
@@ -1364,9 +1365,9 @@ fn check_seccomp_list(ws: &Workspace, report: &Report) -> rig::Result<()> {
         return Ok(());
     };
     let listed: BTreeSet<String> = text
-        .split("audit:begin")
+        .split("// audit:begin")
         .nth(1)
-        .and_then(|t| t.split("audit:end").next())
+        .and_then(|t| t.split("// audit:end").next())
         .unwrap_or("")
         .split("libc::SYS_")
         .skip(1)
@@ -1387,7 +1388,7 @@ fn check_seccomp_list(ws: &Workspace, report: &Report) -> rig::Result<()> {
         .iter()
         .filter(|s| !report.syscalls.contains_key(*s))
         .collect();
-    println!("  seccomp allow list: {} syscalls; reachable but not allowed: {missing:?}; allowed beyond the audit's list (thread exit, AIO): {extra:?}", listed.len());
+    println!("  seccomp allow list: {} syscalls; reachable but not allowed: {missing:?}; allowed beyond the audit's list: {extra:?}", listed.len());
     if missing.is_empty() {
         Ok(())
     } else {
