@@ -194,8 +194,9 @@ for impl in orig ours; do
 	exe=$(readlink /proc/$P_I/exe)
 	sample size.exe $impl $(stat -c %s $exe)
 	libs=0
+	# (Regular files only: the AIO ring shows up as "/[aio] (deleted)".)
 	for l in $(awk '$6 ~ /^\// { print $6 }' /proc/$P_I/maps | sort -u); do
-		[ "$l" = "$exe" ] || libs=$((libs + $(stat -c %s $l)))
+		[ "$l" != "$exe" ] && [ -f "$l" ] && libs=$((libs + $(stat -c %s $l)))
 	done
 	sample size.libs $impl $libs
 done

@@ -70,6 +70,7 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
     let ws = Workspace::find()?;
     let bench_dir = ws.root.join("target/bench");
     fs::create_dir_all(&bench_dir).map_err(|e| e.to_string())?;
+    let mut guest_ok = true;
     let (run_dir, unstripped) = match &args.from {
         Some(d) => (ws.root.join(d), None),
         None => {
@@ -110,6 +111,7 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
                 3 + (args.reps * 40 + args.fail_reps * 40).div_ceil(60)
             );
             let r = rig::run_scenario(&ws, &image, &spec, &opts)?;
+            guest_ok = r.ok;
             if !r.ok {
                 let tail: Vec<&str> = r.console.lines().rev().take(60).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -140,13 +142,17 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
         bench_dir.display(),
         raw_path.display()
     );
-    if args.write_readme {
+    if args.write_readme && guest_ok {
         fs::create_dir_all(ws.root.join("docs")).map_err(|e| e.to_string())?;
         fs::write(ws.root.join("docs/bench.svg"), &svg).map_err(|e| e.to_string())?;
         write_readme(&ws.root.join("README.md"), &md)?;
         println!("bench: README.md table and docs/bench.svg updated");
     }
-    Ok(())
+    if guest_ok {
+        Ok(())
+    } else {
+        Err("the bench scenario failed: the figures above are incomplete".into())
+    }
 }
 
 fn parse_samples(raw: &str) -> (Samples, Vec<(String, String)>) {
