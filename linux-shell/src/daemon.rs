@@ -48,6 +48,24 @@ const VICTIM_PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// Takeover: SIGUSR1 probes after SIGTERM, 200 ms apart (≤ 5 s in all).
 const VICTIM_PROBES: u32 = 25;
 const VICTIM_PROBE_INTERVAL: Duration = Duration::from_millis(200);
+/// How often the takeover looks whether the victim has exited, between probes.
+const VICTIM_EXIT_POLL: Duration = Duration::from_millis(5);
+
+/// Whether `pid` has exited: no such process, or a zombie its parent has not reaped yet
+/// (it no longer runs any mdmon code).
+fn process_gone(pid: i32) -> bool {
+    if kill(Pid::from_raw(pid), None).is_err() {
+        return true;
+    }
+    // `/proc/<pid>/stat`: "pid (comm) S ..."; comm may hold spaces, so read after the ')'.
+    fs::read(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        let state = stat
+            .iter()
+            .rposition(|&b| b == b')')
+            .and_then(|i| stat.get(i + 2).copied());
+        state == Some(b'Z') || state == Some(b'X')
+    })
+}
 
 /// statfs magic numbers of the file systems an initramfs root lives on.
 const TMPFS_MAGIC: u32 = 0x0102_1994;
@@ -552,11 +570,22 @@ impl Victim {
             let mut sink = [0u8; 256];
             while matches!(sock.read(&mut sink), Ok(n) if n > 0) {}
         }
+        // Upstream's SIGUSR1 probes 200 ms apart wake the victim's threads; between them,
+        // look every few ms whether it is gone. Our manager discovers the arrays only after
+        // this returns, and writes the victim left write-pending wait for that: noticing
+        // its exit up to 200 ms late was most of a takeover's write stall.
         for _ in 0..VICTIM_PROBES {
             if kill(pid, Signal::SIGUSR1).is_err() {
                 return;
             }
-            std::thread::sleep(VICTIM_PROBE_INTERVAL);
+            let mut waited = Duration::ZERO;
+            while waited < VICTIM_PROBE_INTERVAL {
+                std::thread::sleep(VICTIM_EXIT_POLL);
+                waited += VICTIM_EXIT_POLL;
+                if process_gone(self.pid) {
+                    return;
+                }
+            }
         }
         log!(devnm, "previous mdmon pid {} is still running", self.pid);
     }
