@@ -1017,11 +1017,12 @@ struct Violation {
     category: Category,
     /// Entry first, the forbidden function (or syscall) last.
     chain: Vec<String>,
-    /// The call instruction that reaches the forbidden function.
-    site: Option<u64>,
-    /// Where that call is in the source, innermost inlined frame first (from the line
+    /// Every call instruction in the last function of the chain that reaches the
+    /// forbidden one (a function may have several such sites).
+    sites: Vec<u64>,
+    /// Where each site is in the source, innermost inlined frame first (from the line
     /// tables the audit build keeps).
-    source: Vec<String>,
+    source: Vec<Vec<String>>,
 }
 
 struct Report {
@@ -1077,8 +1078,8 @@ impl Report {
                     v.category.describe(),
                     v.chain.join(" -> ")
                 );
-                if !v.source.is_empty() {
-                    println!("        at {}", v.source.join(" <- "));
+                for loc in &v.source {
+                    println!("        at {}", loc.join(" <- "));
                 }
             }
         }
@@ -1192,9 +1193,17 @@ fn analyse(bin_path: &Path, allow: &[Allowed]) -> rig::Result<Report> {
                         report.violations.push(Violation {
                             category: cat,
                             chain,
-                            site: Some(site),
+                            sites: vec![site],
                             source: Vec::new(),
                         });
+                    } else if let Some(v) = report.violations.iter_mut().find(|v| {
+                        v.chain.len() >= 2
+                            && v.chain[v.chain.len() - 2] == bin.funcs[fi].name
+                            && v.chain[v.chain.len() - 1] == bin.funcs[ti].name
+                    }) {
+                        if !v.sites.contains(&site) {
+                            v.sites.push(site);
+                        }
                     }
                     continue;
                 }
@@ -1213,7 +1222,7 @@ fn analyse(bin_path: &Path, allow: &[Allowed]) -> rig::Result<Report> {
 fn locate(bin: &Path, violations: &mut [Violation]) {
     let addrs: Vec<String> = violations
         .iter()
-        .filter_map(|v| v.site)
+        .flat_map(|v| v.sites.iter())
         .map(|a| format!("{a:#x}"))
         .collect();
     if addrs.is_empty() {
@@ -1261,9 +1270,14 @@ fn locate(bin: &Path, violations: &mut [Violation]) {
         by_addr.entry(a).or_default().push(short.to_string());
     }
     for v in violations {
-        if let Some(locs) = v.site.and_then(|a| by_addr.remove(&a)) {
-            v.source = locs;
-        }
+        v.source = v
+            .sites
+            .iter()
+            .filter_map(|a| by_addr.get(a).cloned())
+            .collect();
+        // Distinct instructions often share a source line; say each line once.
+        let mut seen = BTreeSet::new();
+        v.source.retain(|loc| seen.insert(loc.clone()));
     }
 }
 
@@ -1346,7 +1360,7 @@ fn note_syscall(
             report.violations.push(Violation {
                 category: cat,
                 chain: c,
-                site: None,
+                sites: Vec::new(),
                 source: Vec::new(),
             });
         }
