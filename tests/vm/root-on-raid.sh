@@ -62,12 +62,24 @@ if [ "$STAGE" = initramfs ]; then
 	expect_eq "volume clean on disk before assembly ($A)" "$(vol_field $A root 'Dirty State')" clean
 	expect_eq "volume clean on disk before assembly ($B)" "$(vol_field $B root 'Dirty State')" clean
 	# Debian's local-block/mdadm (mdadm starts the container's mdmon itself), then ours.
-	run mdadm -q --assemble --scan --no-degraded
+	# From boot 3 on, mdadm is told not to start mdmon (MDADM_NO_MDMON=1, as when its
+	# start failed): then our local-block script has to start it, with --offroot.
+	if [ "$RIG_BOOT" = 2 ]; then
+		run mdadm -q --assemble --scan --no-degraded
+	else
+		run env MDADM_NO_MDMON=1 mdadm -q --assemble --scan --no-degraded
+		C_MD=$(md_container)
+		mdmon_alive $C_MD && fail "mdadm started an mdmon despite MDADM_NO_MDMON"
+	fi
 	run /scripts/local-block/mdmon-rs
 	C_MD=$(md_container)
 	R=$(md_volume $C_MD)
 	[ -n "$C_MD" ] && [ -n "$R" ] || fail "container/volume not assembled"
 	log "container $C_MD, root volume $R"
+	if [ "$RIG_BOOT" != 2 ]; then
+		wait_for 10 "mdmon started by our local-block script" mdmon_alive $C_MD
+		expect_match "its command line" "$(tr '\000' ' ' < /proc/$(mdmon_pid $C_MD)/cmdline)" "--offroot $C_MD"
+	fi
 	expect_eq "resync_start after assembly (no resync)" "$(md_attr $R resync_start)" none
 	grep -A3 "^$R " /proc/mdstat | grep -Eq 'resync|recovery' && fail "assembly started a resync"
 	expect_eq "sync_action" "$(md_attr $R sync_action)" idle
