@@ -241,6 +241,12 @@ pub fn read_and_act<H: MonitorHandler>(
     handler: &mut H,
 ) -> PassOutcome {
     let mut out = PassOutcome::default();
+    if !array.live {
+        // The manager withdrew this record (its array became raid0/linear, which has no
+        // dirty state to keep): nothing is decided for it; the shell hands it back.
+        out.deactivated = true;
+        return out;
+    }
     let mut check_degraded = false;
     let mut check_reshape = false;
     let mut remove_newly_requested = false;

@@ -437,7 +437,9 @@ where
                 );
                 std::process::exit(0);
             }
-            if read.is_ok() && member_arrays(&text, devnm) == 0 && manager.tracked_arrays() == 0 {
+            // raid0/linear members need no mdmon (upstream exits once it monitors nothing).
+            let members = member_arrays(&text, devnm).saturating_sub(manager.stateless_members());
+            if read.is_ok() && members == 0 && manager.tracked_arrays() == 0 {
                 match container_in_use(devnm) {
                     Ok(true) => wait = PollTimeout::from(100u16),
                     Ok(false) => {

@@ -286,6 +286,24 @@ fn the_start_of_a_reshape_wakes_the_manager() {
 }
 
 #[test]
+fn a_withdrawn_record_is_handed_back_without_any_decision() {
+    // The manager withdraws an array that became raid0 at the end of a grow: even a
+    // state that would otherwise mark the metadata dirty must not reach the handler.
+    let mut a = raid1();
+    a.live = false;
+    a.prev_state = ArrayState::Active;
+    let mut h = Recorder::default();
+    let out = read_and_act(
+        &mut a,
+        &obs(ArrayState::WritePending, SyncAction::Idle),
+        &mut h,
+    );
+    assert!(h.calls.is_empty());
+    assert!(out.deactivated && !out.dirty && !out.wake_manager);
+    assert!(writes(&out).is_empty());
+}
+
+#[test]
 fn failures_spread_to_sibling_arrays_on_the_same_disk() {
     let mut a = raid1();
     let mut b = raid1();

@@ -40,6 +40,11 @@ struct Tracked {
     /// root has no /sys), and without the 1 ms delay a busy array never goes clean, so the
     /// old instance would never exit (the rig's root-on-raid scenario showed it).
     safe_mode: Option<std::sync::Arc<std::fs::File>>,
+    /// Slots of the members the monitor's record holds (a reshape adds some).
+    slots: BTreeSet<u32>,
+    /// The record was withdrawn (the array became raid0/linear); it is forgotten once the
+    /// monitor hands it back.
+    withdrawn: bool,
 }
 
 pub struct Manager<'q, F: Format> {
@@ -51,7 +56,10 @@ pub struct Manager<'q, F: Format> {
     shared: &'q Shared,
     tracked: BTreeMap<String, Tracked>,
     /// raid0/linear members: nothing to do for them (no dirty state).
-    ignored: BTreeSet<String>,
+    ignored: BTreeMap<String, Option<i32>>,
+    /// Reshape follow-ups the monitor asked for: array → size (sectors) the metadata wants
+    /// the array to have (0: none).
+    reshapes: BTreeMap<String, u64>,
     pending: Vec<Update<F>>,
     batch_out: bool,
     /// The manager's copy of the metadata (lent to the monitor while it is refreshed).
@@ -115,7 +123,8 @@ impl<'q, F: Format> Manager<'q, F> {
             monitor_wake,
             shared,
             tracked: BTreeMap::new(),
-            ignored: BTreeSet::new(),
+            ignored: BTreeMap::new(),
+            reshapes: BTreeMap::new(),
             pending: Vec::new(),
             batch_out: false,
             snapshot: Some(snapshot),
@@ -140,6 +149,16 @@ impl<'q, F: Format> Manager<'q, F> {
 
     pub fn tracked_arrays(&self) -> usize {
         self.tracked.len()
+    }
+
+    /// Member arrays of the last mdstat pass that need no monitoring at all (raid0, linear:
+    /// no dirty state). They do not keep the daemon alive: upstream exits once it monitors
+    /// nothing, e.g. when a raid0 grow ends (MDMON.md §1.9).
+    pub fn stateless_members(&self) -> usize {
+        self.ignored
+            .values()
+            .filter(|l| l.is_some_and(|l| l <= 0))
+            .count()
     }
 
     fn send(&mut self, mut msg: ToMonitor<F::Meta>) {
@@ -197,6 +216,12 @@ impl<'q, F: Format> Manager<'q, F> {
                     }
                     if ev.check_degraded {
                         self.degraded.insert(ev.devnm.to_string());
+                    }
+                    if ev.check_reshape {
+                        // Acted on in the next `manage`, not in the middle of whatever
+                        // waits for the monitor right now.
+                        let size = self.reshapes.entry(ev.devnm.to_string()).or_insert(0);
+                        *size = (*size).max(ev.custom_array_size);
                     }
                 }
             }
@@ -358,15 +383,31 @@ impl<'q, F: Format> Manager<'q, F> {
                 continue;
             }
             seen.insert(e.devnm.to_string());
-            if self.tracked.contains_key(e.devnm) || self.ignored.contains(e.devnm) {
+            let level = e.level.and_then(md_level);
+            if self.tracked.contains_key(e.devnm) {
+                if e.active == Some(true) {
+                    self.manage_level(e.devnm, level);
+                }
                 continue;
+            }
+            if let Some(was) = self.ignored.get(e.devnm) {
+                // Same level as when it was set aside: still nothing to do. A raid0 that a
+                // grow turned into raid4 is looked at again (MDMON.md §4.6 step 5).
+                if *was == level || level.is_none_or(|l| l <= 0) {
+                    continue;
+                }
+                self.ignored.remove(e.devnm);
             }
             if e.active != Some(true) {
                 continue;
             }
             self.manage_new(&e);
         }
-        self.ignored.retain(|d| seen.contains(d));
+        self.ignored.retain(|d, _| seen.contains(d));
+        self.reshapes.retain(|d, _| seen.contains(d));
+        for (devnm, size) in std::mem::take(&mut self.reshapes) {
+            self.follow_reshape(&devnm, size);
+        }
         self.tracked.retain(|d, _| seen.contains(d));
         self.degraded.retain(|d| seen.contains(d));
         for devnm in self.degraded.clone() {
@@ -562,7 +603,7 @@ impl<'q, F: Format> Manager<'q, F> {
         let mut view = ArrayView {
             inst: tracked.inst,
             level: tracked.level,
-            raid_disks: num("raid_disks")? as u32,
+            raid_disks: read_text(&md.join("raid_disks")).and_then(|t| parse_raid_disks(&t))?,
             layout: num("layout").unwrap_or(0) as u32,
             component_size: num("component_size")?.saturating_mul(2),
             resync_start: read_text(&md.join("resync_start"))
@@ -603,7 +644,7 @@ impl<'q, F: Format> Manager<'q, F> {
         };
         if level <= 0 {
             // raid0 and linear have no dirty state to keep (MDMON.md §4.5).
-            self.ignored.insert(devnm);
+            self.ignored.insert(devnm, Some(level));
             return;
         }
         let Some(inst) = e
@@ -614,11 +655,16 @@ impl<'q, F: Format> Manager<'q, F> {
                 &self.container,
                 "{devnm}: cannot parse its metadata version"
             );
-            self.ignored.insert(devnm);
+            self.ignored.insert(devnm, Some(level));
             return;
         };
         match self.build_bundle(&devnm, level, inst) {
-            Ok(bundle) => {
+            Ok(mut bundle) => {
+                // Found in the middle of a reshape: its progress so far is the checkpoint
+                // (MDMON.md §4.5 step 7), so the next one is only written after progress.
+                if let Some(cp) = reshape_checkpoint(&devnm, &bundle.record) {
+                    bundle.record.last_checkpoint = cp;
+                }
                 let update = match self.current_snapshot() {
                     Some(_) => {
                         let snap = self.snapshot.take();
@@ -647,19 +693,22 @@ impl<'q, F: Format> Manager<'q, F> {
                             .open(format!("/sys/block/{devnm}/md/safe_mode_delay"))
                             .ok()
                             .map(std::sync::Arc::new);
+                        let slots = bundle.record.members.iter().map(|m| m.slot).collect();
                         self.tracked.insert(
                             devnm,
                             Tracked {
                                 inst,
                                 level,
                                 safe_mode,
+                                slots,
+                                withdrawn: false,
                             },
                         );
                         self.send(ToMonitor::Array(bundle));
                     }
                     Err(e) => {
                         mlog!(&self.container, "failed to monitor {devnm}: {e}");
-                        self.ignored.insert(devnm);
+                        self.ignored.insert(devnm, Some(level));
                     }
                 }
             }
@@ -667,6 +716,130 @@ impl<'q, F: Format> Manager<'q, F> {
                 mlog!(&self.container, "failed to monitor {devnm}: {err}");
             }
         }
+    }
+
+    /// A tracked array's level as mdstat shows it now (MDMON.md §4.6 step 5): raid0/linear
+    /// has no dirty state, so its record is withdrawn from the monitor (mdadm ends a raid0
+    /// grow that way, after running the reshape as raid4); another level gets a fresh record.
+    fn manage_level(&mut self, devnm: &str, level: Option<i32>) {
+        let Some(level) = level else { return };
+        let Some(t) = self.tracked.get(devnm) else {
+            return;
+        };
+        if t.withdrawn || t.level == level {
+            return;
+        }
+        let inst = t.inst;
+        if level <= 0 {
+            match self.withdrawn_bundle(devnm, inst) {
+                Ok(bundle) => {
+                    mlog!(
+                        &self.container,
+                        "{devnm}: now raid{level}; no longer monitored"
+                    );
+                    if let Some(t) = self.tracked.get_mut(devnm) {
+                        t.withdrawn = true;
+                    }
+                    self.send(ToMonitor::Array(bundle));
+                }
+                Err(e) => mlog!(&self.container, "{devnm}: cannot withdraw: {e}"),
+            }
+            return;
+        }
+        self.replace_record(devnm, level, inst, "level change");
+    }
+
+    /// The reshape follow-up (MDMON.md §4.6 step 10): members mdadm added join the
+    /// monitor's record, and the size the metadata asks for is given to the kernel.
+    fn follow_reshape(&mut self, devnm: &str, custom_array_size: u64) {
+        let Some(t) = self.tracked.get(devnm) else {
+            return;
+        };
+        if t.withdrawn {
+            return;
+        }
+        let (inst, level, known) = (t.inst, t.level, t.slots.clone());
+        let md = PathBuf::from(format!("/sys/block/{devnm}/md"));
+        let slots = member_slots(&md);
+        if slots.iter().any(|s| !known.contains(s)) {
+            self.replace_record(devnm, level, inst, "reshape");
+        }
+        if custom_array_size == 0 {
+            return;
+        }
+        // `array_size` is in KiB, or `default` while the kernel decides it.
+        let current = read_text(&md.join("array_size")).and_then(|t| t.parse::<u64>().ok());
+        match current {
+            Some(kib) if custom_array_size > kib.saturating_mul(2) => {
+                let want = custom_array_size / 2;
+                match std::fs::write(md.join("array_size"), want.to_string()) {
+                    Ok(()) => mlog!(
+                        &self.container,
+                        "{devnm}: array size {kib} KiB -> {want} KiB after the reshape"
+                    ),
+                    Err(e) => mlog!(
+                        &self.container,
+                        "{devnm}: cannot set array_size to {want} KiB: {e}"
+                    ),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Hands the monitor a fresh record for a tracked array (new members or level). It
+    /// carries on from what is running now: a reshape already seen is not reported again,
+    /// and its checkpoint restarts from the kernel's position rather than from zero.
+    fn replace_record(&mut self, devnm: &str, level: i32, inst: u32, why: &str) {
+        match self.build_bundle(devnm, level, inst) {
+            Ok(mut bundle) => {
+                let md = PathBuf::from(format!("/sys/block/{devnm}/md"));
+                let action = read_text(&md.join("sync_action"))
+                    .map(|a| sysfs::SyncAction::parse(a.as_bytes()))
+                    .unwrap_or(sysfs::SyncAction::Unknown);
+                if action == sysfs::SyncAction::Reshape {
+                    bundle.record.prev_action = sysfs::SyncAction::Reshape;
+                }
+                if let Some(cp) = reshape_checkpoint(devnm, &bundle.record) {
+                    bundle.record.last_checkpoint = cp;
+                }
+                let slots: BTreeSet<u32> = bundle.record.members.iter().map(|m| m.slot).collect();
+                mlog!(
+                    &self.container,
+                    "{devnm}: {why}: now raid{level}, {} of {} members tracked",
+                    slots.len(),
+                    bundle.record.raid_disks
+                );
+                if let Some(t) = self.tracked.get_mut(devnm) {
+                    t.level = level;
+                    t.slots = slots;
+                }
+                self.send(ToMonitor::Array(bundle));
+            }
+            Err(e) => mlog!(&self.container, "{devnm}: cannot re-read after {why}: {e}"),
+        }
+    }
+
+    /// A record the monitor hands back at once without deciding anything (`live` false):
+    /// how a tracked array is withdrawn.
+    fn withdrawn_bundle(&self, devnm: &str, inst: u32) -> Result<Box<ArrayBundle>, String> {
+        let md = PathBuf::from(format!("/sys/block/{devnm}/md"));
+        let open = |name: &str| {
+            SysfsAttr::open(&md.join(name)).map_err(|e| format!("{}: {e}", md.join(name).display()))
+        };
+        let mut record = ArrayRecord::new(inst, 0, 0, 0);
+        record.live = false;
+        Ok(Box::new(ArrayBundle {
+            devnm: dev_name(devnm).ok_or("array name too long")?,
+            record,
+            array_state: open("array_state")?,
+            metadata_version: open("metadata_version")?,
+            sync_action: None,
+            sync_completed: None,
+            resync_start: None,
+            reshape_position: None,
+            members: heapless::Vec::new(),
+        }))
     }
 
     /// Opens every attribute of a member array and builds its record (MDMON.md §4.5).
@@ -677,7 +850,9 @@ impl<'q, F: Format> Manager<'q, F> {
                 .and_then(|t| t.trim().parse().ok())
                 .ok_or_else(|| format!("{}: unreadable", md.join(name).display()))
         };
-        let raid_disks = read_num("raid_disks")? as u32;
+        let raid_disks = read_text(&md.join("raid_disks"))
+            .and_then(|t| parse_raid_disks(&t))
+            .ok_or_else(|| format!("{}: unreadable", md.join("raid_disks").display()))?;
         let component_size = read_num("component_size")?.saturating_mul(2);
         let layout = read_num("layout").unwrap_or(0) as u32;
         let open = |name: &str| {
@@ -745,5 +920,65 @@ impl<'q, F: Format> Manager<'q, F> {
             reshape_position: open("reshape_position").ok(),
             members,
         }))
+    }
+}
+
+/// Slots of the array's members (`dev-*/slot` other than `none`).
+fn member_slots(md: &Path) -> BTreeSet<u32> {
+    let mut slots = BTreeSet::new();
+    let Ok(entries) = std::fs::read_dir(md) else {
+        return slots;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("dev-") {
+            continue;
+        }
+        if let Some(slot) = read_text(&md.join(&name).join("slot")).and_then(|s| s.parse().ok()) {
+            slots.insert(slot);
+        }
+    }
+    slots
+}
+
+/// The checkpoint of a reshape the kernel is running: `reshape_position` (array sectors)
+/// per data member (MDMON.md §4.5 step 7). `None` when no reshape runs.
+fn reshape_checkpoint(devnm: &str, record: &ArrayRecord) -> Option<u64> {
+    let md = PathBuf::from(format!("/sys/block/{devnm}/md"));
+    let action = read_text(&md.join("sync_action"))?;
+    if !action.starts_with("reshape") {
+        return None;
+    }
+    let data_disks = match record.level {
+        4 | 5 => record.raid_disks.saturating_sub(1),
+        6 => record.raid_disks.saturating_sub(2),
+        _ => record.raid_disks,
+    };
+    let position = read_text(&md.join("reshape_position"))
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(0);
+    Some(position.checked_div(u64::from(data_disks)).unwrap_or(0))
+}
+
+/// md's `raid_disks`: `N`, or `OLD (NEW)` while a reshape changes the count; the new count
+/// is what mdstat's `[n/m]` shows and what the running geometry is measured in.
+fn parse_raid_disks(text: &str) -> Option<u32> {
+    let text = text.trim();
+    match text.split_once('(') {
+        Some((_, new)) => new.trim_end_matches(')').trim().parse().ok(),
+        None => text.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_raid_disks;
+
+    #[test]
+    fn raid_disks_during_a_reshape_is_the_new_count() {
+        assert_eq!(parse_raid_disks("3"), Some(3));
+        assert_eq!(parse_raid_disks("3 (4)"), Some(4));
+        assert_eq!(parse_raid_disks("4 (3)"), Some(3));
+        assert_eq!(parse_raid_disks("x"), None);
     }
 }
