@@ -198,8 +198,16 @@ ln_r() {{ ln -s "$1" "$initdir$2"; }}
 dracut_module_included() {{ [ "$1" = systemd ]; }}
 inst_hook() {{ echo "hook $1 $2 $3" >> "$initdir/hooks.txt"; }}
 . "$moddir/module-setup.sh"
+declare -A host_fs_types=()
 check; rc=$?
-[ $rc = 255 ] || {{ echo "check returned $rc"; exit 1; }}
+[ $rc = 0 ] || {{ echo "generic image: check returned $rc"; exit 1; }}
+hostonly=yes
+check; rc=$?
+[ $rc = 255 ] || {{ echo "host-only, no md: check returned $rc"; exit 1; }}
+host_fs_types[/dev/sda]=isw_raid_member
+check; rc=$?
+[ $rc = 0 ] || {{ echo "host-only, IMSM member: check returned $rc"; exit 1; }}
+unset hostonly
 depends > "$initdir/depends.txt" || exit 1
 install || exit 1
 "#,

@@ -7,8 +7,19 @@
 
 check() {
 	[[ -x @SBINDIR@/mdmon ]] || return 1
-	# Only where mdraid is wanted (hostonly: root or another mount on md).
-	return 255
+	# Host-only images: wanted when a file system the image needs sits on an IMSM or DDF
+	# member (external metadata, the only arrays that need mdmon); otherwise only on
+	# request (255). Generic images include it, like 90mdraid.
+	if [[ $hostonly ]] || [[ $mount_needs ]]; then
+		local dev
+		for dev in "${!host_fs_types[@]}"; do
+			case "${host_fs_types[$dev]}" in
+			isw_raid_member | ddf_raid_member) return 0 ;;
+			esac
+		done
+		return 255
+	fi
+	return 0
 }
 
 depends() {
