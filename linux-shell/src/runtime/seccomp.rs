@@ -42,7 +42,7 @@ const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 // audit:begin
 /// Syscalls the monitor thread may make. Keep this block in step with `cargo xtask audit`
 /// (it checks that every syscall reachable from the entry symbols is here).
-pub const ALLOWED: [libc::c_long; 16] = [
+pub const ALLOWED: [libc::c_long; 17] = [
     // Found by the audit.
     libc::SYS_read,          // wake eventfd drain
     libc::SYS_write,         // wake eventfd signal
@@ -61,6 +61,10 @@ pub const ALLOWED: [libc::c_long; 16] = [
     libc::SYS_io_submit, // metadata writes through Linux AIO (the manager does io_setup)
     libc::SYS_io_getevents, // their completions
     libc::SYS_rt_sigreturn, // return from any signal handler that runs on this thread
+    // The kernel resumes a poll with a timeout interrupted by SIGSTOP/SIGCONT (or a
+    // ptrace stop) through restart_syscall; without it a stopped-and-continued mdmon
+    // died of SIGSYS and left writes pending for good (rig scenario write-ordering).
+    libc::SYS_restart_syscall,
 ];
 // audit:end
 
@@ -261,6 +265,8 @@ mod tests {
             unsafe {
                 assert!(libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) > 0);
                 assert_eq!(libc::poll(core::ptr::null_mut(), 0, 0), 0);
+                // What the kernel makes the thread call after a stop interrupted a poll.
+                libc::syscall(libc::SYS_restart_syscall);
                 libc::syscall(libc::SYS_clock_gettime, libc::CLOCK_REALTIME, &mut ts);
                 let mut st: libc::stat = core::mem::zeroed();
                 assert_eq!(libc::fstat(fd, &mut st), 0);
