@@ -14,9 +14,10 @@ expect_eq "members before" "$(vol_field $A r0 Members)" 2
 run mdadm /dev/md/imsm0 --add $C
 expect_match "new disk is a container spare" "$(imsm_disk_state $C MDRS0003)" "spare"
 
-# Slow enough (about 30 s for 64 MiB per member) to watch the checkpoints move.
-echo 2000 > /proc/sys/dev/raid/speed_limit_min
-echo 4000 > /proc/sys/dev/raid/speed_limit_max
+# Slow enough (30-60 s for 64 MiB per member) to watch the checkpoints move, and for a
+# fixture capture (several seconds) in the middle.
+echo 1000 > /proc/sys/dev/raid/speed_limit_min
+echo 2500 > /proc/sys/dev/raid/speed_limit_max
 # IMSM grows through the container; mdadm 4.2 forks a helper that runs the reshape (as a
 # raid4 with a missing parity disk), starting mdmon for it. No backup file for IMSM.
 run mdadm --grow /dev/md/imsm0 --raid-devices=3
@@ -39,8 +40,16 @@ while [ $n -lt 120 ] && [ "$(vol_field $A r0 'Migrate State')" = "general migrat
 		fail "checkpoint went back from $PREV to $CK"
 	fi
 	PREV=$CK
-	if [ $CAPTURED = 0 ] && [ "$CK" -ge 10 ]; then
-		maybe_capture imsm 09-grow-mid-reshape $((1 << 20)) $A $B $C
+	if [ $CAPTURED = 0 ] && [ "$CK" -ge 3 ] && [ "${RIG_CAPTURE:-0}" = 1 ]; then
+		# A consistent fixture needs the metadata to hold still while disks and mdadm's
+		# view are read: pause mdadm's reshape helper (it advances sync_max and the
+		# checkpoints); the kernel stops at sync_max, and mdmon has nothing to write.
+		HELPER=$(ps | grep '[m]dadm --grow' | awk '{print $1}')
+		kill -STOP $HELPER
+		LAST=x
+		while [ "$LAST" != "$(md_attr $R0 sync_completed)" ]; do LAST=$(md_attr $R0 sync_completed); sleep 1; done
+		capture imsm 09-grow-mid-reshape $((1 << 20)) $A $B $C
+		kill -CONT $HELPER
 		CAPTURED=1
 	fi
 	n=$((n + 1))
