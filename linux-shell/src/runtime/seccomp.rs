@@ -4,7 +4,8 @@
 //!
 //! The list is what `cargo xtask audit` finds reachable from the entry symbols (it reads
 //! the `audit:begin`..`audit:end` block below and fails if a reachable syscall is missing),
-//! plus the metadata AIO calls and `rt_sigreturn`. The thread has no exit path to allow:
+//! plus the calls the kernel makes the thread issue, which no disassembly shows
+//! (`rt_sigreturn`, `restart_syscall`). The thread has no exit path to allow:
 //! once finished it parks in `poll` until the manager ends the process (runtime/monitor.rs).
 //!
 //! Failure action: `SECCOMP_RET_KILL_PROCESS`. A syscall outside the list means the code
@@ -57,9 +58,9 @@ pub const ALLOWED: [libc::c_long; 17] = [
     libc::SYS_lstat,         // ... (same musl function)
     libc::SYS_clock_gettime, // vDSO fallback
     libc::SYS_gettimeofday,  // vDSO fallback (musl's clock_gettime, CLOCK_REALTIME)
-    // Beyond the audit's list.
-    libc::SYS_io_submit, // metadata writes through Linux AIO (the manager does io_setup)
-    libc::SYS_io_getevents, // their completions
+    libc::SYS_io_submit,     // metadata writes through Linux AIO (the manager does io_setup)
+    libc::SYS_io_getevents,  // their completions
+    // Beyond the audit's list: issued because the kernel says so, not by our code.
     libc::SYS_rt_sigreturn, // return from any signal handler that runs on this thread
     // The kernel resumes a poll with a timeout interrupted by SIGSTOP/SIGCONT (or a
     // ptrace stop) through restart_syscall; without it a stopped-and-continued mdmon
