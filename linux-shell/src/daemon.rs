@@ -574,8 +574,11 @@ impl Victim {
         // look every few ms whether it is gone. Our manager discovers the arrays only after
         // this returns, and writes the victim left write-pending wait for that: noticing
         // its exit up to 200 ms late was most of a takeover's write stall.
+        // The log line dates the hand-over: writes left write-pending wait from the
+        // victim's exit until our first discovery pass (the takeover-load scenario's stall).
         for _ in 0..VICTIM_PROBES {
             if kill(pid, Signal::SIGUSR1).is_err() {
+                log!(devnm, "previous mdmon pid {} has exited", self.pid);
                 return;
             }
             let mut waited = Duration::ZERO;
@@ -583,6 +586,7 @@ impl Victim {
                 std::thread::sleep(VICTIM_EXIT_POLL);
                 waited += VICTIM_EXIT_POLL;
                 if process_gone(self.pid) {
+                    log!(devnm, "previous mdmon pid {} has exited", self.pid);
                     return;
                 }
             }
