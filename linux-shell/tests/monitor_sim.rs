@@ -396,3 +396,176 @@ fn without_a_metadata_write_the_kernel_is_not_told_active() {
     );
     assert_eq!(sim.written("array_state", 6), "active");
 }
+
+/// A raid0 grow as the monitor sees it (fixture 09: the volume in general migration, the
+/// kernel running it as raid4 over 4 slots with the parity missing): reshape progress is
+/// checkpointed with the migration kept, mdadm's checkpoint update lands in the MPB while
+/// its migration record stays untouched, and the finished reshape ends the migration,
+/// clears the record and asks the manager for the larger size. No iteration allocates.
+#[test]
+fn a_grow_is_checkpointed_and_finished_without_allocating() {
+    let sim = Sim::new("09-grow-mid-reshape", "grow");
+    let container = sim.load();
+    assert!(container.mpb.volumes[0].is_gen_migration());
+    let unit_before = container.mpb.volumes[0].dev.curr_migr_unit();
+    // Member of each slot, by the device number the simulation gave its disk.
+    let slot_disks: Vec<usize> = (0..3)
+        .map(|slot| {
+            let idx = container.mpb.volumes[0].map0.index_at(slot).unwrap();
+            let d = container.disk_by_index(idx).unwrap().dev;
+            (0..sim.fixture.disks.len()).find(|&i| dev(i) == d).unwrap()
+        })
+        .collect();
+    let record_sector = |i: usize| {
+        let d = &sim.fixture.disks[i];
+        let mut buf = vec![0u8; d.sector as usize];
+        std::fs::File::open(sim.dir.join(&d.name))
+            .unwrap()
+            .read_exact_at(&mut buf, d.size - u64::from(d.sector))
+            .unwrap();
+        buf
+    };
+    let records_before: Vec<Vec<u8>> = slot_disks.iter().map(|&i| record_sector(i)).collect();
+    assert!(
+        records_before[0].iter().any(|&b| b != 0),
+        "mdadm's migration record is on slot 0's disk"
+    );
+
+    let meta = ImsmMetadata::new(container);
+    let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
+    let mut disks = heapless::Vec::new();
+    for (i, d) in sim.fixture.disks.iter().enumerate() {
+        let (ma, mi) = dev(i);
+        disks
+            .push(Box::new(
+                MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap(),
+            ))
+            .unwrap();
+    }
+    // md's view: raid4, 4 raid disks (3 data + missing parity), 64 MiB per member; found
+    // mid-reshape, so the checkpoint starts at the kernel's position.
+    let mut record = ArrayRecord::new(0, 4, 4, 131072);
+    record.layout = 5;
+    record.prev_state = mdmon_core::sysfs::ArrayState::Active;
+    record.prev_action = mdmon_core::sysfs::SyncAction::Reshape;
+    record.last_checkpoint = 20480;
+    let mut members = heapless::Vec::new();
+    for (slot, &i) in slot_disks.iter().enumerate() {
+        let (ma, mi) = dev(i);
+        record
+            .members
+            .push(Member::new(slot as u32, ma, mi, DiskState::IN_SYNC))
+            .unwrap();
+        members
+            .push(MemberFds {
+                kname: sim.fixture.disks[i].name.as_str().try_into().unwrap(),
+                state: sim.attr(&format!("dev{slot}-state"), "in_sync\n"),
+                recovery_start: sim.attr(&format!("dev{slot}-recovery_start"), "none\n"),
+            })
+            .unwrap();
+    }
+    let bundle = Box::new(ArrayBundle {
+        devnm: "md126".try_into().unwrap(),
+        record,
+        array_state: sim.attr("array_state", "active\n"),
+        metadata_version: sim.attr("metadata_version", "external:-md127/0\n"),
+        sync_action: Some(sim.attr("sync_action", "reshape\n")),
+        sync_completed: Some(sim.attr("sync_completed", "40960 / 131072\n")),
+        resync_start: Some(sim.attr("resync_start", "none\n")),
+        reshape_position: Some(sim.attr("reshape_position", "122880\n")),
+        members,
+    });
+
+    let shared = Shared::default();
+    let wake = Wake::new().unwrap();
+    let manager_wake = Wake::new().unwrap();
+    let mut to_monitor: heapless::spsc::Queue<ToMonitor<ImsmMetadata>, QUEUE_LEN> =
+        heapless::spsc::Queue::new();
+    let mut from_monitor: heapless::spsc::Queue<FromMonitor<ImsmMetadata>, QUEUE_LEN> =
+        heapless::spsc::Queue::new();
+    let (mut tx, rx) = to_monitor.split();
+    let (mtx, mut mrx) = from_monitor.split();
+    let mut monitor = Monitor {
+        meta: Box::new(meta),
+        sync_buf,
+        writer: MetadataWriter::new(),
+        disks,
+        arrays: heapless::Vec::new(),
+        rx,
+        tx: mtx,
+        outbox: heapless::Deque::new(),
+        wake: &wake,
+        retry_soon: false,
+        manager_wake: &manager_wake,
+        shared: &shared,
+    };
+    tx.enqueue(ToMonitor::Array(bundle)).unwrap();
+
+    // Progress while writes run: recorded dirty, migration and checkpoint unchanged.
+    step_without_allocating(&mut monitor);
+    let now = sim.load();
+    let vol = &now.mpb.volumes[0];
+    assert!(vol.is_gen_migration());
+    assert_ne!(
+        vol.dev.dirty & VOL_DIRTY,
+        0,
+        "dirty on disk while reshaping"
+    );
+    assert_eq!(vol.dev.curr_migr_unit(), unit_before);
+
+    // mdadm's helper reports its next unit (update 8): only the MPB checkpoint moves.
+    let mut payload = vec![0u8; 16];
+    payload[..4].copy_from_slice(&8u32.to_le_bytes());
+    payload[8..].copy_from_slice(&(unit_before + 1).to_le_bytes());
+    let update = mdmon_core::imsm::update::prepare_update(&sim.load(), &payload).unwrap();
+    tx.enqueue(ToMonitor::Updates(Box::new(vec![update])))
+        .unwrap();
+    sim.set("sync_completed", "61440 / 131072\n");
+    sim.set("reshape_position", "184320\n");
+    step_without_allocating(&mut monitor);
+    let now = sim.load();
+    assert!(now.mpb.volumes[0].is_gen_migration());
+    assert_eq!(now.mpb.volumes[0].dev.curr_migr_unit(), unit_before + 1);
+    for (k, &i) in slot_disks.iter().enumerate() {
+        assert_eq!(
+            record_sector(i),
+            records_before[k],
+            "slot {k}: migration record touched during the migration"
+        );
+    }
+
+    // The kernel finished: idle, reshape_position none, the array clean.
+    sim.set("sync_action", "idle\n");
+    sim.set("sync_completed", "none\n");
+    sim.set("reshape_position", "none\n");
+    sim.set("array_state", "clean\n");
+    while mrx.dequeue().is_some() {}
+    step_without_allocating(&mut monitor);
+    let now = sim.load();
+    let vol = &now.mpb.volumes[0];
+    assert!(!vol.is_migrating(), "the migration ended on disk");
+    assert_eq!(vol.map0.num_members(), 3);
+    assert_eq!(vol.dev.size(), 393216);
+    assert_eq!(vol.dev.dirty & VOL_DIRTY, 0, "clean on disk");
+    for &i in &slot_disks {
+        assert!(
+            record_sector(i).iter().all(|&b| b == 0),
+            "{}: migration record not cleared",
+            sim.fixture.disks[i].name
+        );
+    }
+    let mut asked = None;
+    while let Some(msg) = mrx.dequeue() {
+        if let FromMonitor::Event(ev) = msg {
+            if ev.check_reshape {
+                asked = Some(ev.custom_array_size);
+            }
+        }
+    }
+    assert_eq!(
+        asked,
+        Some(393216),
+        "the manager is asked to grow the array"
+    );
+    assert_eq!(shared.write_errors.load(Ordering::Relaxed), 0);
+}
