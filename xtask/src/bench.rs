@@ -626,7 +626,7 @@ fn chart(s: &Samples) -> String {
     .flat_map(|(k, n)| {
         [("d10", "+10 ms"), ("d0", "no delay")]
             .iter()
-            .map(move |(d, dn)| (format!("{k}.{d}"), format!("{n}, {dn}")))
+            .map(move |(d, dn)| (format!("{k}.{d}"), format!("{n}|{dn}")))
             .collect::<Vec<_>>()
     })
     .collect();
@@ -653,7 +653,7 @@ fn chart(s: &Samples) -> String {
         }
     }
     let max_ms = (max / 1000.0 / 50.0).ceil().max(1.0) * 50.0;
-    let (w, h, left, top, bottom) = (760.0, 340.0, 60.0, 40.0, 60.0);
+    let (w, h, left, top, bottom) = (760.0, 350.0, 60.0, 40.0, 70.0);
     let plot_h = h - top - bottom;
     let group_w = (w - left - 20.0) / groups.len() as f64;
     let bar_w = group_w / 4.0;
@@ -699,11 +699,14 @@ fn chart(s: &Samples) -> String {
                 y(st.p90 / 1000.0)
             );
         }
+        // Two lines: the array, then the delay (one line would not fit the group).
+        let (array, delay) = name.split_once('|').unwrap_or((name.as_str(), ""));
+        let cx = left + gi as f64 * group_w + group_w / 2.0;
         let _ = writeln!(
             svg,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{name}</text>"#,
-            left + gi as f64 * group_w + group_w / 2.0,
-            top + plot_h + 16.0
+            r#"<text x="{cx:.1}" y="{:.1}" text-anchor="middle">{array}</text><text x="{cx:.1}" y="{:.1}" text-anchor="middle">{delay}</text>"#,
+            top + plot_h + 15.0,
+            top + plot_h + 28.0
         );
     }
     for (si, (_, label, color)) in series.iter().enumerate() {
