@@ -79,6 +79,23 @@ probe "half a frame" --wait-ms 8000 hex:a5a55a5a
 expect_match "half a frame" "$OUT" "reply=none end=(eof|reset)\$"
 still_up "half a frame"
 
+# A client that sends half a frame and goes quiet holds the manager for its 3 s receive
+# timeout (one client at a time, as upstream); the monitor must not wait for it: a write
+# to the clean volume is marked dirty and completes while that client is still connected.
+wait_clean /dev/md/r1
+expect_vol $A r1 "Dirty State" clean 20
+rig-probe sock $SOCK --wait-ms 8000 hex:a5a55a5a > /tmp/slow.log &
+SLOW=$!
+sleep 0.5
+OUT=$(rig-probe write /dev/md/r1 --count 1 --offset 1048576) || fail "write during a slow client: $OUT"
+log "write while a slow client holds the manager: $OUT"
+kill -0 $SLOW 2>/dev/null || fail "the slow client was gone before the write completed; nothing proven"
+expect_eq "on disk during the slow client" "$(vol_field $A r1 'Dirty State')" dirty
+wait $SLOW
+log "slow client: $(cat /tmp/slow.log)"
+expect_match "slow client dropped by the timeout" "$(cat /tmp/slow.log)" "reply=none end=(eof|reset)\$"
+still_up "a slow client"
+
 if [ "$RIG_MDMON" = ours ]; then
 	# Only ours: upstream 4.2 treats a length below -1 as an update with no buffer and
 	# passes a random update type to the format handler.
