@@ -274,10 +274,13 @@ pub struct RunContext {
 ///
 pub fn run(mut ctx: RunContext) -> ! {
     if let Some(loaded) = ctx.prepared.metadata.imsm.take() {
-        run_container(ctx, Imsm, loaded);
+        let sync_len = loaded.meta.sync_buffer_len();
+        run_container(ctx, Imsm, loaded, sync_len);
     }
-    if let Some((ddf, loaded)) = ctx.prepared.metadata.ddf.take() {
-        run_container(ctx, ddf, loaded);
+    if let Some((mut ddf, loaded)) = ctx.prepared.metadata.ddf.take() {
+        // Sized for the disks present (joining disks bring a larger one): not for 32.
+        let sync_len = ddf.sync_buffer_len(&loaded.meta);
+        run_container(ctx, ddf, loaded, sync_len);
     }
     // `prepare` loads one of the two or fails (the child then exits 3 before going live).
     let devnm = ctx.prepared.devnm.clone();
@@ -293,7 +296,12 @@ const MONITOR_STACK: usize = 1 << 20;
 
 /// Runs a container whose format has a full handler: the monitor thread plus the manager
 /// loop in this thread (§1.5 steps 19 onward, §4.1).
-fn run_container<F: Format>(ctx: RunContext, format: F, loaded: LoadedContainer<F::Meta>) -> !
+fn run_container<F: Format>(
+    ctx: RunContext,
+    format: F,
+    loaded: LoadedContainer<F::Meta>,
+    sync_len: usize,
+) -> !
 where
     F::Meta: 'static,
     <F::Meta as ContainerMetadata>::Update: Send,
@@ -317,7 +325,7 @@ where
             std::process::exit(2);
         }
     };
-    let sync_buf = match AlignedBuf::new(loaded.meta.sync_buffer_len()) {
+    let sync_buf = match AlignedBuf::new(sync_len) {
         Ok(b) => b,
         Err(e) => {
             log!(devnm, "cannot allocate the metadata buffer: {e}");

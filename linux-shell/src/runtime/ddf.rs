@@ -6,13 +6,13 @@
 //! [`MetadataDisk`] opened here carries that value as its id, whatever number the manager
 //! uses for the disk. The manager's numbers are mapped to DDF ids in [`Ddf::ids`].
 
-use super::disk::MetadataDisk;
+use super::disk::{AlignedBuf, MetadataDisk};
 use super::format::{ArrayView, Format, LoadedContainer, MemberDiskInfo, SpareDisk};
 use super::manager::log;
 use mdmon_core::ddf::ops::{ArrayInfo, ArrayMember};
 use mdmon_core::ddf::update::{AddDiskError, NewDisk, PreparedUpdate, UpdateContext};
-use mdmon_core::ddf::{ddf_time_from_unix, Container, DiskId, MemberInput};
-use mdmon_core::handler::ddf::{dev_of, disk_id, DdfMetadata};
+use mdmon_core::ddf::{ddf_time_from_unix, Container, DiskId, MemberInput, MAX_DISKS};
+use mdmon_core::handler::ddf::{dev_of, disk_id, DdfMetadata, DISK_STRIDE_ALIGN};
 use mdmon_core::handler::ContainerMetadata;
 use mdmon_core::sysfs::DiskState;
 use std::collections::BTreeMap;
@@ -33,7 +33,14 @@ pub struct Ddf {
     /// The manager's disk numbers (position in the load list, then one per joined disk)
     /// to DDF disk ids: `remove_disk` is told the former and the metadata needs the latter.
     ids: BTreeMap<u32, DiskId>,
+    /// Disks the monitor's sync buffer has room for. It starts at the disks present plus
+    /// [`SYNC_SPARE_DISKS`] (not the format's 32: that would be ~10 MiB, all of it locked);
+    /// a disk joining beyond it brings a larger buffer along ([`Format::add_disk`]).
+    sync_disks: usize,
 }
+
+/// Room in the first sync buffer for disks joining later without a new buffer.
+const SYNC_SPARE_DISKS: usize = 1;
 
 macro_rules! dlog {
     ($self:expr, $($arg:tt)*) => { log(&$self.container, format_args!($($arg)*)) };
@@ -45,7 +52,14 @@ impl Ddf {
             container: container.to_string(),
             ctx: None,
             ids: BTreeMap::new(),
+            sync_disks: 0,
         }
+    }
+
+    /// Bytes of the sync buffer the monitor starts with, for the container `meta` holds.
+    pub fn sync_buffer_len(&mut self, meta: &DdfMetadata) -> usize {
+        self.sync_disks = (meta.container.disks.len() + SYNC_SPARE_DISKS).min(MAX_DISKS);
+        meta.sync_buffer_len_for(self.sync_disks)
     }
 }
 
@@ -552,6 +566,19 @@ impl Format for Ddf {
             match snap.prepare_disk_add(&new) {
                 Ok(update) => {
                     self.ids.insert(id, ddf_id);
+                    let mut opened = opened;
+                    let disks = snap.disks.len() + 1;
+                    if disks > self.sync_disks {
+                        // Doubling: the monitor keeps each replaced buffer (it frees
+                        // nothing), and doubling bounds them all to less than the last.
+                        let room = (self.sync_disks * 2).max(disks).min(MAX_DISKS);
+                        let stride = snap.image_len().next_multiple_of(DISK_STRIDE_ALIGN);
+                        let buf = AlignedBuf::new(stride.saturating_mul(room)).map_err(|e| {
+                            format!("{}: sync buffer for {room} disks: {e}", disk.kname)
+                        })?;
+                        opened.sync_buf = Some(buf);
+                        self.sync_disks = room;
+                    }
                     return Ok((update, opened));
                 }
                 Err(AddDiskError::RefnumCollision) => last = AddDiskError::RefnumCollision,

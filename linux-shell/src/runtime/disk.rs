@@ -33,6 +33,14 @@ impl AlignedBuf {
         Ok(AlignedBuf { ptr, len })
     }
 
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: `ptr` points to `len` initialised bytes owned by self.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
@@ -67,6 +75,10 @@ pub struct MetadataDisk {
     pub major: u32,
     pub minor: u32,
     fd: OwnedFd,
+    /// A larger metadata sync buffer travelling with a disk that joins the container (the
+    /// manager sizes DDF's buffer for the disks present, and the monitor cannot allocate);
+    /// after [`MetadataDisk::exchange_sync_buf`] it holds the monitor's previous one.
+    pub sync_buf: Option<AlignedBuf>,
 }
 
 impl MetadataDisk {
@@ -86,7 +98,19 @@ impl MetadataDisk {
             major,
             minor,
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            sync_buf: None,
         })
+    }
+
+    /// Monitor side: if this disk brought a larger sync buffer, make it `current` and keep
+    /// the previous one here (freed with the disk's box, by whoever frees that: the monitor
+    /// frees nothing). No allocation, no copy.
+    pub fn exchange_sync_buf(&mut self, current: &mut AlignedBuf) {
+        if let Some(bigger) = self.sync_buf.as_mut() {
+            if bigger.len() > current.len() {
+                core::mem::swap(bigger, current);
+            }
+        }
     }
 
     /// One positioned write; true when every byte was written.
@@ -508,6 +532,28 @@ mod tests {
         assert!(db[4096..8192].iter().all(|&x| x == b'd'));
         let _ = std::fs::remove_file(pa);
         let _ = std::fs::remove_file(pb);
+    }
+
+    #[test]
+    fn a_joining_disk_hands_over_only_a_larger_buffer() {
+        let (path, mut disk) = disk_file("swap", 3);
+        let mut current = AlignedBuf::new(2 * 4096).unwrap();
+        current.as_mut_slice()[0] = 7;
+        disk.exchange_sync_buf(&mut current);
+        assert_eq!(current.len(), 2 * 4096, "no buffer: nothing changes");
+        disk.sync_buf = Some(AlignedBuf::new(4096).unwrap());
+        disk.exchange_sync_buf(&mut current);
+        assert_eq!(current.len(), 2 * 4096, "a smaller one is not taken");
+        disk.sync_buf = Some(AlignedBuf::new(8 * 4096).unwrap());
+        disk.exchange_sync_buf(&mut current);
+        assert_eq!(current.len(), 8 * 4096);
+        let kept = disk.sync_buf.as_ref().unwrap();
+        assert_eq!(
+            (kept.len(), kept.as_slice()[0]),
+            (2 * 4096, 7),
+            "the old one stays"
+        );
+        let _ = std::fs::remove_file(path);
     }
 
     #[test]

@@ -223,7 +223,10 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                     // A failed write stays pending; the next pass writes it again.
                     let _ = self.sync_metadata();
                 }
-                ToMonitor::Disk(disk) => {
+                ToMonitor::Disk(mut disk) => {
+                    // It may bring a larger sync buffer for the grown container (it comes
+                    // before the update that adds it to the metadata).
+                    disk.exchange_sync_buf(&mut self.sync_buf);
                     if let Err(disk) = self.disks.push(disk) {
                         self.send(FromMonitor::Disk(disk));
                     }
