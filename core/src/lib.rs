@@ -16,3 +16,4 @@ pub mod mdstat;
 pub mod monitor;
 pub mod protocol;
 pub mod sysfs;
+mod total;

@@ -626,3 +626,42 @@ fn disks_without_metadata_are_not_ddf() {
     }
     eprintln!("{seen} disks without metadata");
 }
+
+/// Our DDF CRC (own tables: the monitor path must not reach crc32fast's bounds checks, see
+/// core/src/ddf/crc.rs) equals crc32fast's on every fixture disk's metadata: the whole
+/// region, every sector, and every sector-aligned run up to 64 KiB from each MiB.
+#[test]
+fn crc_equals_crc32fast_on_every_fixture() {
+    fn via_crc32fast(bytes: &[u8]) -> u32 {
+        let mut h = crc32fast::Hasher::new_with_initial(0xFFFF_FFFF);
+        h.update(bytes);
+        !h.finalize()
+    }
+    let mut compared = 0usize;
+    for f in fixtures() {
+        for d in &f.disks {
+            let r = &d.region;
+            assert_eq!(crc::raw_crc(r), via_crc32fast(r), "{}/{}", f.moment, d.name);
+            for s in r.chunks(512) {
+                assert_eq!(crc::raw_crc(s), via_crc32fast(s));
+                let mut sub = s.to_vec();
+                if let Some(field) = sub.get_mut(crc::CRC_FIELD) {
+                    field.fill(0xFF);
+                }
+                assert_eq!(crc::ddf_crc(s), via_crc32fast(&sub));
+                compared += 1;
+            }
+            for start in (0..r.len()).step_by(1 << 20) {
+                for len in (512..=65536).step_by(4096 + 512) {
+                    if let Some(s) = r.get(start..start + len) {
+                        assert_eq!(crc::raw_crc(s), via_crc32fast(s));
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    if !fixtures().is_empty() {
+        assert!(compared > 0);
+    }
+}

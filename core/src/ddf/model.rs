@@ -202,26 +202,44 @@ impl Bvd {
     }
 
     /// Encode into `out` (its length must be [`Bvd::encoded_len`]) with a fresh CRC.
-    /// Returns false if `out` has the wrong length.
+    /// Returns false, with `out` untouched, if `out` has the wrong length.
     pub fn encode(&self, out: &mut [u8]) -> bool {
         if out.len() != self.encoded_len() {
             return false;
         }
         let n = self.elements.len();
-        let (fixed, rest) = out.split_at_mut(SECTOR);
-        fixed.copy_from_slice(self.fixed.as_bytes());
-        let (refnums, rest) = rest.split_at_mut(4 * n);
-        let (lbas, tail) = rest.split_at_mut(8 * n);
+        // Checked splits and length-checked copies: the monitor encodes records while it
+        // writes metadata, and the panicking forms stay reachable in the binary even though
+        // the length check above rules them out (the compiler cannot follow the arithmetic).
+        let Some((fixed, rest)) = out.split_at_mut_checked(SECTOR) else {
+            return false;
+        };
+        let Some((refnums, rest)) = rest.split_at_mut_checked(4 * n) else {
+            return false;
+        };
+        let Some((lbas, tail)) = rest.split_at_mut_checked(8 * n) else {
+            return false;
+        };
+        if tail.len() != self.tail.len() {
+            return false;
+        }
+        tail.copy_from_slice(&self.tail);
+        for (d, s) in fixed.iter_mut().zip(self.fixed.as_bytes()) {
+            *d = *s;
+        }
         for ((e, r), l) in self
             .elements
             .iter()
             .zip(refnums.chunks_exact_mut(4))
             .zip(lbas.chunks_exact_mut(8))
         {
-            r.copy_from_slice(&e.refnum.to_be_bytes());
-            l.copy_from_slice(&e.lba.to_be_bytes());
+            for (d, s) in r.iter_mut().zip(e.refnum.to_be_bytes()) {
+                *d = s;
+            }
+            for (d, s) in l.iter_mut().zip(e.lba.to_be_bytes()) {
+                *d = s;
+            }
         }
-        tail.copy_from_slice(&self.tail);
         super::crc::seal(out);
         true
     }

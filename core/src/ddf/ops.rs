@@ -300,7 +300,8 @@ impl Container {
         let (bvd_idx, e) = if vol.sec_count <= 1 {
             (0usize, n)
         } else {
-            (n / prim, n % prim)
+            // A record with no primary elements has no slot n (and no panic).
+            (n.checked_div(prim)?, n.checked_rem(prim)?)
         };
         let bvd_idx = u8::try_from(bvd_idx).ok()?;
         if bvd_idx >= vol.sec_count.max(1) || e >= prim {
@@ -553,7 +554,7 @@ impl Container {
                 }
             }
         }
-        out.sort_unstable();
+        crate::total::sort_small(out);
     }
 
     /// First-fit free extent of at least `size` sectors below `config_size` on disk `d`

@@ -374,7 +374,8 @@ impl Container {
                 let s = self.pd_state(usize::from(slot));
                 self.set_pd_state(usize::from(slot), s | PdState::MISSING);
                 if let Some(i) = self.disks.iter().position(|d| d.pd_index == Some(slot)) {
-                    out.removed_disk = Some(self.disks.remove(i).id);
+                    out.removed_disk = self.disks.get(i).map(|d| d.id);
+                    crate::total::remove_at(&mut self.disks, i);
                 }
                 self.mark_pending();
                 out.changed = true;
@@ -485,7 +486,10 @@ impl Container {
                 sec_count: first.sec_count(),
             };
             let _ = self.volumes.insert(0, vol);
-            for mut b in bvds {
+            // By reference: dropping a by-value heapless iterator goes through a range
+            // index the compiler cannot prove, a panic path on the monitor thread.
+            for b in bvds.iter() {
+                let mut b = b.clone();
                 // Written with a fresh CRC from now on, whatever the sender put there.
                 b.crc_ok = true;
                 let _ = self.bvds.push(b);

@@ -171,8 +171,15 @@ impl Container {
             if anchor {
                 hh.seq.set(0xFFFF_FFFF);
             }
-            if let Some(dst) = buf.get_mut(at..at + SECTOR) {
-                dst.copy_from_slice(hh.as_bytes());
+            // A fixed-size sector, so the copy has no length mismatch (a panic path on the
+            // monitor) left to check; `at` is one of the constant header slots.
+            if let Some(dst) = buf
+                .get_mut(at..)
+                .and_then(|b| b.first_chunk_mut::<SECTOR>())
+            {
+                for (d, s) in dst.iter_mut().zip(hh.as_bytes()) {
+                    *d = *s;
+                }
                 seal(dst);
             }
         };

@@ -399,7 +399,11 @@ impl Container {
             .ok_or(EncodeError::BufferTooSmall { needed })?
             .copy_from_slice(self.image.0.get(..total).unwrap_or(&[]));
         let ext_len = total.saturating_sub(lss);
-        let k = (ext_len / lss) as u64;
+        // encode_over refuses sector sizes other than 512/4096, so lss is never 0; the
+        // checked form keeps the division's panic path out of the monitor.
+        let k = ext_len
+            .checked_div(lss)
+            .ok_or(EncodeError::BadSectorSize(self.sector_size))? as u64;
 
         let mut plan = WritePlan {
             writes: Vec::new(),

@@ -743,7 +743,7 @@ impl Container {
         if i >= self.mpb.disks.len() {
             return;
         }
-        self.mpb.disks.remove(i);
+        crate::total::remove_at(&mut self.mpb.disks, i);
         let mut drop_member: Option<usize> = None;
         for (pos, d) in self.disks.iter_mut().enumerate() {
             if let DiskSlot::Table(t) = d.slot {
@@ -756,7 +756,7 @@ impl Container {
             }
         }
         if let Some(pos) = drop_member {
-            self.disks.remove(pos);
+            crate::total::remove_at(&mut self.disks, pos);
         }
         for vol in self.mpb.volumes.iter_mut() {
             let width = vol.map0.num_members();
@@ -978,7 +978,7 @@ impl Container {
                 let _ = ex.push((vol.map0.raw.pba_of_lba0(), vol.map0.per_dev_array_size()));
             }
         }
-        ex.sort_unstable();
+        crate::total::sort_small(&mut ex);
         // With volumes on the disk, the reservation never reaches into the last volume:
         // it is capped by what actually follows it (rounded to 1 KiB for the kernel's size
         // interface), but never below the MPB itself.

@@ -641,7 +641,7 @@ impl Container {
                 if active.iter().any(|&a| a >= victim) {
                     return Err(UpdateError::NotApplicable("volume active"));
                 }
-                self.mpb.volumes.remove(victim);
+                crate::total::remove_at(&mut self.mpb.volumes, victim);
                 self.touch();
             }
             Update::RenameArray { name, dev_idx } => {
@@ -662,9 +662,13 @@ impl Container {
             }
             Update::AddRemoveDisk(changes) => {
                 let mut added = false;
-                for ch in changes {
+                // By reference: a by-value heapless iterator left early (the `?` below)
+                // drops its rest through a range index the compiler cannot prove, a
+                // panic path on the monitor thread.
+                for ch in changes.iter() {
                     match ch {
-                        DiskChange::Add(mut d) => {
+                        DiskChange::Add(d) => {
+                            let mut d = d.clone();
                             d.slot = DiskSlot::Spare;
                             d.detached = false;
                             if d.entry.total_blocks_hi.get() > 0 {
@@ -678,13 +682,13 @@ impl Container {
                             added = true;
                         }
                         DiskChange::Remove(member) => {
-                            if let Some(pos) = self.disks.iter().position(|d| d.member == member) {
+                            if let Some(pos) = self.disks.iter().position(|d| d.member == *member) {
                                 let spare = self
                                     .disks
                                     .get(pos)
                                     .is_some_and(|d| !matches!(d.slot, DiskSlot::Table(_)));
                                 if spare {
-                                    self.disks.remove(pos);
+                                    crate::total::remove_at(&mut self.disks, pos);
                                 } else if let Some(d) = self.disks.get_mut(pos) {
                                     d.detached = true;
                                 }
@@ -1179,7 +1183,7 @@ impl Container {
         // Failed present disks become spares; their entries and missing ones leave the table
         // (only when no other volume uses them).
         let mut victims_desc = victims.clone();
-        victims_desc.sort_unstable_by(|a, b| b.cmp(a));
+        crate::total::sort_small_by(&mut victims_desc, |a, b| b.cmp(a));
         for &idx in victims_desc.iter() {
             if let Some(pos) = self
                 .disks
@@ -1262,11 +1266,7 @@ impl Container {
             let _ = table.push(e);
             let mut m = template;
             m.serial = [0; 16];
-            let mut name: heapless::String<16> = heapless::String::new();
-            let _ = core::fmt::write(&mut name, format_args!(" MISSING_{}", 2 * i + 1));
-            for (d, s) in m.serial.iter_mut().zip(name.as_bytes()) {
-                *d = *s;
-            }
+            m.serial = missing_serial(2 * i + 1);
             let _ = table.push(m);
         }
         for d in self.disks.iter_mut() {
@@ -1379,6 +1379,35 @@ pub fn recompute_stripes(map: &mut Map, size: u64) {
     map.raw.set_num_data_stripes(size / d / domains / chunk);
 }
 
+/// The serial upstream's takeover gives a missing mirror,
+/// `snprintf(serial, MAX_RAW_SERIAL_NUM, " MISSING_%d", idx)`: at most 15 characters, the
+/// rest zero. Built by hand because the monitor applies takeovers and formatting machinery
+/// has panic paths.
+fn missing_serial(idx: usize) -> [u8; 16] {
+    // usize has at most 20 decimal digits; fill from the right.
+    let mut digits = [0u8; 20];
+    let mut used = 0usize;
+    let mut v = idx;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        used += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let digits = digits
+        .get(digits.len().saturating_sub(used)..)
+        .unwrap_or(&[]);
+    let mut serial = [0u8; 16];
+    // snprintf keeps the last byte for its NUL.
+    let text = b" MISSING_".iter().chain(digits.iter());
+    for (dst, src) in serial.iter_mut().take(15).zip(text) {
+        *dst = *src;
+    }
+    serial
+}
+
 impl PresentDisk {
     /// A device that just joined the container (`add_to_super_imsm`): a pristine spare whose
     /// entry carries its serial, size and SCSI address. The shell zeroes the disk's
@@ -1423,5 +1452,20 @@ impl Container {
             update: Update::PreallocBadblocksMem,
             chosen_disk: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_serial;
+
+    #[test]
+    fn missing_serial_is_upstreams_snprintf() {
+        assert_eq!(&missing_serial(1), b" MISSING_1\0\0\0\0\0\0");
+        assert_eq!(&missing_serial(0), b" MISSING_0\0\0\0\0\0\0");
+        assert_eq!(&missing_serial(123), b" MISSING_123\0\0\0\0");
+        // snprintf truncates to 15 characters plus its NUL.
+        assert_eq!(&missing_serial(12_345_678), b" MISSING_123456\0");
+        assert_eq!(&missing_serial(usize::MAX), b" MISSING_184467\0");
     }
 }
