@@ -960,14 +960,11 @@ fn reshape_checkpoint(devnm: &str, record: &ArrayRecord) -> Option<u64> {
     Some(position.checked_div(u64::from(data_disks)).unwrap_or(0))
 }
 
-/// md's `raid_disks`: `N`, or `OLD (NEW)` while a reshape changes the count; the new count
-/// is what mdstat's `[n/m]` shows and what the running geometry is measured in.
+/// md's `raid_disks`: `N`, or `NEW (OLD)` while a reshape changes the count (the rig's
+/// raid0 grow, run as raid4 3 -> 4, shows `4 (3)`). The new count is what mdstat's `[n/m]`
+/// shows and what the running geometry is measured in (mdadm's sysfs_read takes it too).
 fn parse_raid_disks(text: &str) -> Option<u32> {
-    let text = text.trim();
-    match text.split_once('(') {
-        Some((_, new)) => new.trim_end_matches(')').trim().parse().ok(),
-        None => text.parse().ok(),
-    }
+    text.split_whitespace().next()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -977,8 +974,8 @@ mod tests {
     #[test]
     fn raid_disks_during_a_reshape_is_the_new_count() {
         assert_eq!(parse_raid_disks("3"), Some(3));
-        assert_eq!(parse_raid_disks("3 (4)"), Some(4));
-        assert_eq!(parse_raid_disks("4 (3)"), Some(3));
+        assert_eq!(parse_raid_disks("4 (3)\n"), Some(4));
+        assert_eq!(parse_raid_disks("3 (4)"), Some(3));
         assert_eq!(parse_raid_disks("x"), None);
     }
 }
