@@ -246,6 +246,11 @@ impl MetadataWriter {
     /// `offset`) and calls `done(index, ok)` once per entry. `disk_of` finds the open disk
     /// for a handler id. Returns after every write has completed or failed: `buf` is free
     /// again then.
+    ///
+    /// This runs on the monitor thread, which must not reach a panic (`cargo xtask audit`):
+    /// every index here is a checked `get`, and the cases those checks exclude (which the
+    /// invariants below already rule out) fall back to writing the chain synchronously, so
+    /// each write is still issued in order and reported exactly once.
     pub fn write_all<'d>(
         &mut self,
         buf: &[u8],
@@ -262,30 +267,24 @@ impl MetadataWriter {
         // Start one chain per disk: the first write listed for it.
         let mut chains = 0usize;
         // Chains (slots) whose iocb is prepared and waits for io_submit.
-        let mut queued = [0usize; MAX_CHAINS];
-        let mut n_queued = 0usize;
+        let mut queued = SlotList::new();
         for (i, w) in writes.iter().enumerate() {
-            if writes[..i].iter().any(|p| p.disk == w.disk) {
+            if writes.iter().take(i).any(|p| p.disk == w.disk) {
                 continue;
             }
             if chains == MAX_CHAINS {
                 // Beyond capacity (more disks than any container can hold): write this
                 // disk's chain synchronously, in order.
-                for (j, later) in writes.iter().enumerate().skip(i) {
-                    if later.disk == w.disk {
-                        done(j, write_one(buf, later, &disk_of));
-                    }
-                }
+                write_chain_sync(buf, writes, i, &disk_of, &mut done);
                 continue;
             }
             let slot = chains;
             chains += 1;
             if self.prepare(slot, i, buf, writes, &disk_of, &mut done) {
-                queued[n_queued] = slot;
-                n_queued += 1;
+                self.queue(&mut queued, slot, buf, writes, &disk_of, &mut done);
             }
         }
-        let mut in_flight = self.submit(ctx, &queued[..n_queued], buf, writes, &disk_of, &mut done);
+        let mut in_flight = self.submit(ctx, queued.as_slice(), buf, writes, &disk_of, &mut done);
         let mut events = [IoEvent::default(); MAX_CHAINS];
         while in_flight > 0 {
             // SAFETY: `events` has room for `in_flight` (≤ MAX_CHAINS) events; a null
@@ -301,48 +300,82 @@ impl MetadataWriter {
                 )
             };
             if n < 0 {
-                if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                if errno() == libc::EINTR {
                     continue;
                 }
                 // Cannot happen with valid arguments. Report what is still in flight as
                 // failed rather than spin; the kernel keeps the buffer pages pinned until
                 // those writes end, and the next sync rewrites everything anyway.
-                for slot in 0..chains {
-                    if self.slots.iocbs[slot].aio_nbytes != 0 {
-                        done(self.slots.cursor[slot], false);
-                        self.slots.iocbs[slot].aio_nbytes = 0;
+                let slots = &mut *self.slots;
+                for (iocb, &index) in slots.iocbs.iter_mut().zip(&slots.cursor).take(chains) {
+                    if iocb.aio_nbytes != 0 {
+                        done(index, false);
+                        iocb.aio_nbytes = 0;
                     }
                 }
                 return;
             }
-            let mut n_queued = 0usize;
+            let mut queued = SlotList::new();
             for ev in events.iter().take(n as usize) {
                 let slot = ev.data as usize;
-                let Some(iocb) = self.slots.iocbs.get(slot) else {
+                let slots = &mut *self.slots;
+                let (Some(iocb), Some(&index)) =
+                    (slots.iocbs.get_mut(slot), slots.cursor.get(slot))
+                else {
                     continue;
                 };
-                let index = self.slots.cursor[slot];
                 let ok = ev.res >= 0 && ev.res as u64 == iocb.aio_nbytes;
-                self.slots.iocbs[slot].aio_nbytes = 0;
-                in_flight -= 1;
+                iocb.aio_nbytes = 0;
+                in_flight = in_flight.saturating_sub(1);
                 done(index, ok);
                 // The next write of the same disk, if any.
-                if let Some(next) =
-                    (index + 1..writes.len()).find(|&j| writes[j].disk == writes[index].disk)
-                {
+                if let Some(next) = next_on_disk(writes, index) {
                     if self.prepare(slot, next, buf, writes, &disk_of, &mut done) {
-                        queued[n_queued] = slot;
-                        n_queued += 1;
+                        self.queue(&mut queued, slot, buf, writes, &disk_of, &mut done);
                     }
                 }
             }
-            in_flight += self.submit(ctx, &queued[..n_queued], buf, writes, &disk_of, &mut done);
+            in_flight += self.submit(ctx, queued.as_slice(), buf, writes, &disk_of, &mut done);
         }
+    }
+
+    /// Adds prepared chain `slot` to `queued`. The list holds every slot once, so it never
+    /// runs out of room; if it did, the chain is written synchronously rather than lost.
+    fn queue<'d>(
+        &mut self,
+        queued: &mut SlotList,
+        slot: usize,
+        buf: &[u8],
+        writes: &[DiskWrite],
+        disk_of: &impl Fn(u32) -> Option<&'d MetadataDisk>,
+        done: &mut impl FnMut(usize, bool),
+    ) {
+        if !queued.push(slot) {
+            self.abandon_to_sync(slot, buf, writes, disk_of, done);
+        }
+    }
+
+    /// Takes chain `slot`'s prepared (never submitted) write back and writes it and the rest
+    /// of its chain synchronously.
+    fn abandon_to_sync<'d>(
+        &mut self,
+        slot: usize,
+        buf: &[u8],
+        writes: &[DiskWrite],
+        disk_of: &impl Fn(u32) -> Option<&'d MetadataDisk>,
+        done: &mut impl FnMut(usize, bool),
+    ) {
+        let slots = &mut *self.slots;
+        let (Some(iocb), Some(&index)) = (slots.iocbs.get_mut(slot), slots.cursor.get(slot)) else {
+            return;
+        };
+        iocb.aio_nbytes = 0;
+        write_chain_sync(buf, writes, index, disk_of, done);
     }
 
     /// Fills `slot`'s iocb for write `index`, skipping (and reporting as failed) writes
     /// that cannot be issued, and moving on to that disk's next write. False when the
-    /// chain has nothing left to submit.
+    /// chain has nothing left to submit (or was written synchronously).
     fn prepare<'d>(
         &mut self,
         slot: usize,
@@ -352,14 +385,24 @@ impl MetadataWriter {
         disk_of: &impl Fn(u32) -> Option<&'d MetadataDisk>,
         done: &mut impl FnMut(usize, bool),
     ) -> bool {
+        let slots = &mut *self.slots;
+        let (Some(iocb), Some(cursor)) = (slots.iocbs.get_mut(slot), slots.cursor.get_mut(slot))
+        else {
+            // Slots come from 0..MAX_CHAINS; were one out of range, the chain still goes
+            // out, in order, without AIO.
+            write_chain_sync(buf, writes, index, disk_of, done);
+            return false;
+        };
         loop {
-            let w = &writes[index];
+            let Some(w) = writes.get(index) else {
+                return false;
+            };
             let bytes = buf.get(w.buf_start..w.buf_start.saturating_add(w.len));
             let fd = disk_of(w.disk).map(|d| d.fd.as_raw_fd());
             let offset = i64::try_from(w.offset).ok();
             if let (Some(bytes), Some(fd), Some(offset)) = (bytes, fd, offset) {
-                self.slots.cursor[slot] = index;
-                self.slots.iocbs[slot] = Iocb {
+                *cursor = index;
+                *iocb = Iocb {
                     aio_data: slot as u64,
                     key_rw_flags: RWF_DSYNC << 32,
                     aio_lio_opcode: IOCB_CMD_PWRITE,
@@ -372,7 +415,7 @@ impl MetadataWriter {
                 return true;
             }
             done(index, false);
-            match (index + 1..writes.len()).find(|&j| writes[j].disk == w.disk) {
+            match next_on_disk(writes, index) {
                 Some(next) => index = next,
                 None => return false,
             }
@@ -394,7 +437,7 @@ impl MetadataWriter {
     ) -> usize {
         let mut accepted = 0usize;
         let mut rest = queued;
-        while !rest.is_empty() {
+        while let Some((&first, after_first)) = rest.split_first() {
             let mut ptrs = [core::ptr::null_mut::<Iocb>(); MAX_CHAINS];
             let base = self.slots.iocbs.as_mut_ptr();
             for (p, &slot) in ptrs.iter_mut().zip(rest) {
@@ -403,38 +446,104 @@ impl MetadataWriter {
             }
             // SAFETY: every pointer is to an iocb in `self.slots`, filled by `prepare`;
             // the kernel copies them during the call. The buffers they name live in `buf`,
-            // which the caller keeps until `write_all` has reaped every completion.
+            // which the caller keeps until `write_all` has reaped every completion. At most
+            // MAX_CHAINS of them (`queued` comes from a SlotList).
             let n = unsafe {
                 libc::syscall(
                     libc::SYS_io_submit,
                     ctx as libc::c_ulong,
-                    rest.len() as libc::c_long,
+                    rest.len().min(MAX_CHAINS) as libc::c_long,
                     ptrs.as_mut_ptr(),
                 )
             };
             if n > 0 {
-                accepted += n as usize;
-                rest = &rest[(n as usize).min(rest.len())..];
+                let n = (n as usize).min(rest.len());
+                accepted += n;
+                rest = rest.get(n..).unwrap_or(&[]);
                 continue;
             }
-            if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            if n < 0 && errno() == libc::EINTR {
                 continue;
             }
             // The first request was refused: finish its whole chain synchronously.
-            let slot = rest[0];
-            let mut index = self.slots.cursor[slot];
-            self.slots.iocbs[slot].aio_nbytes = 0;
-            loop {
-                done(index, write_one(buf, &writes[index], disk_of));
-                match (index + 1..writes.len()).find(|&j| writes[j].disk == writes[index].disk) {
-                    Some(next) => index = next,
-                    None => break,
-                }
-            }
-            rest = &rest[1..];
+            self.abandon_to_sync(first, buf, writes, disk_of, done);
+            rest = after_first;
         }
         accepted
     }
+}
+
+/// At most [`MAX_CHAINS`] slot numbers, each pushed once per round.
+struct SlotList {
+    slots: [usize; MAX_CHAINS],
+    len: usize,
+}
+
+impl SlotList {
+    fn new() -> Self {
+        SlotList {
+            slots: [0; MAX_CHAINS],
+            len: 0,
+        }
+    }
+
+    /// False (nothing stored) when full.
+    fn push(&mut self, slot: usize) -> bool {
+        match self.slots.get_mut(self.len) {
+            Some(s) => {
+                *s = slot;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn as_slice(&self) -> &[usize] {
+        // `len` only grows through a successful `get_mut(len)`, so it never exceeds
+        // MAX_CHAINS; the fallback exists only to keep a panic path out of the monitor.
+        self.slots.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// The write after `index` in `writes` that goes to the same disk.
+fn next_on_disk(writes: &[DiskWrite], index: usize) -> Option<usize> {
+    let disk = writes.get(index)?.disk;
+    writes
+        .iter()
+        .enumerate()
+        .skip(index.saturating_add(1))
+        .find(|(_, w)| w.disk == disk)
+        .map(|(j, _)| j)
+}
+
+/// Writes the chain starting at `first` (it and every later write to the same disk)
+/// synchronously, in list order, reporting each.
+fn write_chain_sync<'d>(
+    buf: &[u8],
+    writes: &[DiskWrite],
+    first: usize,
+    disk_of: &impl Fn(u32) -> Option<&'d MetadataDisk>,
+    done: &mut impl FnMut(usize, bool),
+) {
+    let mut index = first;
+    while let Some(w) = writes.get(index) {
+        done(index, write_one(buf, w, disk_of));
+        match next_on_disk(writes, index) {
+            Some(next) => index = next,
+            None => break,
+        }
+    }
+}
+
+/// The calling thread's errno, read directly: `io::Error::last_os_error()` builds an
+/// `io::Error`, whose drop glue has a branch that frees a boxed custom error. It is never
+/// taken for an OS error, but the branch is there, and the monitor thread must not reach
+/// `free` (`cargo xtask audit`).
+fn errno() -> i32 {
+    // SAFETY: __errno_location returns the calling thread's errno slot, valid for as long
+    // as the thread lives.
+    unsafe { *libc::__errno_location() }
 }
 
 impl Drop for MetadataWriter {
