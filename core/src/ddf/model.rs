@@ -363,10 +363,17 @@ impl SpareRecord {
         if let Some(h) = out.get_mut(..32) {
             h.copy_from_slice(self.header.as_bytes());
         }
-        for (i, e) in self.entries.iter().enumerate() {
-            let start = 32 + 32 * i;
-            if let Some(dst) = out.get_mut(start..start + 32) {
-                dst.copy_from_slice(e.as_bytes());
+        // Fixed 32-byte entries after the 32-byte header: `chunks_exact_mut` gives each its
+        // place with no index arithmetic, so no length-mismatch panic is left reachable from
+        // the monitor (which writes this record).
+        for (dst, e) in out
+            .get_mut(32..)
+            .unwrap_or_default()
+            .chunks_exact_mut(32)
+            .zip(self.entries.iter())
+        {
+            for (d, s) in dst.iter_mut().zip(e.as_bytes()) {
+                *d = *s;
             }
         }
         super::crc::seal(out);
