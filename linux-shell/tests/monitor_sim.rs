@@ -569,3 +569,75 @@ fn a_grow_is_checkpointed_and_finished_without_allocating() {
     );
     assert_eq!(shared.write_errors.load(Ordering::Relaxed), 0);
 }
+
+/// The end of a raid0 grow: mdadm turns the array back into raid0 and the manager
+/// withdraws its record by handing over a replacement marked not live. The monitor must
+/// hand both back without deciding anything for it (no metadata write, no sysfs write),
+/// and without allocating.
+#[test]
+fn a_withdrawn_array_is_handed_back_untouched() {
+    let sim = Sim::new("02-volumes-resynced", "withdrawn");
+    let meta = ImsmMetadata::new(sim.load());
+    let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
+    let mut disks = heapless::Vec::new();
+    for (i, d) in sim.fixture.disks.iter().enumerate() {
+        let (ma, mi) = dev(i);
+        disks
+            .push(Box::new(
+                MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap(),
+            ))
+            .unwrap();
+    }
+    let shared = Shared::default();
+    let wake = Wake::new().unwrap();
+    let manager_wake = Wake::new().unwrap();
+    let mut to_monitor: heapless::spsc::Queue<ToMonitor<ImsmMetadata>, QUEUE_LEN> =
+        heapless::spsc::Queue::new();
+    let mut from_monitor: heapless::spsc::Queue<FromMonitor<ImsmMetadata>, QUEUE_LEN> =
+        heapless::spsc::Queue::new();
+    let (mut tx, rx) = to_monitor.split();
+    let (mtx, mut mrx) = from_monitor.split();
+    let mut monitor = Monitor {
+        meta: Box::new(meta),
+        sync_buf,
+        writer: MetadataWriter::new(),
+        disks,
+        arrays: heapless::Vec::new(),
+        rx,
+        tx: mtx,
+        outbox: heapless::Deque::new(),
+        wake: &wake,
+        retry_soon: false,
+        manager_wake: &manager_wake,
+        shared: &shared,
+    };
+    // A clean array under watch.
+    let bundle = r1_bundle(&sim);
+    sim.set("array_state", "clean\n");
+    tx.enqueue(ToMonitor::Array(bundle)).unwrap();
+    step_without_allocating(&mut monitor);
+    assert_eq!(monitor.arrays.len(), 1);
+    let generation = sim.load().mpb.header.generation_num.get();
+
+    // Withdrawn while the kernel shows a state that would otherwise mark it dirty.
+    let mut withdrawn = r1_bundle(&sim);
+    withdrawn.record.live = false;
+    sim.set("array_state", "write-pending\n");
+    tx.enqueue(ToMonitor::Array(withdrawn)).unwrap();
+    step_without_allocating(&mut monitor);
+    assert!(monitor.arrays.is_empty(), "the monitor let go of it");
+    assert_eq!(sim.written("array_state", 13), "write-pending");
+    assert_eq!(sim.load().mpb.header.generation_num.get(), generation);
+    assert_eq!(sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY, 0);
+    let mut retired = Vec::new();
+    while let Some(msg) = mrx.dequeue() {
+        if let FromMonitor::Retired(b) = msg {
+            retired.push(b.record.live);
+        }
+    }
+    assert_eq!(
+        retired,
+        [true, false],
+        "the replaced record, then the withdrawn one"
+    );
+}
