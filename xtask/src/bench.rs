@@ -76,7 +76,7 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
         None => {
             // The static binary as distributions would ship it: the release build (kept
             // with symbols for the audit) stripped into a copy, which is what the guest runs.
-            let built = crate::dist()?;
+            let built = crate::release_build()?;
             let stripped = bench_dir.join("mdmon");
             let ok = Command::new("strip")
                 .arg("-o")
