@@ -676,4 +676,56 @@ mod tests {
     fn synchronous_writer_does_the_same() {
         check(MetadataWriter::synchronous(), "sync");
     }
+
+    /// More disks than AIO chains: the chains beyond MAX_CHAINS are written synchronously,
+    /// still in list order per disk, and every write is reported exactly once.
+    #[test]
+    fn disks_beyond_the_chains_are_written_in_order_too() {
+        let n = MAX_CHAINS + 2;
+        let files: Vec<_> = (0..n as u32).map(|id| disk_file("many", id)).collect();
+        let mut buf = AlignedBuf::new(2 * 4096).unwrap();
+        buf.as_mut_slice()[..4096].fill(b'x');
+        buf.as_mut_slice()[4096..].fill(b'y');
+        // Each disk: 'x' then 'y' to the same place; the later one must win.
+        let mut writes = Vec::new();
+        for id in 0..n as u32 {
+            writes.push(w(id, 0, 0, 4096));
+        }
+        for id in 0..n as u32 {
+            writes.push(w(id, 0, 4096, 4096));
+        }
+        let mut writer = MetadataWriter::new();
+        assert!(writer.is_parallel(), "io_setup refused here");
+        let mut reported = vec![0u32; writes.len()];
+        writer.write_all(
+            buf.as_slice(),
+            &writes,
+            |id| files.get(id as usize).map(|(_, d)| d),
+            |i, ok| {
+                assert!(ok, "write {i} failed");
+                reported[i] += 1;
+            },
+        );
+        assert!(reported.iter().all(|&c| c == 1), "{reported:?}");
+        for (path, _) in &files {
+            let bytes = std::fs::read(path).unwrap();
+            assert!(bytes[..4096].iter().all(|&x| x == b'y'), "{path:?}");
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    #[test]
+    fn slot_list_refuses_beyond_its_capacity_and_chains_follow_the_disk() {
+        let mut l = SlotList::new();
+        for s in 0..MAX_CHAINS {
+            assert!(l.push(s));
+        }
+        assert!(!l.push(0));
+        assert_eq!(l.as_slice().len(), MAX_CHAINS);
+        let writes = [w(1, 0, 0, 1), w(2, 0, 0, 1), w(1, 0, 0, 1), w(3, 0, 0, 1)];
+        assert_eq!(next_on_disk(&writes, 0), Some(2));
+        assert_eq!(next_on_disk(&writes, 1), None);
+        assert_eq!(next_on_disk(&writes, 2), None);
+        assert_eq!(next_on_disk(&writes, 9), None);
+    }
 }
