@@ -411,11 +411,20 @@ where
             prepared.format,
             prepared.members.len()
         );
+        let mut text = String::new();
         // Step 20 only now: the two daemons overlap, so writes never wait for nobody.
         if let Some(v) = victim {
+            // Discovery first, with the records held back (Manager::hold): once the
+            // predecessor has let an array go clean, a write to it waits for us, and then
+            // only for the hand-over, not for opening and priming every sysfs file.
+            manager.hold();
+            match mdstat.read_to_string(&mut text) {
+                Ok(_) => manager.manage(&text),
+                Err(e) => log!(devnm, "cannot read /proc/mdstat: {e}"),
+            }
             v.terminate(devnm);
+            manager.release_held();
         }
-        let mut text = String::new();
         loop {
             text.clear();
             let mut wait = manager

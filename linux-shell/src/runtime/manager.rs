@@ -74,6 +74,12 @@ pub struct Manager<'q, F: Format> {
     /// `devcnt` of the container in mdstat when its members were last reconciled.
     container_devcnt: Option<u32>,
     sigterm_seen: bool,
+    /// Takeover (MDMON.md §1.7): records built while the predecessor still runs, handed to
+    /// the monitor by [`Manager::release_held`] once it has exited. Building them (opening
+    /// and priming every sysfs file) before it is told to go keeps that work out of the
+    /// write stall of a takeover; holding them keeps two daemons from ever deciding the same
+    /// array's metadata. While set, metadata updates stay pending too.
+    held: Option<Vec<Box<ArrayBundle>>>,
 }
 
 impl<F: Format> std::fmt::Debug for Manager<'_, F> {
@@ -138,7 +144,43 @@ impl<'q, F: Format> Manager<'q, F> {
             next_disk_id: disks.len() as u32,
             container_devcnt: Some(disks.len() as u32),
             sigterm_seen: false,
+            held: None,
         }
+    }
+
+    /// From now until [`Manager::release_held`], discovered arrays and metadata updates are
+    /// kept here instead of reaching the monitor.
+    pub fn hold(&mut self) {
+        self.held.get_or_insert_with(Vec::new);
+    }
+
+    /// Hands the held records to the monitor (the predecessor has exited), each with the
+    /// safe-mode delay upstream's successor would set: it discovers arrays only now, so it
+    /// reads the 1 ms the predecessor set at SIGTERM and writes 5 s back. The held updates
+    /// follow after one monitor pass: their metadata write must not come before the
+    /// arrays' first pass, which marks the waiting writes' arrays dirty.
+    pub fn release_held(&mut self) {
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        if held.is_empty() {
+            self.flush_updates();
+            return;
+        }
+        for bundle in held {
+            settle_safe_mode(&PathBuf::from(format!("/sys/block/{}/md", bundle.devnm)));
+            self.send(ToMonitor::Array(bundle));
+        }
+        let c = self.shared.loop_count();
+        let target = if c & 1 == 1 { c + 2 } else { c + 3 };
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.shared.loop_count() < target
+            && !self.shared.monitor_done.load(Ordering::Acquire)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.drain_monitor();
     }
 
     /// How long the manager may sleep: briefly while removals wait for a retry.
@@ -161,7 +203,14 @@ impl<'q, F: Format> Manager<'q, F> {
             .count()
     }
 
-    fn send(&mut self, mut msg: ToMonitor<F::Meta>) {
+    fn send(&mut self, msg: ToMonitor<F::Meta>) {
+        let mut msg = match (self.held.as_mut(), msg) {
+            (Some(held), ToMonitor::Array(bundle)) => {
+                held.push(bundle);
+                return;
+            }
+            (_, msg) => msg,
+        };
         // The monitor drains the queue on every wake; a full queue only means it is busy.
         loop {
             match self.tx.enqueue(msg) {
@@ -231,7 +280,7 @@ impl<'q, F: Format> Manager<'q, F> {
 
     /// Hands the pending updates to the monitor when it holds no batch.
     fn flush_updates(&mut self) {
-        if self.batch_out || self.pending.is_empty() {
+        if self.batch_out || self.pending.is_empty() || self.held.is_some() {
             return;
         }
         let batch = Box::new(std::mem::take(&mut self.pending));
@@ -241,7 +290,8 @@ impl<'q, F: Format> Manager<'q, F> {
 
     /// Waits until every queued update has been applied by the monitor.
     fn wait_updates_applied(&mut self) {
-        while (self.batch_out || !self.pending.is_empty())
+        // Held updates are applied only after the hand-over.
+        while (self.batch_out || (!self.pending.is_empty() && self.held.is_none()))
             && !self.shared.monitor_done.load(Ordering::Acquire)
         {
             self.drain_monitor();
@@ -892,6 +942,7 @@ impl<'q, F: Format> Manager<'q, F> {
                 kname: dev_name(&kname).ok_or("disk name too long")?,
                 state: open(&format!("{dir}/state"))?,
                 recovery_start: open(&format!("{dir}/recovery_start"))?,
+                bad_blocks: super::BadBlockFds::open(&md.join(&dir)),
             };
             members.push(fds).map_err(|_| "too many members")?;
             record
@@ -899,16 +950,7 @@ impl<'q, F: Format> Manager<'q, F> {
                 .push(Member::new(slot, ma, mi, state))
                 .map_err(|_| "too many members")?;
         }
-        // Safe mode: keep the kernel's value if sensible, else 5 s (a predecessor may have
-        // left 1 ms behind at its SIGTERM exit).
-        let delay = read_text(&md.join("safe_mode_delay"))
-            .and_then(|t| sysfs::parse_safe_mode_ms(t.as_bytes()))
-            .unwrap_or(0);
-        let delay = if delay >= 50 { delay } else { 5000 };
-        let _ = std::fs::write(
-            md.join("safe_mode_delay"),
-            format!("{}.{:03}\n", delay / 1000, delay % 1000),
-        );
+        settle_safe_mode(&md);
         Ok(Box::new(ArrayBundle {
             devnm: dev_name(devnm).ok_or("array name too long")?,
             record,
@@ -921,6 +963,19 @@ impl<'q, F: Format> Manager<'q, F> {
             members,
         }))
     }
+}
+
+/// Safe mode (MDMON.md §4.5 step 6): keep the kernel's value if sensible, else 5 s (a
+/// predecessor may have left 1 ms behind at its SIGTERM exit); written back as `S.mmm`.
+fn settle_safe_mode(md: &Path) {
+    let delay = read_text(&md.join("safe_mode_delay"))
+        .and_then(|t| sysfs::parse_safe_mode_ms(t.as_bytes()))
+        .unwrap_or(0);
+    let delay = if delay >= 50 { delay } else { 5000 };
+    let _ = std::fs::write(
+        md.join("safe_mode_delay"),
+        format!("{}.{:03}\n", delay / 1000, delay % 1000),
+    );
 }
 
 /// Slots of the array's members (`dev-*/slot` other than `none`).
