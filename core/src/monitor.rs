@@ -10,7 +10,7 @@
 //! Checkpointing follows mdadm 4.4+ (every progress event is written); mdadm 4.2 accepts
 //! either rhythm (MDMON.md §6 items 28/29).
 
-use crate::sysfs::{ArrayState, DiskState, SyncAction, MAX_SECTOR};
+use crate::sysfs::{ArrayState, BadBlock, BadBlockBatch, DiskState, SyncAction, MAX_SECTOR};
 use heapless::Vec;
 
 /// Members tracked per array. md's external-metadata arrays in practice have ≤ 32 members
@@ -158,7 +158,32 @@ pub trait MonitorHandler {
     /// Returns whether the array was recorded clean (only used for `LeavingReadOnly`).
     fn set_array_state(&mut self, array: &mut ArrayRecord, consistent: Consistency) -> bool;
     fn set_disk(&mut self, array: &mut ArrayRecord, slot: u32, state: DiskState);
+    /// Records a bad block of the member in `slot` in the metadata (in memory, marked
+    /// pending; MDMON.md §3.8). Formats without a bad-block log keep the default.
+    fn record_bad_block(
+        &mut self,
+        _array: &mut ArrayRecord,
+        _slot: u32,
+        _bb: BadBlock,
+    ) -> Result<(), BadBlockError> {
+        Err(BadBlockError::Unsupported)
+    }
 }
+
+/// Why a bad block was not recorded. Whatever the reason, the member's write is then let
+/// go without it (external bad-block handling off, member unblocked): never left waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadBlockError {
+    /// The format keeps no bad-block log (DDF).
+    Unsupported,
+    /// The log refused it (full, or a range it cannot hold).
+    Refused,
+    /// The handler found no disk in that slot.
+    NoSuchSlot,
+}
+
+/// Bad blocks acknowledged per array pass at most; more wait for the next pass (soon).
+pub const MAX_ACKS_PER_PASS: usize = 16;
 
 /// One member's values read in this pass.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -200,6 +225,14 @@ pub struct PassOutcome {
     pub dirty: bool,
     /// The array stopped: after writing `clear` the monitor leaves it.
     pub deactivated: bool,
+    /// Bad blocks recorded in the metadata in this pass, to acknowledge (member index,
+    /// range) once the metadata is on disk.
+    pub acks: Vec<(usize, BadBlock), MAX_ACKS_PER_PASS>,
+    /// Members whose bad blocks could not be recorded: write `-external_bbl` (before
+    /// `-blocked`, so the kernel stops waiting for mdmon and fails the member instead).
+    pub disable_bbl: Vec<usize, MAX_MEMBERS>,
+    /// Unacknowledged bad blocks are left over: run another pass soon.
+    pub retry_soon: bool,
 }
 
 /// Proof that the metadata the handlers marked pending has been written (or that nothing
@@ -221,14 +254,26 @@ pub enum SysfsWrite {
     ArrayState(ArrayState),
     /// `-blocked` to member `index`.
     Unblock(usize),
+    /// The line `<sector> <length>\n` to member `index`'s `bad_blocks` (acknowledges it).
+    AckBadBlock(usize, BadBlock),
+    /// `-external_bbl` to member `index`'s `state`.
+    DisableExternalBbl(usize),
 }
 
 impl PassOutcome {
-    /// The writes in the order they must happen. Requires the metadata to be on disk.
+    /// The writes in the order they must happen. Requires the metadata to be on disk: a
+    /// bad block is acknowledged only once the metadata holding it was written, and a
+    /// member is unblocked only after its acknowledgements (or after `-external_bbl`).
     pub fn writes(&self, _synced: &MetadataSynced) -> impl Iterator<Item = SysfsWrite> + '_ {
-        self.next_state
-            .map(SysfsWrite::ArrayState)
-            .into_iter()
+        self.acks
+            .iter()
+            .map(|&(i, bb)| SysfsWrite::AckBadBlock(i, bb))
+            .chain(
+                self.disable_bbl
+                    .iter()
+                    .map(|&i| SysfsWrite::DisableExternalBbl(i)),
+            )
+            .chain(self.next_state.map(SysfsWrite::ArrayState))
             .chain(self.unblock.iter().map(|&i| SysfsWrite::Unblock(i)))
     }
 }
@@ -238,6 +283,19 @@ impl PassOutcome {
 pub fn read_and_act<H: MonitorHandler>(
     array: &mut ArrayRecord,
     obs: &Observation,
+    handler: &mut H,
+) -> PassOutcome {
+    read_and_act_bb(array, obs, &[], handler)
+}
+
+/// [`read_and_act`] with the `unacknowledged_bad_blocks` the shell read for this pass:
+/// (member index, batch) for each member whose `state` showed `external_bbl` and `blocked`
+/// (a second read, decided from the first: hence a separate argument). A member's batch
+/// that could not be read at all is [`BadBlockBatch::unreadable`].
+pub fn read_and_act_bb<H: MonitorHandler>(
+    array: &mut ArrayRecord,
+    obs: &Observation,
+    unacked: &[(usize, BadBlockBatch)],
     handler: &mut H,
 ) -> PassOutcome {
     let mut out = PassOutcome::default();
@@ -270,6 +328,7 @@ pub fn read_and_act<H: MonitorHandler>(
         // An unreadable state file keeps the last known bits (the member is going away).
         m.curr_state = seen.state.unwrap_or(m.prev_state);
     }
+    record_bad_blocks(array, unacked, handler, &mut out);
     let curr = array.curr_state;
 
     // B. decide
@@ -342,7 +401,7 @@ pub fn read_and_act<H: MonitorHandler>(
         }
         handler.set_disk(array, slot, bits);
         check_degraded = true;
-        if bits.contains(DiskState::BLOCKED) {
+        if bits.contains(DiskState::BLOCKED) && !out.unblock.contains(&i) {
             let _ = out.unblock.push(i);
         }
         if curr == ArrayState::ReadAuto {
@@ -377,6 +436,58 @@ pub fn read_and_act<H: MonitorHandler>(
         array.live = false;
     }
     out
+}
+
+/// MDMON.md §3.8, record half: every unacknowledged bad block of a blocked `external_bbl`
+/// member goes into the metadata; acknowledged (after the sync) and then unblocked. If one
+/// cannot be recorded — or the file cannot be read — external bad-block handling is
+/// switched off for the member before it is unblocked: the kernel then fails the member
+/// rather than keep the write waiting for an acknowledgement that will never come.
+fn record_bad_blocks<H: MonitorHandler>(
+    array: &mut ArrayRecord,
+    unacked: &[(usize, BadBlockBatch)],
+    handler: &mut H,
+    out: &mut PassOutcome,
+) {
+    for (i, batch) in unacked {
+        let i = *i;
+        let (slot, bits) = match array.members.get(i) {
+            Some(m) if !m.remove_requested => (m.slot, m.curr_state),
+            _ => continue,
+        };
+        let wanted = DiskState::EXTERNAL_BBL | DiskState::BLOCKED;
+        if !bits.contains(wanted) || bits.contains(DiskState::FAULTY) {
+            // Not waiting for us (a failed member is handled by the failure rule).
+            continue;
+        }
+        let mut recorded = 0usize;
+        let mut failed = batch.malformed && batch.is_empty();
+        for bb in batch.entries() {
+            if out.acks.is_full() {
+                out.retry_soon = true;
+                break;
+            }
+            match handler.record_bad_block(array, slot, *bb) {
+                Ok(()) => {
+                    let _ = out.acks.push((i, *bb));
+                    recorded += 1;
+                }
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if batch.more {
+            out.retry_soon = true;
+        }
+        if failed {
+            let _ = out.disable_bbl.push(i);
+        }
+        if (failed || recorded > 0) && !out.unblock.contains(&i) {
+            let _ = out.unblock.push(i);
+        }
+    }
 }
 
 fn consistency_for(state: ArrayState) -> Consistency {

@@ -184,6 +184,150 @@ pub fn metadata_version_blocked(text: &[u8]) -> bool {
     }
 }
 
+/// One bad-block range as md lists it in `dev-X/bad_blocks` and
+/// `dev-X/unacknowledged_bad_blocks`: absolute member-disk sectors (md stores them with the
+/// data offset added), length > 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BadBlock {
+    pub sector: u64,
+    pub len: u32,
+}
+
+/// Bad blocks one member contributes to one pass. A burst of write errors is recorded over
+/// several passes (the shell retries soon while more are waiting), so this stays small: it
+/// lives on the monitor's stack once per member.
+pub const BAD_BLOCKS_PER_PASS: usize = 4;
+
+/// The complete lines of one read of a bad-block file (MDMON.md §3.8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BadBlockBatch {
+    entries: [BadBlock; BAD_BLOCKS_PER_PASS],
+    len: u8,
+    /// Complete lines were left over (no room, or a line cut by the end of the read):
+    /// another pass must look again.
+    pub more: bool,
+    /// A line was not `<sector> <length>\n` with length > 0: the rest of the file is ignored
+    /// in this pass (mdadm aborts the file the same way).
+    pub malformed: bool,
+}
+
+impl BadBlockBatch {
+    pub fn entries(&self) -> &[BadBlock] {
+        self.entries.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The file could not be read (or is not open): nothing can be recorded.
+    pub fn unreadable() -> Self {
+        BadBlockBatch {
+            malformed: true,
+            ..BadBlockBatch::default()
+        }
+    }
+
+    /// Adds an entry; false when full.
+    pub fn push(&mut self, bb: BadBlock) -> bool {
+        match self.entries.get_mut(usize::from(self.len)) {
+            Some(slot) => {
+                *slot = bb;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Parses the text of one read from offset 0. Only complete lines count: a final line
+    /// without its newline was cut by the reader's buffer (the kernel always ends lines), so
+    /// it is left for the next read, which starts at 0 again once the lines before it are
+    /// acknowledged. Total: any bytes give a batch, never a panic.
+    pub fn parse(text: &[u8]) -> Self {
+        let mut batch = BadBlockBatch::default();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+                // A cut line: more follows in the file.
+                batch.more = true;
+                break;
+            };
+            let (line, tail) = rest.split_at(nl);
+            rest = tail.get(1..).unwrap_or(&[]);
+            let Some(bb) = parse_bad_block_line(line) else {
+                batch.malformed = true;
+                break;
+            };
+            if !batch.push(bb) {
+                batch.more = true;
+                break;
+            }
+        }
+        batch
+    }
+}
+
+/// `<sector> <length>` (without the newline): decimal, one space, length in 1..=i32::MAX
+/// (md prints it with `%d`/`%u` from an int).
+fn parse_bad_block_line(line: &[u8]) -> Option<BadBlock> {
+    let sp = line.iter().position(|&b| b == b' ')?;
+    let (sector, len) = line.split_at(sp);
+    let sector = parse_u64(sector, 10)?;
+    let len = parse_u64(len.get(1..)?, 10)?;
+    if len == 0 || len > i32::MAX as u64 {
+        return None;
+    }
+    Some(BadBlock {
+        sector,
+        len: u32::try_from(len).ok()?,
+    })
+}
+
+/// Longest acknowledgement line: `18446744073709551615 2147483647\n`.
+pub const BAD_BLOCK_LINE_MAX: usize = 20 + 1 + 10 + 1;
+
+/// Formats `<sector> <length>\n` (the line md listed; writing it to `bad_blocks`
+/// acknowledges the range) into `buf` without allocation or `core::fmt`; returns the bytes.
+pub fn format_bad_block(bb: BadBlock, buf: &mut [u8; BAD_BLOCK_LINE_MAX]) -> &[u8] {
+    let mut n = 0;
+    n += put_decimal(bb.sector, buf, n);
+    if let Some(b) = buf.get_mut(n) {
+        *b = b' ';
+        n += 1;
+    }
+    n += put_decimal(u64::from(bb.len), buf, n);
+    if let Some(b) = buf.get_mut(n) {
+        *b = b'\n';
+        n += 1;
+    }
+    buf.get(..n).unwrap_or(&[])
+}
+
+/// Writes `v` in decimal at `buf[at..]`; returns the digits written.
+fn put_decimal(mut v: u64, buf: &mut [u8], at: usize) -> usize {
+    let mut digits = [0u8; 20];
+    let mut k = digits.len();
+    loop {
+        k -= 1;
+        if let Some(d) = digits.get_mut(k) {
+            *d = b'0' + (v % 10) as u8;
+        }
+        v /= 10;
+        if v == 0 || k == 0 {
+            break;
+        }
+    }
+    let src = digits.get(k..).unwrap_or(&[]);
+    match buf.get_mut(at..at.saturating_add(src.len())) {
+        Some(dst) => {
+            dst.copy_from_slice(src);
+            src.len()
+        }
+        None => 0,
+    }
+}
+
 fn word_matches(text: &[u8], word: &[u8]) -> bool {
     match text.strip_prefix(word) {
         Some(rest) => matches!(rest.first(), None | Some(b',') | Some(b'\n')),
@@ -275,5 +419,98 @@ mod tests {
         assert!(!metadata_version_blocked(b"external:/md127/0\n"));
         assert!(metadata_version_blocked(b"external:-md127/0\n"));
         assert!(metadata_version_blocked(b""));
+    }
+    #[test]
+    fn bad_block_lines() {
+        let b = BadBlockBatch::parse(b"16384 8\n20000 1\n");
+        assert_eq!(
+            b.entries(),
+            [
+                BadBlock {
+                    sector: 16384,
+                    len: 8
+                },
+                BadBlock {
+                    sector: 20000,
+                    len: 1
+                }
+            ]
+        );
+        assert!(!b.more && !b.malformed);
+        // a line cut by the reader's buffer is left for the next read
+        let b = BadBlockBatch::parse(b"16384 8\n2000");
+        assert_eq!(
+            b.entries(),
+            [BadBlock {
+                sector: 16384,
+                len: 8
+            }]
+        );
+        assert!(b.more && !b.malformed);
+        // more lines than one pass takes
+        let b = BadBlockBatch::parse(b"1 1\n2 1\n3 1\n4 1\n5 1\n");
+        assert_eq!(b.entries().len(), BAD_BLOCKS_PER_PASS);
+        assert!(b.more);
+        assert!(BadBlockBatch::parse(b"").is_empty());
+    }
+
+    #[test]
+    fn garbled_bad_block_text_never_yields_a_range() {
+        for text in [
+            &b"16384 0\n"[..],
+            b"16384 -8\n",
+            b"16384\n",
+            b" 8\n",
+            b"16384 8 9\n",
+            b"16384  8\n",
+            b"x 8\n",
+            b"99999999999999999999 8\n",
+            b"1 2147483648\n",
+            b"\n",
+            b"\xff\xfe\n",
+        ] {
+            let b = BadBlockBatch::parse(text);
+            assert!(b.is_empty(), "{text:?}");
+            assert!(b.malformed, "{text:?}");
+        }
+        // entries before the garbage count; nothing after it
+        let b = BadBlockBatch::parse(b"8 8\nbad\n16 8\n");
+        assert_eq!(b.entries(), [BadBlock { sector: 8, len: 8 }]);
+        assert!(b.malformed);
+        // every prefix of every byte soup parses without panicking
+        let soup = b"123 4\n\x00 9\n18446744073709551615 2147483647\n 1\n";
+        for end in 0..=soup.len() {
+            let _ = BadBlockBatch::parse(&soup[..end]);
+        }
+    }
+
+    #[test]
+    fn bad_block_lines_round_trip() {
+        let mut buf = [0u8; BAD_BLOCK_LINE_MAX];
+        for bb in [
+            BadBlock { sector: 0, len: 1 },
+            BadBlock {
+                sector: 16384,
+                len: 8,
+            },
+            BadBlock {
+                sector: u64::MAX,
+                len: i32::MAX as u32,
+            },
+        ] {
+            let line = format_bad_block(bb, &mut buf);
+            assert_eq!(line.last(), Some(&b'\n'));
+            assert_eq!(BadBlockBatch::parse(line).entries(), [bb]);
+        }
+        assert_eq!(
+            format_bad_block(
+                BadBlock {
+                    sector: 16384,
+                    len: 8
+                },
+                &mut buf
+            ),
+            b"16384 8\n"
+        );
     }
 }

@@ -75,7 +75,9 @@ use mdmon::runtime::disk::{AlignedBuf, MetadataDisk, MetadataWriter};
 use mdmon::runtime::monitor::Monitor;
 use mdmon::runtime::sysfs_fd::SysfsAttr;
 use mdmon::runtime::wake::Wake;
-use mdmon::runtime::{ArrayBundle, FromMonitor, MemberFds, Shared, ToMonitor, QUEUE_LEN};
+use mdmon::runtime::{
+    ArrayBundle, BadBlockFds, FromMonitor, MemberFds, Shared, ToMonitor, QUEUE_LEN,
+};
 use mdmon_core::handler::imsm::ImsmMetadata;
 use mdmon_core::handler::ContainerMetadata;
 use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
@@ -326,6 +328,10 @@ fn r1_bundle(sim: &Sim) -> Box<ArrayBundle> {
                 kname: sim.fixture.disks[idx].name.as_str().try_into().unwrap(),
                 state: sim.attr(&format!("dev{slot}-state"), "in_sync\n"),
                 recovery_start: sim.attr(&format!("dev{slot}-recovery_start"), "none\n"),
+                bad_blocks: Some(BadBlockFds {
+                    acked: sim.attr(&format!("dev{slot}-bad_blocks"), ""),
+                    unacked: sim.attr(&format!("dev{slot}-unacknowledged_bad_blocks"), ""),
+                }),
             })
             .unwrap();
     }
@@ -461,6 +467,7 @@ fn a_grow_is_checkpointed_and_finished_without_allocating() {
                 kname: sim.fixture.disks[i].name.as_str().try_into().unwrap(),
                 state: sim.attr(&format!("dev{slot}-state"), "in_sync\n"),
                 recovery_start: sim.attr(&format!("dev{slot}-recovery_start"), "none\n"),
+                bad_blocks: None,
             })
             .unwrap();
     }
@@ -640,4 +647,100 @@ fn a_withdrawn_array_is_handed_back_untouched() {
         [true, false],
         "the replaced record, then the withdrawn one"
     );
+}
+
+/// MDMON.md §3.8 against the simulated kernel: a blocked `external_bbl` member's
+/// unacknowledged bad block goes into the IMSM BBM log on disk first; only a pass whose
+/// metadata write succeeded acknowledges it (the line to `bad_blocks`) and unblocks the
+/// member. A range the log cannot hold turns external bad-block handling off and still
+/// unblocks: the write never waits forever. No iteration allocates.
+#[test]
+fn a_bad_block_is_on_disk_before_it_is_acknowledged() {
+    let sim = Sim::new("02-volumes-resynced", "badblock");
+    let meta = ImsmMetadata::new(sim.load());
+    let slot1_index = sim.load().mpb.volumes[0].map0.index_at(1).unwrap();
+    let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
+    let shared = Shared::default();
+    let wake = Wake::new().unwrap();
+    let manager_wake = Wake::new().unwrap();
+    let mut to_monitor: heapless::spsc::Queue<ToMonitor<ImsmMetadata>, QUEUE_LEN> =
+        heapless::spsc::Queue::new();
+    let mut from_monitor: heapless::spsc::Queue<FromMonitor<ImsmMetadata>, QUEUE_LEN> =
+        heapless::spsc::Queue::new();
+    let (mut tx, rx) = to_monitor.split();
+    let (mtx, _mrx) = from_monitor.split();
+    // No member disk yet: every metadata write fails.
+    let mut monitor = Monitor {
+        meta: Box::new(meta),
+        sync_buf,
+        writer: MetadataWriter::new(),
+        disks: heapless::Vec::new(),
+        arrays: heapless::Vec::new(),
+        rx,
+        tx: mtx,
+        outbox: heapless::Deque::new(),
+        wake: &wake,
+        retry_soon: false,
+        manager_wake: &manager_wake,
+        shared: &shared,
+    };
+    tx.enqueue(ToMonitor::Array(r1_bundle(&sim))).unwrap();
+    let blocked = "in_sync,blocked,external_bbl\n";
+    sim.set("array_state", "active\n");
+    sim.set("dev1-state", blocked);
+    sim.set("dev1-unacknowledged_bad_blocks", "16384 8\n");
+    step_without_allocating(&mut monitor);
+    assert_eq!(
+        sim.written("dev1-bad_blocks", 100),
+        "",
+        "not acknowledged while the metadata is not on disk"
+    );
+    assert_eq!(sim.written("dev1-state", 100), blocked, "still blocked");
+    assert!(monitor.retry_soon);
+
+    // The disks become writable: recorded on disk, acknowledged, unblocked.
+    for (i, d) in sim.fixture.disks.iter().enumerate() {
+        let (ma, mi) = dev(i);
+        let disk = MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap();
+        tx.enqueue(ToMonitor::Disk(Box::new(disk))).unwrap();
+    }
+    step_without_allocating(&mut monitor);
+    let bbm: Vec<(u32, u64, u32)> = sim
+        .load()
+        .mpb
+        .bbm
+        .iter()
+        .map(|e| (u32::from(e.disk_ordinal), e.start, e.len))
+        .collect();
+    assert_eq!(bbm, [(slot1_index, 16384, 8)], "in the BBM log on disk");
+    assert_eq!(sim.written("dev1-bad_blocks", 100), "16384 8\n");
+    // `-blocked` written over the old text; no `-external_bbl` before it
+    assert_eq!(sim.written("dev1-state", 13), "-blockedblock");
+    assert_eq!(
+        sim.written("dev0-bad_blocks", 100),
+        "",
+        "member 0 untouched"
+    );
+
+    // The kernel took the acknowledgement; a second range the BBM log cannot hold (more
+    // than 254 entries of 256 sectors): external handling off, then unblocked.
+    sim.set("dev1-bad_blocks", "");
+    sim.set("dev1-state", blocked);
+    sim.set("dev1-unacknowledged_bad_blocks", "100000 100000\n");
+    step_without_allocating(&mut monitor);
+    assert_eq!(
+        sim.written("dev1-bad_blocks", 100),
+        "",
+        "nothing acknowledged"
+    );
+    // `-external_bbl` first, then `-blocked` over it
+    assert_eq!(sim.written("dev1-state", 13), "-blockedl_bbl");
+    assert_eq!(sim.load().mpb.bbm.len(), 1, "the log kept what it had");
+
+    // Garbage from the kernel is handled the same way, never a panic or a hang.
+    sim.set("dev1-state", blocked);
+    sim.set("dev1-unacknowledged_bad_blocks", "\u{7f}x 8 9\n");
+    step_without_allocating(&mut monitor);
+    assert_eq!(sim.written("dev1-state", 13), "-blockedl_bbl");
+    assert!(shared.write_errors.load(Ordering::Relaxed) > 0);
 }

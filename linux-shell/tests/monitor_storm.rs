@@ -154,6 +154,7 @@ impl Kernel {
                 kname: name.try_into().unwrap(),
                 state: self.attr(&format!("dev{slot}-state"), "in_sync\n"),
                 recovery_start: self.attr(&format!("dev{slot}-recovery_start"), "none\n"),
+                bad_blocks: None,
             })
             .unwrap();
         }

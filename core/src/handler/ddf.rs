@@ -242,6 +242,18 @@ impl MonitorHandler for DdfMetadata {
             self.error();
         }
     }
+
+    /// DDF has no bad-block log; md never sets `external_bbl` on DDF members (mdadm does not
+    /// ask for it), so this is reached only if something else did. Saying so makes the
+    /// monitor turn the feature off for the member instead of leaving a write waiting.
+    fn record_bad_block(
+        &mut self,
+        _array: &mut ArrayRecord,
+        _slot: u32,
+        _bb: crate::sysfs::BadBlock,
+    ) -> Result<(), crate::monitor::BadBlockError> {
+        Err(crate::monitor::BadBlockError::Unsupported)
+    }
 }
 
 impl ContainerMetadata for DdfMetadata {

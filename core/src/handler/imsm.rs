@@ -74,6 +74,28 @@ impl MonitorHandler for ImsmMetadata {
         }
     }
 
+    fn record_bad_block(
+        &mut self,
+        array: &mut ArrayRecord,
+        slot: u32,
+        bb: crate::sysfs::BadBlock,
+    ) -> Result<(), crate::monitor::BadBlockError> {
+        use crate::monitor::BadBlockError;
+        match self.container.record_bad_block(
+            array.inst as usize,
+            slot as usize,
+            bb.sector,
+            u64::from(bb.len),
+        ) {
+            Ok(0) => Err(BadBlockError::Refused),
+            Ok(_) => Ok(()),
+            Err(_) => {
+                self.op_errors = self.op_errors.saturating_add(1);
+                Err(BadBlockError::NoSuchSlot)
+            }
+        }
+    }
+
     fn set_disk(&mut self, array: &mut ArrayRecord, slot: u32, state: DiskState) {
         let container = &mut self.container;
         match with_input(array, |a| {

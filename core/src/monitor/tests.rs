@@ -8,12 +8,15 @@ use std::vec::Vec as StdVec;
 struct Recorder {
     calls: StdVec<Call>,
     clean_on_activation: bool,
+    /// Answer for `record_bad_block` (`None`: recorded).
+    bb_error: Option<BadBlockError>,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone)]
 enum Call {
     State(Consistency, u64),
     Disk(u32, DiskState),
+    BadBlock(u32, BadBlock),
 }
 
 impl MonitorHandler for Recorder {
@@ -27,6 +30,15 @@ impl MonitorHandler for Recorder {
     }
     fn set_disk(&mut self, _array: &mut ArrayRecord, slot: u32, state: DiskState) {
         self.calls.push(Call::Disk(slot, state));
+    }
+    fn record_bad_block(
+        &mut self,
+        _array: &mut ArrayRecord,
+        slot: u32,
+        bb: BadBlock,
+    ) -> Result<(), BadBlockError> {
+        self.calls.push(Call::BadBlock(slot, bb));
+        self.bb_error.map_or(Ok(()), Err)
     }
 }
 
@@ -333,4 +345,180 @@ fn resync_completion_by_level() {
     assert!(r10.resync_complete());
     let r0 = ArrayRecord::new(0, 0, 2, 1000);
     assert!(r0.resync_complete());
+}
+
+// --- external bad-block log (MDMON.md §3.8) ---
+
+const BBL_BLOCKED: DiskState = DiskState::IN_SYNC
+    .union(DiskState::EXTERNAL_BBL)
+    .union(DiskState::BLOCKED);
+
+fn bb(sector: u64, len: u32) -> BadBlock {
+    BadBlock { sector, len }
+}
+
+/// Member 1 of the raid1 reads `state` and `unacknowledged_bad_blocks` as given.
+fn bb_pass(h: &mut Recorder, state: DiskState, unacked: &[u8]) -> (PassOutcome, ArrayRecord) {
+    let mut a = raid1();
+    a.prev_state = ArrayState::Active;
+    let mut o = obs(ArrayState::Active, SyncAction::Idle);
+    o.members[1].state = Some(state);
+    let out = read_and_act_bb(&mut a, &o, &[(1, BadBlockBatch::parse(unacked))], h);
+    (out, a)
+}
+
+#[test]
+fn unacknowledged_bad_blocks_are_recorded_then_acknowledged_then_unblocked() {
+    let mut h = Recorder::default();
+    let (out, _) = bb_pass(&mut h, BBL_BLOCKED, b"16384 8\n20000 1\n");
+    assert_eq!(
+        h.calls,
+        [
+            Call::BadBlock(1, bb(16384, 8)),
+            Call::BadBlock(1, bb(20000, 1))
+        ]
+    );
+    // acknowledgements strictly before `-blocked`, and only through the synced token
+    assert_eq!(
+        writes(&out),
+        [
+            SysfsWrite::AckBadBlock(1, bb(16384, 8)),
+            SysfsWrite::AckBadBlock(1, bb(20000, 1)),
+            SysfsWrite::Unblock(1),
+        ]
+    );
+    assert!(!out.retry_soon);
+    assert!(out.dirty);
+}
+
+#[test]
+fn bad_blocks_wait_for_external_bbl_and_blocked() {
+    for state in [
+        DiskState::IN_SYNC | DiskState::EXTERNAL_BBL,
+        DiskState::IN_SYNC | DiskState::BLOCKED,
+        BBL_BLOCKED | DiskState::FAULTY,
+    ] {
+        let mut h = Recorder::default();
+        let (out, _) = bb_pass(&mut h, state, b"16384 8\n");
+        assert!(
+            !h.calls.iter().any(|c| matches!(c, Call::BadBlock(..))),
+            "{state:?}"
+        );
+        assert!(out.acks.is_empty(), "{state:?}");
+        assert!(out.disable_bbl.is_empty(), "{state:?}");
+    }
+}
+
+#[test]
+fn a_refused_bad_block_turns_external_bbl_off_and_still_unblocks() {
+    for err in [
+        BadBlockError::Refused,
+        BadBlockError::Unsupported,
+        BadBlockError::NoSuchSlot,
+    ] {
+        let mut h = Recorder {
+            bb_error: Some(err),
+            ..Recorder::default()
+        };
+        let (out, _) = bb_pass(&mut h, BBL_BLOCKED, b"16384 8\n20000 1\n");
+        // it stops at the first refusal
+        assert_eq!(h.calls, [Call::BadBlock(1, bb(16384, 8))]);
+        assert_eq!(
+            writes(&out),
+            [SysfsWrite::DisableExternalBbl(1), SysfsWrite::Unblock(1)]
+        );
+    }
+}
+
+#[test]
+fn garbled_unacknowledged_text_never_leaves_the_member_blocked() {
+    for text in [&b"garbage\n"[..], b"16384 0\n", b"-1 8\n", b"\xff\n"] {
+        let mut h = Recorder::default();
+        let (out, _) = bb_pass(&mut h, BBL_BLOCKED, text);
+        assert!(h.calls.is_empty(), "{text:?}");
+        assert_eq!(
+            writes(&out),
+            [SysfsWrite::DisableExternalBbl(1), SysfsWrite::Unblock(1)],
+            "{text:?}"
+        );
+    }
+    // an unreadable file is the same
+    let mut a = raid1();
+    let mut o = obs(ArrayState::Active, SyncAction::Idle);
+    o.members[1].state = Some(BBL_BLOCKED);
+    let mut h = Recorder::default();
+    let out = read_and_act_bb(&mut a, &o, &[(1, BadBlockBatch::unreadable())], &mut h);
+    assert_eq!(
+        writes(&out),
+        [SysfsWrite::DisableExternalBbl(1), SysfsWrite::Unblock(1)]
+    );
+    // good lines before the garbage are recorded and acknowledged; no fallback needed
+    let mut h = Recorder::default();
+    let (out, _) = bb_pass(&mut h, BBL_BLOCKED, b"8 8\nxx\n");
+    assert_eq!(
+        writes(&out),
+        [SysfsWrite::AckBadBlock(1, bb(8, 8)), SysfsWrite::Unblock(1)]
+    );
+}
+
+#[test]
+fn an_empty_or_cut_unacknowledged_list_does_nothing_yet() {
+    // empty: the kernel acknowledged it meanwhile; cut: the next read sees the whole line
+    for (text, retry) in [(&b""[..], false), (b"1638", true)] {
+        let mut h = Recorder::default();
+        let (out, _) = bb_pass(&mut h, BBL_BLOCKED, text);
+        assert!(h.calls.is_empty());
+        assert!(writes(&out).is_empty());
+        assert_eq!(out.retry_soon, retry);
+    }
+}
+
+#[test]
+fn more_bad_blocks_than_one_pass_takes_are_left_for_a_soon_pass() {
+    let mut h = Recorder::default();
+    let (out, _) = bb_pass(&mut h, BBL_BLOCKED, b"1 1\n3 1\n5 1\n7 1\n9 1\n11 1\n");
+    assert_eq!(out.acks.len(), crate::sysfs::BAD_BLOCKS_PER_PASS);
+    assert!(out.retry_soon);
+    assert_eq!(out.unblock, [1]);
+    // many members at once: the per-pass ack budget holds, the rest waits
+    let mut a = ArrayRecord::new(0, 1, 8, 65536);
+    let mut o = obs(ArrayState::Active, SyncAction::Idle);
+    o.members.clear();
+    let mut unacked = StdVec::new();
+    for i in 0..8u32 {
+        a.members
+            .push(Member::new(i, 8, i * 16, BBL_BLOCKED))
+            .unwrap();
+        o.members
+            .push(MemberObservation {
+                state: Some(BBL_BLOCKED),
+                recovery_start: Some(MAX_SECTOR),
+            })
+            .unwrap();
+        unacked.push((i as usize, BadBlockBatch::parse(b"1 1\n3 1\n5 1\n")));
+    }
+    let mut h = Recorder::default();
+    let out = read_and_act_bb(&mut a, &o, &unacked, &mut h);
+    assert_eq!(out.acks.len(), MAX_ACKS_PER_PASS);
+    assert!(out.retry_soon);
+    assert!(out.disable_bbl.is_empty());
+    // every recorded one is acknowledged; nothing is recorded that is not
+    let recorded = h
+        .calls
+        .iter()
+        .filter(|c| matches!(c, Call::BadBlock(..)))
+        .count();
+    assert_eq!(recorded, MAX_ACKS_PER_PASS);
+}
+
+#[test]
+fn a_faulty_blocked_member_is_unblocked_once() {
+    let mut h = Recorder::default();
+    let mut a = raid1();
+    a.prev_state = ArrayState::Active;
+    let mut o = obs(ArrayState::Active, SyncAction::Idle);
+    o.members[1].state = Some(DiskState::FAULTY | DiskState::BLOCKED | DiskState::EXTERNAL_BBL);
+    let out = read_and_act_bb(&mut a, &o, &[(1, BadBlockBatch::parse(b"8 8\n"))], &mut h);
+    assert_eq!(out.unblock, [1]);
+    assert!(out.acks.is_empty());
 }

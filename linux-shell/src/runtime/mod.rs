@@ -19,6 +19,7 @@ pub mod wake;
 
 use mdmon_core::handler::ContainerMetadata;
 use mdmon_core::monitor::{ArrayRecord, MAX_MEMBERS};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use sysfs_fd::SysfsAttr;
 
@@ -39,6 +40,29 @@ pub struct MemberFds {
     pub kname: DevName,
     pub state: SysfsAttr,
     pub recovery_start: SysfsAttr,
+    /// `bad_blocks` and `unacknowledged_bad_blocks`; `None` when the kernel has no such
+    /// files for this member (then it never asks for external bad-block handling).
+    pub bad_blocks: Option<BadBlockFds>,
+}
+
+/// A member's bad-block lists (MDMON.md §3.8): the monitor reads the unacknowledged one and
+/// acknowledges a range by writing its line to the other.
+#[derive(Debug)]
+pub struct BadBlockFds {
+    pub acked: SysfsAttr,
+    pub unacked: SysfsAttr,
+}
+
+impl BadBlockFds {
+    /// Opens and primes both files in the member's directory (`…/md/dev-X`). Either missing
+    /// or unopenable: `None` (the monitor then turns the feature off if md ever asks for it,
+    /// rather than leave a write waiting).
+    pub fn open(member_dir: &Path) -> Option<Self> {
+        Some(BadBlockFds {
+            acked: SysfsAttr::open(&member_dir.join("bad_blocks")).ok()?,
+            unacked: SysfsAttr::open(&member_dir.join("unacknowledged_bad_blocks")).ok()?,
+        })
+    }
 }
 
 /// A member array as the monitor runs it: the decision record and every fd it reads.

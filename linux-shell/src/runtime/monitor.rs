@@ -14,10 +14,12 @@ use mdmon_core::handler::ddf::DdfMetadata;
 use mdmon_core::handler::imsm::ImsmMetadata;
 use mdmon_core::handler::{ContainerMetadata, DiskWrite, MAX_DISK_WRITES};
 use mdmon_core::monitor::{
-    failures_to_propagate, read_and_act, ArrayRecord, MemberObservation, MetadataSynced,
+    failures_to_propagate, read_and_act_bb, ArrayRecord, MemberObservation, MetadataSynced,
     Observation, SysfsWrite, MAX_MEMBERS,
 };
-use mdmon_core::sysfs::{self, ArrayState, DiskState, SyncAction};
+use mdmon_core::sysfs::{
+    self, ArrayState, BadBlockBatch, DiskState, SyncAction, BAD_BLOCK_LINE_MAX,
+};
 use std::sync::atomic::Ordering;
 
 /// Member disks of one container the monitor writes to (IMSM's disk table holds up to 64).
@@ -298,8 +300,12 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
             return (false, false);
         };
         let obs = observe(bundle);
+        let unacked = observe_unacked(bundle, &obs);
         let prev_state = bundle.record.prev_state;
-        let out = read_and_act(&mut bundle.record, &obs, &mut *self.meta);
+        let out = read_and_act_bb(&mut bundle.record, &obs, &unacked, &mut *self.meta);
+        if out.retry_soon {
+            self.retry_soon = true;
+        }
         let Some(synced) = self.sync_metadata() else {
             // The decision stands but is not carried out: forget this pass's view so the
             // next one (soon) decides again from what the kernel shows then.
@@ -319,6 +325,24 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                 SysfsWrite::Unblock(m) => {
                     if let Some(fds) = bundle.members.get(m) {
                         fds.state.write(b"-blocked");
+                    }
+                }
+                SysfsWrite::AckBadBlock(m, bb) => {
+                    if let Some(fds) = bundle.members.get(m) {
+                        let mut line = [0u8; BAD_BLOCK_LINE_MAX];
+                        let line = sysfs::format_bad_block(bb, &mut line);
+                        let acked = fds.bad_blocks.as_ref().is_some_and(|f| f.acked.write(line));
+                        if !acked {
+                            // Recorded but not acknowledged: the unblock that follows must
+                            // not leave the write waiting, so md stops expecting mdmon
+                            // (it then fails the member on `-blocked`).
+                            fds.state.write(b"-external_bbl");
+                        }
+                    }
+                }
+                SysfsWrite::DisableExternalBbl(m) => {
+                    if let Some(fds) = bundle.members.get(m) {
+                        fds.state.write(b"-external_bbl");
                     }
                 }
             }
@@ -497,6 +521,32 @@ fn remove_at<T, const N: usize>(v: &mut heapless::Vec<T, N>, i: usize) {
         k += 1;
         k - 1 != i
     });
+}
+
+/// Room for the unacknowledged lists of one pass: members that can be blocked on bad blocks
+/// at once (each list is small; see `sysfs::BAD_BLOCKS_PER_PASS`).
+type Unacked = heapless::Vec<(usize, BadBlockBatch), MAX_MEMBERS>;
+
+/// Reads `unacknowledged_bad_blocks` of every member whose state shows `external_bbl` and
+/// `blocked` (MDMON.md §3.8): one read from offset 0; lines cut by the buffer wait for the
+/// next pass, which comes soon (`retry_soon`) once the complete ones are acknowledged.
+fn observe_unacked(a: &ArrayBundle, obs: &Observation) -> Unacked {
+    let mut out = Unacked::new();
+    let wanted = DiskState::EXTERNAL_BBL | DiskState::BLOCKED;
+    for (i, (seen, fds)) in obs.members.iter().zip(a.members.iter()).enumerate() {
+        let Some(state) = seen.state else { continue };
+        if !state.contains(wanted) || state.contains(DiskState::FAULTY) {
+            continue;
+        }
+        let mut buf = [0u8; 8 * BAD_BLOCK_LINE_MAX];
+        let batch = fds
+            .bad_blocks
+            .as_ref()
+            .and_then(|f| f.unacked.read_raw(&mut buf))
+            .map_or_else(BadBlockBatch::unreadable, BadBlockBatch::parse);
+        let _ = out.push((i, batch));
+    }
+    out
 }
 
 /// Reads everything one pass needs from an array's fds.

@@ -57,6 +57,18 @@ impl SysfsAttr {
         Some(text.strip_suffix(b"\n").unwrap_or(text))
     }
 
+    /// Reads from offset 0 without touching the text (bad-block lists: their line structure
+    /// matters). `None` on error; an empty slice for an empty file.
+    #[inline]
+    pub fn read_raw<'b>(&self, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+        // SAFETY: the pointer and length describe `buf`, which outlives the call.
+        let n = unsafe { libc::pread(self.raw(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            return None;
+        }
+        buf.get(..n as usize)
+    }
+
     /// One write of the exact bytes at offset 0 (sysfs ignores the position of attribute
     /// writes; a plain file standing in for one in tests needs it); true when all were
     /// written.
