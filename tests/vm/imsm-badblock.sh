@@ -7,8 +7,8 @@
 fast_sync
 # IMSM on dm devices: the members sit behind dm-delay (0 ms), which passes no SG_IO through,
 # so mdadm 4.2 falls back to the device path as the serial (mdadm passes the variable on to
-# the mdmon it starts). Not dm-linear: mdadm reaches the SCSI disk's own serial through a
-# whole-disk linear map, while our mdmon reads the path (the two then disagree).
+# the mdmon it starts). (Through a whole-disk dm-linear map mdadm 4.2 reaches the SCSI
+# disk's own serial instead: imsm-dm-serial covers that.)
 export IMSM_DEVNAME_AS_SERIAL=1
 A=$(disk 1) B=$(disk 2)
 SZ=$(blockdev --getsz $B)

@@ -9,7 +9,7 @@ use mdmon_core::imsm::model::TailGeometry;
 use mdmon_core::imsm::ops::{ArrayInput, MemberInput, SyncAction};
 use mdmon_core::imsm::update::{self, PreparedUpdate};
 use mdmon_core::imsm::update::{DiskChange, Update};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
 /// The core is given the last MiB of every member: anchor, extended MPB (which holds the
 /// bad-block log) and migration record all live there (IMSM.md §1.1). Only the sectors it
@@ -55,29 +55,131 @@ pub fn read_tail(file: &std::fs::File, size: u64, sector: u32) -> std::io::Resul
 #[derive(Debug, Default)]
 pub struct Imsm;
 
-/// The serial IMSM stores for a disk (IMSM.md §2): `/dev/<kname>` when
-/// `IMSM_DEVNAME_AS_SERIAL=1`, else the NVMe controller's or the SCSI unit's serial
-/// (INQUIRY page 0x80, which sysfs exposes as `vpd_pg80`), cleaned as mdadm cleans it.
+/// The serials a disk may carry in IMSM metadata (IMSM.md §2), most likely first.
+///
+/// Which one mdadm wrote depends on its version when `IMSM_DEVNAME_AS_SERIAL=1` is set:
+/// mdadm 4.3 and later use `/dev/<kname>` outright, while 4.2 asks the device first (NVMe
+/// serial, SCSI INQUIRY page 0x80 through SG_IO) and falls back to the name only when that
+/// fails. A whole-disk dm-linear map passes SG_IO through, so there the two differ (found on
+/// the rig). The loader tries `first`, then `second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SerialCandidates {
+    pub first: [u8; 16],
+    pub second: Option<[u8; 16]>,
+}
+
+/// The serial IMSM stores for a disk: the first of [`serial_candidates`].
 pub fn disk_serial(kname: &str) -> Option<[u8; 16]> {
+    serial_candidates(kname).map(|c| c.first)
+}
+
+pub fn serial_candidates(kname: &str) -> Option<SerialCandidates> {
+    let hardware = hardware_serial(kname);
     if std::env::var("IMSM_DEVNAME_AS_SERIAL").is_ok_and(|v| v.trim().parse() == Ok(1)) {
         let name = format!("/dev/{kname}");
-        let mut out = [0u8; 16];
+        let mut by_name = [0u8; 16];
         let n = name.len().min(15);
-        out[..n].copy_from_slice(&name.as_bytes()[..n]);
-        return Some(out);
+        by_name[..n].copy_from_slice(&name.as_bytes()[..n]);
+        return Some(SerialCandidates {
+            first: by_name,
+            second: hardware.filter(|h| *h != by_name),
+        });
     }
+    hardware.map(|first| SerialCandidates {
+        first,
+        second: None,
+    })
+}
+
+/// The device's own serial: NVMe from sysfs; otherwise INQUIRY page 0x80 through SG_IO
+/// (what mdadm asks, and what reaches through a dm-linear map), else the page sysfs keeps.
+fn hardware_serial(kname: &str) -> Option<[u8; 16]> {
     let base = std::path::Path::new("/sys/block").join(kname);
-    let raw = if kname.starts_with("nvme") {
-        std::fs::read(base.join("device/serial")).ok()?
-    } else {
-        let page = std::fs::read(base.join("device/vpd_pg80")).ok()?;
-        let len = usize::from(*page.get(3)?);
-        if len == 0 || len > 50 {
-            return None;
-        }
-        page.get(4..4 + len)?.to_vec()
+    if kname.starts_with("nvme") {
+        return clean_serial(&std::fs::read(base.join("device/serial")).ok()?);
+    }
+    let page = scsi_inquiry_serial_page(&std::path::Path::new("/dev").join(kname))
+        .or_else(|| std::fs::read(base.join("device/vpd_pg80")).ok())?;
+    if page.get(1) != Some(&0x80) {
+        return None;
+    }
+    let len = usize::from(*page.get(3)?);
+    if len == 0 || len > 50 {
+        return None;
+    }
+    clean_serial(page.get(4..4 + len)?)
+}
+
+/// The raw INQUIRY "unit serial number" VPD page (0x80) of a block device, via SG_IO.
+fn scsi_inquiry_serial_page(dev: &std::path::Path) -> Option<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    /// `struct sg_io_hdr` from <scsi/sg.h>.
+    #[repr(C)]
+    struct SgIoHdr {
+        interface_id: libc::c_int,
+        dxfer_direction: libc::c_int,
+        cmd_len: u8,
+        mx_sb_len: u8,
+        iovec_count: u16,
+        dxfer_len: u32,
+        dxferp: *mut libc::c_void,
+        cmdp: *mut u8,
+        sbp: *mut u8,
+        timeout: u32,
+        flags: u32,
+        pack_id: libc::c_int,
+        usr_ptr: *mut libc::c_void,
+        status: u8,
+        masked_status: u8,
+        msg_status: u8,
+        sb_len_wr: u8,
+        host_status: u16,
+        driver_status: u16,
+        resid: libc::c_int,
+        duration: u32,
+        info: u32,
+    }
+    const SG_IO: libc::c_ulong = 0x2285;
+    const SG_DXFER_FROM_DEV: libc::c_int = -3;
+    const SG_INFO_OK_MASK: u32 = 0x1;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(dev)
+        .ok()?;
+    let mut cdb = [0x12u8, 0x01, 0x80, 0x00, 0xff, 0x00];
+    let mut sense = [0u8; 32];
+    let mut page = vec![0u8; 255];
+    let mut hdr = SgIoHdr {
+        interface_id: libc::c_int::from(b'S'),
+        dxfer_direction: SG_DXFER_FROM_DEV,
+        cmd_len: cdb.len() as u8,
+        mx_sb_len: sense.len() as u8,
+        iovec_count: 0,
+        dxfer_len: page.len() as u32,
+        dxferp: page.as_mut_ptr().cast(),
+        cmdp: cdb.as_mut_ptr(),
+        sbp: sense.as_mut_ptr(),
+        timeout: 5000,
+        flags: 0,
+        pack_id: 0,
+        usr_ptr: std::ptr::null_mut(),
+        status: 0,
+        masked_status: 0,
+        msg_status: 0,
+        sb_len_wr: 0,
+        host_status: 0,
+        driver_status: 0,
+        resid: 0,
+        duration: 0,
+        info: 0,
     };
-    clean_serial(&raw)
+    // SAFETY: `hdr` points at live buffers of the stated lengths for the whole call.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), SG_IO as _, &mut hdr as *mut SgIoHdr) };
+    if rc != 0 || hdr.info & SG_INFO_OK_MASK != 0 {
+        return None;
+    }
+    Some(page)
 }
 
 /// IMSM serial clean-up (IMSM.md §2 step 4): drop blanks, control and non-ASCII bytes,
@@ -119,29 +221,43 @@ impl Format for Imsm {
             let sector = super::format::logical_sector(&file).unwrap_or(512);
             let region = read_tail(&file, size, sector)
                 .map_err(|e| format!("{}: reading its metadata: {e}", m.path.display()))?;
-            let serial =
-                disk_serial(&m.kname).ok_or_else(|| format!("{}: no serial number", m.kname))?;
+            let serials = serial_candidates(&m.kname)
+                .ok_or_else(|| format!("{}: no serial number", m.kname))?;
             regions.push(region);
-            infos.push((id, size, sector, serial, (m.major, m.minor)));
+            infos.push((id, size, sector, serials, (m.major, m.minor)));
             disks.push(disk);
         }
-        let copies: Vec<MemberCopy<'_>> = infos
-            .iter()
-            .zip(&regions)
-            .map(
-                |(&(member, disk_bytes, sector_size, serial, dev), region)| MemberCopy {
-                    member,
-                    region,
-                    disk_bytes,
-                    sector_size,
-                    serial,
-                    dev,
-                },
-            )
-            .collect();
+        let copies = |second: bool| -> Vec<MemberCopy<'_>> {
+            infos
+                .iter()
+                .zip(&regions)
+                .map(
+                    |(&(member, disk_bytes, sector_size, serials, dev), region)| MemberCopy {
+                        member,
+                        region,
+                        disk_bytes,
+                        sector_size,
+                        serial: if second {
+                            serials.second.unwrap_or(serials.first)
+                        } else {
+                            serials.first
+                        },
+                        dev,
+                    },
+                )
+                .collect()
+        };
         // Debian 12 ships mdadm 4.2: write what it writes (the 4.6 checkpoint rhythm is
         // accepted by both, MDMON.md §6).
-        let container = Container::load(&copies, Compat::Mdadm42).map_err(|e| format!("{e:?}"))?;
+        let container = match Container::load(&copies(false), Compat::Mdadm42) {
+            Ok(c) => c,
+            // The other version's serial choice (see SerialCandidates).
+            Err(first_err) if infos.iter().any(|i| i.3.second.is_some()) => {
+                Container::load(&copies(true), Compat::Mdadm42)
+                    .map_err(|_| format!("{first_err:?}"))?
+            }
+            Err(e) => return Err(format!("{e:?}")),
+        };
         let snapshot = Box::new(container.clone());
         Ok(LoadedContainer {
             meta: Box::new(ImsmMetadata::new(container)),
