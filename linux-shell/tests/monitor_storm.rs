@@ -11,54 +11,8 @@
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
 
-mod counting {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
-
-    pub struct Counting;
-    /// The kernel thread id being watched (0: not armed).
-    static WATCHED: AtomicI64 = AtomicI64::new(0);
-    pub static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-    fn tid() -> i64 {
-        // SAFETY: gettid has no arguments and cannot fail; it does not allocate.
-        unsafe { libc::syscall(libc::SYS_gettid) }
-    }
-
-    fn note() {
-        if WATCHED.load(Ordering::Relaxed) == tid() {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            note();
-            unsafe { System.alloc(layout) }
-        }
-        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            note();
-            unsafe { System.alloc_zeroed(layout) }
-        }
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            note();
-            unsafe { System.dealloc(ptr, layout) }
-        }
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-            note();
-            unsafe { System.realloc(ptr, layout, new) }
-        }
-    }
-
-    /// Runs `f` with this thread watched; returns how many allocations or frees it made.
-    pub fn count<R>(f: impl FnOnce() -> R) -> (R, usize) {
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
-        WATCHED.store(tid(), Ordering::SeqCst);
-        let r = f();
-        WATCHED.store(0, Ordering::SeqCst);
-        (r, ALLOCATIONS.load(Ordering::SeqCst) - before)
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
 
 #[global_allocator]
 static ALLOCATOR: counting::Counting = counting::Counting;

@@ -11,12 +11,6 @@ A=$(disk 1) B=$(disk 2)
 SZ=$(blockdev --getsz $B)
 echo "0 $(blockdev --getsz $A) delay $A 0 0" | dmsetup --noudevsync create bba || fail "dmsetup create bba"
 echo "0 $SZ delay $B 0 0" | dmsetup --noudevsync create bbb || fail "dmsetup create bbb"
-dm_dev() {
-	local n d
-	for n in /sys/block/dm-*/dm/name; do
-		[ "$(cat $n)" = "$1" ] && { d=${n%/dm/name}; echo /dev/${d##*/}; return; }
-	done
-}
 MA=$(dm_dev bba) MB=$(dm_dev bbb)
 [ -b "$MA" ] && [ -b "$MB" ] || fail "dm devices missing: $(ls /sys/block)"
 run mdadm --create /dev/md/ddf0 -e ddf -n 2 $MA $MB --run

@@ -34,12 +34,6 @@ for d in $(disks); do
 	echo "0 $sz delay $d 0 0" | dmsetup --noudevsync create dly$NDM || fail "dmsetup create dly$NDM on $d"
 	echo "$d $sz" > /tmp/dly$NDM
 done
-dm_dev() {
-	local n d
-	for n in /sys/block/dm-*/dm/name; do
-		[ "$(cat $n)" = "dly$1" ] && { d=${n%/dm/name}; echo /dev/${d##*/}; return; }
-	done
-}
 set_delay() {
 	local i d sz
 	for i in $(seq 1 $NDM); do
@@ -50,8 +44,8 @@ set_delay() {
 	done
 	DELAY=$1
 }
-M1=$(dm_dev 1) M2=$(dm_dev 2) M3=$(dm_dev 3) M4=$(dm_dev 4) M5=$(dm_dev 5)
-M6=$(dm_dev 6) M7=$(dm_dev 7) M8=$(dm_dev 8) M9=$(dm_dev 9) M10=$(dm_dev 10)
+M1=$(dm_dev dly1) M2=$(dm_dev dly2) M3=$(dm_dev dly3) M4=$(dm_dev dly4) M5=$(dm_dev dly5)
+M6=$(dm_dev dly6) M7=$(dm_dev dly7) M8=$(dm_dev dly8) M9=$(dm_dev dly9) M10=$(dm_dev dly10)
 [ -b "$M10" ] || fail "dm devices missing: $(ls /sys/block)"
 
 # The arrays: IMSM RAID1 (2 disks), IMSM RAID5 (4 disks), DDF RAID1 (2 disks), each in its

@@ -8,12 +8,6 @@ export IMSM_DEVNAME_AS_SERIAL=1
 A=$(disk 1) B=$(disk 2)
 echo "0 $(blockdev --getsz $A) linear $A 0" | dmsetup --noudevsync create lina || fail "dmsetup create lina"
 echo "0 $(blockdev --getsz $B) linear $B 0" | dmsetup --noudevsync create linb || fail "dmsetup create linb"
-dm_dev() {
-	local n d
-	for n in /sys/block/dm-*/dm/name; do
-		[ "$(cat $n)" = "$1" ] && { d=${n%/dm/name}; echo /dev/${d##*/}; return; }
-	done
-}
 MA=$(dm_dev lina) MB=$(dm_dev linb)
 [ -b "$MA" ] && [ -b "$MB" ] || fail "dm devices missing: $(ls /sys/block)"
 

@@ -238,3 +238,12 @@ RI
 	echo "$r /rig/root-init" > /rig/switch-root
 	echo "rig: switching root to $r"
 }
+
+# dm_dev NAME: the /dev/dm-N node of the device-mapper device NAME (no udev in the guest,
+# so /dev/mapper links may be missing).
+dm_dev() {
+	local n d
+	for n in /sys/block/dm-*/dm/name; do
+		[ "$(cat $n)" = "$1" ] && { d=${n%/dm/name}; echo /dev/${d##*/}; return; }
+	done
+}

@@ -1,0 +1,51 @@
+//! A global allocator that counts allocations and frees made by one watched thread: the
+//! monitor's iterations run watched, so any allocation on its path (a Vec, a String, a Box,
+//! a formatted message) fails the test. The harness's own work (file I/O, loading fixtures)
+//! runs unwatched. Shared by the monitor tests (`#[path]`-included; install it with
+//! `#[global_allocator] static ALLOCATOR: counting::Counting = counting::Counting;`).
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+pub struct Counting;
+/// The kernel thread id being watched (0: not armed).
+static WATCHED: AtomicI64 = AtomicI64::new(0);
+pub static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+fn tid() -> i64 {
+    // SAFETY: gettid has no arguments and cannot fail; it does not allocate.
+    unsafe { libc::syscall(libc::SYS_gettid) }
+}
+
+fn note() {
+    if WATCHED.load(Ordering::Relaxed) == tid() {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note();
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(ptr, layout, new) }
+    }
+}
+
+/// Runs `f` with this thread watched; returns how many allocations or frees it made.
+pub fn count<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    WATCHED.store(tid(), Ordering::SeqCst);
+    let r = f();
+    WATCHED.store(0, Ordering::SeqCst);
+    (r, ALLOCATIONS.load(Ordering::SeqCst) - before)
+}
