@@ -12,6 +12,9 @@ mod common;
 
 #[path = "support/counting.rs"]
 mod counting;
+#[path = "support/links.rs"]
+mod links;
+use links::{Links, Wired};
 
 #[global_allocator]
 static ALLOCATOR: counting::Counting = counting::Counting;
@@ -26,13 +29,10 @@ fn step_without_allocating<H: ContainerMetadata>(monitor: &mut Monitor<'_, H>) -
     done
 }
 
-use mdmon::runtime::disk::{AlignedBuf, MetadataDisk, MetadataWriter};
+use mdmon::runtime::disk::{AlignedBuf, MetadataDisk};
 use mdmon::runtime::monitor::Monitor;
 use mdmon::runtime::sysfs_fd::SysfsAttr;
-use mdmon::runtime::wake::Wake;
-use mdmon::runtime::{
-    ArrayBundle, BadBlockFds, FromMonitor, MemberFds, Shared, ToMonitor, QUEUE_LEN,
-};
+use mdmon::runtime::{ArrayBundle, BadBlockFds, FromMonitor, MemberFds, ToMonitor};
 use mdmon_core::handler::imsm::ImsmMetadata;
 use mdmon_core::handler::ContainerMetadata;
 use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
@@ -157,29 +157,13 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
 
     let bundle = r1_bundle(&sim);
 
-    let shared = Shared::default();
-    let wake = Wake::new().unwrap();
-    let manager_wake = Wake::new().unwrap();
-    let mut to_monitor: heapless::spsc::Queue<ToMonitor<ImsmMetadata>, QUEUE_LEN> =
-        heapless::spsc::Queue::new();
-    let mut from_monitor: heapless::spsc::Queue<FromMonitor<ImsmMetadata>, QUEUE_LEN> =
-        heapless::spsc::Queue::new();
-    let (mut tx, rx) = to_monitor.split();
-    let (mtx, mut mrx) = from_monitor.split();
-    let mut monitor = Monitor {
-        meta: Box::new(meta),
-        sync_buf,
-        writer: MetadataWriter::new(),
-        disks,
-        arrays: heapless::Vec::new(),
-        rx,
-        tx: mtx,
-        outbox: heapless::Deque::new(),
-        wake: &wake,
-        retry_soon: false,
-        manager_wake: &manager_wake,
-        shared: &shared,
-    };
+    let mut links = Links::<ImsmMetadata>::new();
+    let Wired {
+        mut monitor,
+        mut tx,
+        rx: mut mrx,
+        shared,
+    } = links.wire(Box::new(meta), sync_buf, disks);
     tx.enqueue(ToMonitor::Array(bundle)).unwrap();
 
     // A write arrived on a clean array: dirty on disk, then `active`.
@@ -308,30 +292,14 @@ fn without_a_metadata_write_the_kernel_is_not_told_active() {
     let sim = Sim::new("02-volumes-resynced", "nowrite");
     let meta = ImsmMetadata::new(sim.load());
     let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
-    let shared = Shared::default();
-    let wake = Wake::new().unwrap();
-    let manager_wake = Wake::new().unwrap();
-    let mut to_monitor: heapless::spsc::Queue<ToMonitor<ImsmMetadata>, QUEUE_LEN> =
-        heapless::spsc::Queue::new();
-    let mut from_monitor: heapless::spsc::Queue<FromMonitor<ImsmMetadata>, QUEUE_LEN> =
-        heapless::spsc::Queue::new();
-    let (mut tx, rx) = to_monitor.split();
-    let (mtx, _mrx) = from_monitor.split();
+    let mut links = Links::<ImsmMetadata>::new();
     // No member disk to write to: every metadata write fails.
-    let mut monitor = Monitor {
-        meta: Box::new(meta),
-        sync_buf,
-        writer: MetadataWriter::new(),
-        disks: heapless::Vec::new(),
-        arrays: heapless::Vec::new(),
-        rx,
-        tx: mtx,
-        outbox: heapless::Deque::new(),
-        wake: &wake,
-        retry_soon: false,
-        manager_wake: &manager_wake,
-        shared: &shared,
-    };
+    let Wired {
+        mut monitor,
+        mut tx,
+        rx: _mrx,
+        shared,
+    } = links.wire(Box::new(meta), sync_buf, heapless::Vec::new());
     tx.enqueue(ToMonitor::Array(r1_bundle(&sim))).unwrap();
     step_without_allocating(&mut monitor);
     assert_eq!(
@@ -438,29 +406,13 @@ fn a_grow_is_checkpointed_and_finished_without_allocating() {
         members,
     });
 
-    let shared = Shared::default();
-    let wake = Wake::new().unwrap();
-    let manager_wake = Wake::new().unwrap();
-    let mut to_monitor: heapless::spsc::Queue<ToMonitor<ImsmMetadata>, QUEUE_LEN> =
-        heapless::spsc::Queue::new();
-    let mut from_monitor: heapless::spsc::Queue<FromMonitor<ImsmMetadata>, QUEUE_LEN> =
-        heapless::spsc::Queue::new();
-    let (mut tx, rx) = to_monitor.split();
-    let (mtx, mut mrx) = from_monitor.split();
-    let mut monitor = Monitor {
-        meta: Box::new(meta),
-        sync_buf,
-        writer: MetadataWriter::new(),
-        disks,
-        arrays: heapless::Vec::new(),
-        rx,
-        tx: mtx,
-        outbox: heapless::Deque::new(),
-        wake: &wake,
-        retry_soon: false,
-        manager_wake: &manager_wake,
-        shared: &shared,
-    };
+    let mut links = Links::<ImsmMetadata>::new();
+    let Wired {
+        mut monitor,
+        mut tx,
+        rx: mut mrx,
+        shared,
+    } = links.wire(Box::new(meta), sync_buf, disks);
     tx.enqueue(ToMonitor::Array(bundle)).unwrap();
 
     // Progress while writes run: recorded dirty, migration and checkpoint unchanged.
@@ -550,29 +502,13 @@ fn a_withdrawn_array_is_handed_back_untouched() {
             ))
             .unwrap();
     }
-    let shared = Shared::default();
-    let wake = Wake::new().unwrap();
-    let manager_wake = Wake::new().unwrap();
-    let mut to_monitor: heapless::spsc::Queue<ToMonitor<ImsmMetadata>, QUEUE_LEN> =
-        heapless::spsc::Queue::new();
-    let mut from_monitor: heapless::spsc::Queue<FromMonitor<ImsmMetadata>, QUEUE_LEN> =
-        heapless::spsc::Queue::new();
-    let (mut tx, rx) = to_monitor.split();
-    let (mtx, mut mrx) = from_monitor.split();
-    let mut monitor = Monitor {
-        meta: Box::new(meta),
-        sync_buf,
-        writer: MetadataWriter::new(),
-        disks,
-        arrays: heapless::Vec::new(),
-        rx,
-        tx: mtx,
-        outbox: heapless::Deque::new(),
-        wake: &wake,
-        retry_soon: false,
-        manager_wake: &manager_wake,
-        shared: &shared,
-    };
+    let mut links = Links::<ImsmMetadata>::new();
+    let Wired {
+        mut monitor,
+        mut tx,
+        rx: mut mrx,
+        shared: _,
+    } = links.wire(Box::new(meta), sync_buf, disks);
     // A clean array under watch.
     let bundle = r1_bundle(&sim);
     sim.set("array_state", "clean\n");
@@ -615,30 +551,14 @@ fn a_bad_block_is_on_disk_before_it_is_acknowledged() {
     let meta = ImsmMetadata::new(sim.load());
     let slot1_index = sim.load().mpb.volumes[0].map0.index_at(1).unwrap();
     let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
-    let shared = Shared::default();
-    let wake = Wake::new().unwrap();
-    let manager_wake = Wake::new().unwrap();
-    let mut to_monitor: heapless::spsc::Queue<ToMonitor<ImsmMetadata>, QUEUE_LEN> =
-        heapless::spsc::Queue::new();
-    let mut from_monitor: heapless::spsc::Queue<FromMonitor<ImsmMetadata>, QUEUE_LEN> =
-        heapless::spsc::Queue::new();
-    let (mut tx, rx) = to_monitor.split();
-    let (mtx, _mrx) = from_monitor.split();
+    let mut links = Links::<ImsmMetadata>::new();
     // No member disk yet: every metadata write fails.
-    let mut monitor = Monitor {
-        meta: Box::new(meta),
-        sync_buf,
-        writer: MetadataWriter::new(),
-        disks: heapless::Vec::new(),
-        arrays: heapless::Vec::new(),
-        rx,
-        tx: mtx,
-        outbox: heapless::Deque::new(),
-        wake: &wake,
-        retry_soon: false,
-        manager_wake: &manager_wake,
-        shared: &shared,
-    };
+    let Wired {
+        mut monitor,
+        mut tx,
+        rx: _mrx,
+        shared,
+    } = links.wire(Box::new(meta), sync_buf, heapless::Vec::new());
     tx.enqueue(ToMonitor::Array(r1_bundle(&sim))).unwrap();
     let blocked = "in_sync,blocked,external_bbl\n";
     sim.set("array_state", "active\n");

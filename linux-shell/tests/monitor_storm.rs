@@ -13,15 +13,17 @@ mod common;
 
 #[path = "support/counting.rs"]
 mod counting;
+#[path = "support/links.rs"]
+mod links;
+use links::{Links, Wired};
 
 #[global_allocator]
 static ALLOCATOR: counting::Counting = counting::Counting;
 
-use mdmon::runtime::disk::{AlignedBuf, MetadataDisk, MetadataWriter};
+use mdmon::runtime::disk::{AlignedBuf, MetadataDisk};
 use mdmon::runtime::monitor::Monitor;
 use mdmon::runtime::sysfs_fd::SysfsAttr;
-use mdmon::runtime::wake::Wake;
-use mdmon::runtime::{ArrayBundle, FromMonitor, MemberFds, Shared, ToMonitor, QUEUE_LEN};
+use mdmon::runtime::{ArrayBundle, FromMonitor, MemberFds, ToMonitor};
 use mdmon_core::handler::ContainerMetadata;
 use mdmon_core::monitor::{ArrayRecord, Member};
 use mdmon_core::sysfs::DiskState;
@@ -165,29 +167,13 @@ fn storm<H: ContainerMetadata>(kernel: &Kernel, setup: impl Fn(&Kernel) -> Setup
             snapshot,
         } = setup(kernel);
         let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
-        let shared = Shared::default();
-        let wake = Wake::new().unwrap();
-        let manager_wake = Wake::new().unwrap();
-        let mut to_monitor: heapless::spsc::Queue<ToMonitor<H>, QUEUE_LEN> =
-            heapless::spsc::Queue::new();
-        let mut from_monitor: heapless::spsc::Queue<FromMonitor<H>, QUEUE_LEN> =
-            heapless::spsc::Queue::new();
-        let (mut tx, rx) = to_monitor.split();
-        let (mtx, mut mrx) = from_monitor.split();
-        let mut monitor = Monitor {
-            meta,
-            sync_buf,
-            writer: MetadataWriter::new(),
-            disks: disks.into_iter().collect(),
-            arrays: heapless::Vec::new(),
-            rx,
-            tx: mtx,
-            outbox: heapless::Deque::new(),
-            wake: &wake,
-            retry_soon: false,
-            manager_wake: &manager_wake,
-            shared: &shared,
-        };
+        let mut links = Links::<H>::new();
+        let Wired {
+            mut monitor,
+            mut tx,
+            rx: mut mrx,
+            shared,
+        } = links.wire(meta, sync_buf, disks.into_iter().collect());
         tx.enqueue(ToMonitor::Array(bundle)).ok().unwrap();
         // One iteration, armed; what the monitor sent back is dropped here, unarmed, as
         // the manager would free it.
