@@ -9,13 +9,7 @@ use mdmon_core::imsm::container::{sync_buffer_len, Compat, Container, DiskSlot, 
 use mdmon_core::imsm::examine::Examined;
 use mdmon_core::imsm::model::{gather_mpb, Mpb, TailGeometry, MPB_BUF_LEN};
 
-fn serial16(s: &str) -> [u8; 16] {
-    let mut f = [0u8; 16];
-    for (d, b) in f.iter_mut().zip(s.bytes()) {
-        *d = b;
-    }
-    f
-}
+use common::serial16;
 
 fn has_imsm(d: &FixtureDisk) -> bool {
     d.examine.contains("Magic : Intel Raid ISM Cfg Sig.")

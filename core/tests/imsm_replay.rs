@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::Fixture;
 use mdmon_core::imsm::container::{Compat, Container, MemberCopy, PresentDisk};
 use mdmon_core::imsm::model::{gather_mpb, Mpb, TailGeometry, MPB_BUF_LEN};
@@ -14,18 +12,10 @@ use mdmon_core::imsm::ops::{ds, ArrayInput, MemberInput, SyncAction, MAX_SECTOR}
 use mdmon_core::imsm::update::{DiskChange, PreparedUpdate, Update, UpdateError};
 
 fn moment(name: &str) -> Option<Fixture> {
-    let dir = common::fixtures_root().join("imsm").join(name);
-    Path::new(&dir)
-        .join("info.txt")
-        .is_file()
-        .then(|| common::load("imsm", &dir))
+    common::moment("imsm", name)
 }
 
-fn serial16(s: &str) -> [u8; 16] {
-    let mut f = [0u8; 16];
-    f[..s.len()].copy_from_slice(s.as_bytes());
-    f
-}
+use common::serial16;
 
 fn parse(f: &Fixture, name: &str) -> Mpb {
     let d = f.disks.iter().find(|d| d.name == name).unwrap();

@@ -43,11 +43,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-fn serial16(s: &str) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    out[..s.len().min(16)].copy_from_slice(&s.as_bytes()[..s.len().min(16)]);
-    out
-}
+use common::serial16;
 
 /// Device number the simulation gives fixture disk `i`.
 fn dev(i: usize) -> (u32, u32) {

@@ -103,3 +103,19 @@ pub fn load(format: &str, dir: &Path) -> Fixture {
         disks,
     }
 }
+
+/// One captured moment of a format (`tests/fixtures/<format>/<name>`), or `None` when it
+/// was not captured.
+pub fn moment(format: &str, name: &str) -> Option<Fixture> {
+    let dir = fixtures_root().join(format).join(name);
+    dir.join("info.txt").is_file().then(|| load(format, &dir))
+}
+
+/// A serial as IMSM stores it: the bytes, zero-padded (cut) to 16.
+pub fn serial16(s: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (d, b) in out.iter_mut().zip(s.bytes()) {
+        *d = b;
+    }
+    out
+}
