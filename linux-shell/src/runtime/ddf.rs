@@ -335,11 +335,8 @@ impl Format for Ddf {
             let disk = MetadataDisk::open(&m.path, write_id, m.major, m.minor).map_err(|e| {
                 format!("{}: cannot open for metadata writes: {e}", m.path.display())
             })?;
-            let file =
-                std::fs::File::open(&m.path).map_err(|e| format!("{}: {e}", m.path.display()))?;
-            let size = super::format::block_size(&file)
-                .map_err(|e| format!("{}: size: {e}", m.path.display()))?;
-            let sector = super::format::logical_sector(&file).unwrap_or(512);
+            let super::format::OpenedMember { file, size, sector } =
+                super::format::open_member(&m.path)?;
             let tail = read_tail(&file, size)
                 .map_err(|e| format!("{}: reading its metadata: {e}", m.path.display()))?;
             tails.push(tail);
@@ -540,10 +537,7 @@ impl Format for Ddf {
         let write_id = u32::try_from(ddf_id.0).map_err(|_| format!("{}: disk id", disk.kname))?;
         let opened = MetadataDisk::open(&disk.path, write_id, disk.major, disk.minor)
             .map_err(|e| format!("{}: {e}", disk.path.display()))?;
-        let file =
-            std::fs::File::open(&disk.path).map_err(|e| format!("{}: {e}", disk.path.display()))?;
-        let size = super::format::block_size(&file)
-            .map_err(|e| format!("{}: size: {e}", disk.path.display()))?;
+        let size = super::format::open_member(&disk.path)?.size;
         let unix = unix_now();
         let mut last = AddDiskError::RefnumCollision;
         // Fresh random refnums each round; collisions with 4 candidates are already rare.

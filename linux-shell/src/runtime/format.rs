@@ -97,6 +97,23 @@ pub trait Format {
     fn remove_disk(&mut self, snap: &Snapshot<Self>, id: u32) -> Option<Update<Self>>;
 }
 
+/// A member device opened for reading its metadata, with its size in bytes and its
+/// logical sector size.
+#[derive(Debug)]
+pub struct OpenedMember {
+    pub file: File,
+    pub size: u64,
+    pub sector: u32,
+}
+
+/// Opens a member for reading; errors name the device.
+pub fn open_member(path: &std::path::Path) -> Result<OpenedMember, String> {
+    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let size = block_size(&file).map_err(|e| format!("{}: size: {e}", path.display()))?;
+    let sector = logical_sector(&file).unwrap_or(512);
+    Ok(OpenedMember { file, size, sector })
+}
+
 /// Size of a block device (or file) in bytes.
 pub fn block_size(file: &File) -> io::Result<u64> {
     let meta = file.metadata()?;

@@ -214,11 +214,8 @@ impl Format for Imsm {
             let disk = MetadataDisk::open(&m.path, id, m.major, m.minor).map_err(|e| {
                 format!("{}: cannot open for metadata writes: {e}", m.path.display())
             })?;
-            let file =
-                std::fs::File::open(&m.path).map_err(|e| format!("{}: {e}", m.path.display()))?;
-            let size = super::format::block_size(&file)
-                .map_err(|e| format!("{}: size: {e}", m.path.display()))?;
-            let sector = super::format::logical_sector(&file).unwrap_or(512);
+            let super::format::OpenedMember { file, size, sector } =
+                super::format::open_member(&m.path)?;
             let region = read_tail(&file, size, sector)
                 .map_err(|e| format!("{}: reading its metadata: {e}", m.path.display()))?;
             let serials = serial_candidates(&m.kname)
@@ -331,11 +328,9 @@ impl Format for Imsm {
     ) -> Result<(PreparedUpdate, MetadataDisk), String> {
         let opened = MetadataDisk::open(&disk.path, id, disk.major, disk.minor)
             .map_err(|e| format!("{}: {e}", disk.path.display()))?;
-        let file =
-            std::fs::File::open(&disk.path).map_err(|e| format!("{}: {e}", disk.path.display()))?;
-        let size = super::format::block_size(&file).map_err(|e| e.to_string())?;
-        let lss = super::format::logical_sector(&file).unwrap_or(512);
-        let geometry = TailGeometry::new(size, lss).map_err(|e| format!("{e:?}"))?;
+        let member = super::format::open_member(&disk.path)?;
+        let geometry =
+            TailGeometry::new(member.size, member.sector).map_err(|e| format!("{e:?}"))?;
         let serial =
             disk_serial(&disk.kname).ok_or_else(|| format!("{}: no serial number", disk.kname))?;
         let present = PresentDisk::new_spare(id, serial, (disk.major, disk.minor), geometry, 0);
