@@ -5,6 +5,7 @@ mod bench;
 mod cpio;
 mod install;
 mod rig;
+mod upstream;
 
 use rig::{Mdmon, RunOptions, Workspace};
 use std::path::PathBuf;
@@ -19,6 +20,12 @@ commands:
   vm [--scenario NAME]... [--all] [--mdmon original|ours] [--keep] [--quiet] [--list]
         boot the real-kernel rig (Debian 6.1 kernel, mdadm 4.2 in qemu) and run scenarios
         from tests/vm/; exits non-zero if any scenario fails
+  vm --upstream [GLOB]... [--mdmon original|ours|both] [--baseline [--group N]]
+        [--timeout SECS] [--keep] [--verbose] [--write-readme]
+        mdadm's own test suite (Debian's mdadm 4.2-5 source) in the rig, one fresh boot
+        per test: the external-metadata tests (09imsm-* 10ddf-* 11spare-migration
+        12imsm-* .. 18imsm-*) or those matching GLOB, or the baseline's passing tests
+        (tests/upstream/baseline.txt); prints a table original | ours | time
   fixtures [--scenario NAME]
         capture golden metadata fixtures from the rig into tests/fixtures/ (all, or only
         the moments of one scenario)
@@ -197,7 +204,7 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
             Ok(ours) => {
                 let ours_opts = RunOptions {
                     mdmon: Mdmon::Ours,
-                    our_mdmon: Some(ours),
+                    our_mdmon: Some(ours.clone()),
                     keep: false,
                     quiet: true,
                     extra_env: Vec::new(),
@@ -217,6 +224,12 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
                         r.elapsed.as_secs_f64()
                     );
                     results.push((format!("rig {} (our mdmon)", s.name), r.ok));
+                }
+                // mdadm's own test suite with ours: the baseline's tests (those passing with
+                // the original), one day's group of them when all would take too long.
+                match upstream::ci_step(&ws, &image, &ours) {
+                    Ok(r) => results.extend(r),
+                    Err(e) => results.push((format!("mdadm's test suite: {e}"), false)),
                 }
             }
             Err(e) => results.push((format!("static build of our mdmon: {e}"), false)),
@@ -263,6 +276,9 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
 }
 
 fn cmd_vm(args: &[String]) -> rig::Result<()> {
+    if args.iter().any(|a| a == "--upstream") {
+        return upstream::cmd(args);
+    }
     let ws = Workspace::find()?;
     let mut names = Vec::new();
     let mut all = false;

@@ -465,6 +465,9 @@ pub struct ScenarioSpec {
     /// `install=yes`: the guest gets the `cargo xtask install` tree (mdadm 4.2 flavour,
     /// prefix /usr) under /usr/lib/rig/install, for the early-boot scenarios.
     pub install_tree: bool,
+    /// A cpio archive appended to this scenario's per-boot overlay (`cargo xtask vm
+    /// --upstream`: bash, mdadm's test suite and its harness); none for tests/vm scenarios.
+    pub extra_cpio: Option<PathBuf>,
 }
 
 impl ScenarioSpec {
@@ -507,6 +510,7 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
         captures_fixtures: false,
         with_ours: true,
         install_tree: false,
+        extra_cpio: None,
     };
     for line in text.lines() {
         if let Some(s) = line.strip_prefix("# summary: ") {
@@ -831,12 +835,15 @@ fn build_overlay(
         add_tree(&mut cpio, tree, "usr/lib/rig/install")?;
     }
     data.extend_from_slice(&cpio.finish().map_err(|e| e.to_string())?);
+    if let Some(extra) = &spec.extra_cpio {
+        data.extend_from_slice(&read(extra)?);
+    }
     fs::write(dest, data).map_err(|e| e.to_string())
 }
 
 /// Adds the directory tree `src` under `dest` (directories before their contents, as the
 /// kernel's unpacker needs; modes and symlinks kept).
-fn add_tree(cpio: &mut CpioWriter<Vec<u8>>, src: &Path, dest: &str) -> Result<()> {
+pub(crate) fn add_tree(cpio: &mut CpioWriter<Vec<u8>>, src: &Path, dest: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mut entries: Vec<_> = fs::read_dir(src)
         .map_err(|e| format!("{}: {e}", src.display()))?
