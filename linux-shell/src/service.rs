@@ -17,7 +17,7 @@ use std::io::{self, Read, Seek};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
@@ -294,6 +294,12 @@ pub fn run(mut ctx: RunContext) -> ! {
 /// largest thing on it (see `ContainerMetadata::snapshot_into`).
 const MONITOR_STACK: usize = 1 << 20;
 
+/// How long the exit check waits for the monitor to hand back arrays that left
+/// /proc/mdstat (its final clean write and `clear`) before it asks the monitor to stop
+/// anyway: a record the monitor never deactivates (an array that vanished before it ever
+/// ran) must not keep the daemon alive. The monitor is still stopped only between passes.
+const MONITOR_RELEASE_GRACE: Duration = Duration::from_secs(5);
+
 /// Runs a container whose format has a full handler: the monitor thread plus the manager
 /// loop in this thread (§1.5 steps 19 onward, §4.1).
 fn run_container<F: Format>(
@@ -412,6 +418,8 @@ where
             prepared.members.len()
         );
         let mut text = String::new();
+        // When the manager last saw no member array left (the exit check's grace starts).
+        let mut empty_since: Option<Instant> = None;
         // Step 20 only now: the two daemons overlap, so writes never wait for nobody.
         if let Some(v) = victim {
             // Discovery first, with the records held back (Manager::hold): once the
@@ -457,19 +465,42 @@ where
             // raid0/linear members need no mdmon (upstream exits once it monitors nothing).
             let members = member_arrays(&text, devnm).saturating_sub(manager.stateless_members());
             if read.is_ok() && members == 0 && manager.tracked_arrays() == 0 {
-                match container_in_use(devnm) {
-                    Ok(true) => wait = PollTimeout::from(100u16),
-                    Ok(false) => {
-                        log!(devnm, "no member arrays left; exiting");
-                        files.remove(devnm);
-                        std::process::exit(0);
-                    }
-                    Err(e) => {
-                        log!(devnm, "container is gone ({e}); exiting");
-                        files.remove(devnm);
-                        std::process::exit(0);
+                // mdstat can drop an array (mdadm's STOP_ARRAY after its ping) before the
+                // monitor has passed over it for the last time. It hands the array back
+                // after its final write; give it that pass before deciding to exit.
+                let held = shared
+                    .monitor_arrays
+                    .load(std::sync::atomic::Ordering::Acquire);
+                let since = *empty_since.get_or_insert_with(Instant::now);
+                if held > 0 && since.elapsed() < MONITOR_RELEASE_GRACE {
+                    monitor_wake.signal();
+                    wait = PollTimeout::from(20u16);
+                } else {
+                    let gone = match container_in_use(devnm) {
+                        Ok(true) => None,
+                        Ok(false) => Some("no member arrays left".to_string()),
+                        Err(e) => Some(format!("container is gone ({e})")),
+                    };
+                    match gone {
+                        None => wait = PollTimeout::from(100u16),
+                        Some(why) => {
+                            if held > 0 {
+                                log!(
+                                    devnm,
+                                    "the monitor still holds {held} array(s) no longer in /proc/mdstat"
+                                );
+                            }
+                            shared.request_exit(&monitor_wake, |t| {
+                                log!(devnm, "waiting {t:?} for the monitor's metadata write to end before exiting")
+                            });
+                            log!(devnm, "{why}; exiting");
+                            files.remove(devnm);
+                            std::process::exit(0);
+                        }
                     }
                 }
+            } else {
+                empty_since = None;
             }
             // SAFETY: the wake fd lives as long as this loop.
             let wake_fd = unsafe { BorrowedFd::borrow_raw(manager_wake.raw()) };

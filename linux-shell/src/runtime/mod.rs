@@ -20,7 +20,8 @@ pub mod wake;
 use mdmon_core::handler::ContainerMetadata;
 use mdmon_core::monitor::{ArrayRecord, MAX_MEMBERS};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use sysfs_fd::SysfsAttr;
 
 /// Member arrays per container the monitor tracks at once. IMSM allows 2 volumes per disk
@@ -137,10 +138,41 @@ pub struct Shared {
     pub monitor_done: AtomicBool,
     /// Failed metadata writes since start (the manager reports them).
     pub write_errors: AtomicU64,
+    /// Arrays the monitor holds, as of its last pass (it stores this before each wait).
+    /// The manager does not end the process while the monitor still holds an array: the
+    /// monitor hands an array back only after its final clean write (see `request_exit`).
+    pub monitor_arrays: AtomicUsize,
+    /// The manager wants to end the process (no member array left): the monitor parks at
+    /// the top of its next iteration, before it could start any metadata write.
+    pub exit_requested: AtomicBool,
+    /// The monitor saw `exit_requested` and is parked: no write of ours is in flight and
+    /// none will start, so the process may end.
+    pub monitor_parked: AtomicBool,
 }
 
 impl Shared {
     pub fn loop_count(&self) -> u64 {
         self.loop_count.load(Ordering::Acquire)
+    }
+
+    /// Asks the monitor to stop before its next iteration and waits until it has: the
+    /// process must never end inside a metadata write, which would leave members with a
+    /// half-written copy (a DDF primary header left open, sections of two generations).
+    /// The monitor is woken by `wake`; a monitor busy in a slow write is waited for as
+    /// long as that write takes (logged every 10 s through `waiting`).
+    pub fn request_exit(&self, wake: &wake::Wake, mut waiting: impl FnMut(Duration)) {
+        self.exit_requested.store(true, Ordering::Release);
+        let start = Instant::now();
+        let mut next_note = Duration::from_secs(10);
+        while !self.monitor_parked.load(Ordering::Acquire)
+            && !self.monitor_done.load(Ordering::Acquire)
+        {
+            wake.signal();
+            std::thread::sleep(Duration::from_millis(1));
+            if start.elapsed() >= next_note {
+                waiting(start.elapsed());
+                next_note += Duration::from_secs(10);
+            }
+        }
     }
 }

@@ -129,11 +129,21 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
     #[inline(always)]
     fn run_loop(mut self) -> ! {
         loop {
+            // Checked before anything could start a metadata write: once parked here, the
+            // manager may end the process with nothing of ours in flight.
+            if self.shared.exit_requested.load(Ordering::Acquire) {
+                self.shared.monitor_parked.store(true, Ordering::Release);
+                self.manager_wake.signal();
+                self.park();
+            }
             if self.step() {
                 self.shared.monitor_done.store(true, Ordering::Release);
                 self.manager_wake.signal();
                 self.park();
             }
+            self.shared
+                .monitor_arrays
+                .store(self.arrays.len(), Ordering::Release);
             self.wait();
         }
     }
