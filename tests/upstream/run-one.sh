@@ -157,8 +157,8 @@ else
 	tail -n 60 $log
 	echo "--- /proc/mdstat"
 	cat /proc/mdstat
-	echo "--- mdmon log (ours logs to the kernel log)"
-	grep 'mdmon ' $logdir/dmesg.txt | tail -20
+	echo "--- mdmon log (ours logs to the kernel log; save_log moved dmesg to fail$name.log)"
+	cat $logdir/fail$name.log $logdir/dmesg.txt 2> /dev/null | grep 'mdmon' | tail -20
 	echo "UPSTREAM_RESULT $name FAIL ${secs}s"
 fi
 # The rig's init saves /out and powers off; leave the arrays stopped first so mdmon

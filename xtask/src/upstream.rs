@@ -598,11 +598,22 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
     if chosen.is_empty() {
         return Err(format!("no test of the suite matches {globs:?}"));
     }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    // One binary for the whole run: a copy, so a rebuild of target/dist/mdmon meanwhile
+    // (another command, another checkout state) cannot change ours between two tests.
     let ours = if which.contains(&Mdmon::Ours) {
-        Some(crate::dist()?)
+        let built = crate::dist()?;
+        let copy = ws.rig_dir().join(format!("runs/upstream-{stamp}-mdmon"));
+        fs::create_dir_all(ws.rig_dir().join("runs")).map_err(|e| e.to_string())?;
+        fs::copy(&built, &copy).map_err(|e| format!("{}: {e}", copy.display()))?;
+        Some(copy)
     } else {
         None
     };
+    let provenance = source_state(&ws);
     let image = rig::prepare(&ws)?;
     let suite = prepare(&ws)?;
     println!(
@@ -648,12 +659,12 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
         "\nmdadm's own test suite (Debian mdadm {SOURCE_VERSION}), kernel {}:\n{table}",
         image.kernel_version
     );
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     let summary = ws.rig_dir().join(format!("runs/upstream-{stamp}.md"));
     let mut text = table.clone();
+    if ours.is_some() {
+        text.push_str(&format!("\nours built from {provenance}\n"));
+        println!("ours built from {provenance}");
+    }
     text.push_str("\nrun directories:\n");
     for (name, cells) in &rows {
         for r in cells.iter().flatten() {
@@ -686,6 +697,28 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
             "{} test(s) failed somewhere: {failed:?}",
             failed.len()
         ))
+    }
+}
+
+/// The checkout our mdmon was built from: `git describe`, plus the paths with uncommitted
+/// changes under the crates that make up the daemon.
+fn source_state(ws: &Workspace) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(&ws.root)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let rev = git(&["describe", "--always", "--dirty"]);
+    let dirty = git(&["status", "--porcelain", "--", "core", "linux-shell"]);
+    let dirty: Vec<&str> = dirty.lines().map(|l| l.get(3..).unwrap_or(l)).collect();
+    if dirty.is_empty() {
+        rev
+    } else {
+        format!("{rev} with uncommitted changes to {}", dirty.join(", "))
     }
 }
 
