@@ -409,11 +409,14 @@ fn replayed_failure_and_rebuild_matches_mdadm() {
         let p = ctx.prepare(&buf[..plan.update_len]).unwrap();
         assert!(c.process_update(p, 101).changed);
     }
-    for (vcnum, offset) in [(r1, 0), (r5, 65536)] {
-        assert!(
+    // sdd is being rebuilt into both: r1 reporting it in sync changes nothing on disk
+    // (it stays Rebuilding, so r1 still reads Degraded) until r5 does too.
+    for (vcnum, offset, changes) in [(r1, 0, false), (r5, 65536, true)] {
+        assert_eq!(
             c.set_disk(vcnum, 1, Some((sdd, offset)), DeviceState::IN_SYNC, 102)
                 .unwrap()
-                .changed
+                .changed,
+            changes
         );
         c.set_array_state(vcnum, Consistency::Clean, ResyncProgress::Complete, 103)
             .unwrap();

@@ -103,11 +103,19 @@ struct Rig {
 
 impl Rig {
     fn new(f: &Fixture) -> Rig {
-        let disks = Disks::of(f);
+        Rig::of(Disks::of(f))
+    }
+
+    fn of(disks: Disks) -> Rig {
         let mut meta = Box::new(DdfMetadata::new());
         meta.load(&disks.inputs(), 1_500_000_000).expect("load");
         let buf = vec![0u8; meta.sync_buffer_len()];
         Rig { meta, disks, buf }
+    }
+
+    /// A new daemon loading what this one left on the disks.
+    fn reloaded(self) -> Rig {
+        Rig::of(self.disks)
     }
 
     /// One `sync`: checks the writes' shape, applies them, returns how many there were.
@@ -493,13 +501,12 @@ fn states_of(a: &ArrayRecord) -> Vec<DiskState> {
 /// to r5, the manager activates the spare sdd from a snapshot and queues the VD_CONF updates,
 /// both arrays recover and go clean. The PD and VD tables read back from our writes equal
 /// what the C mdmon left on the disks.
-#[test]
-fn failure_spare_and_rebuild_through_the_adapter_match_the_c_mdmon() {
+/// Fixture 03 (r1 dirty), then: md fails sdb, the monitor records it in r1 and r5, the
+/// manager activates the spare sdd into r1 and then r5 (one update each, as the C mdmon),
+/// and md adds sdd to both arrays as a recovering member.
+fn sdb_failed_and_sdd_activated_in_both(before: &Fixture) -> (Rig, ArrayRecord, ArrayRecord) {
     use mdmon_core::ddf::ops::{ArrayInfo, ArrayMember};
     use mdmon_core::monitor::failures_to_propagate;
-    let (Some(before), Some(after)) = (fixture("03-r1-dirty"), fixture("04-failed")) else {
-        return;
-    };
     let mut rig = Rig::new(before);
     let mut r1 = r1();
     r1.prev_state = ArrayState::Active; // 03: r1 was being written
@@ -572,20 +579,35 @@ fn failure_spare_and_rebuild_through_the_adapter_match_the_c_mdmon() {
         a.members.push(m).unwrap();
     }
 
+    (rig, r1, r5)
+}
+
+/// One array's recovery onto its new member, then idle and clean.
+fn recover(rig: &mut Rig, a: &mut ArrayRecord) {
+    let mut o = obs(ArrayState::Active, &states_of(a));
+    o.sync_action = SyncAction::Recover;
+    o.sync_completed = 32768;
+    read_and_act(a, &o, &mut *rig.meta);
+    rig.sync();
+    for m in a.members.iter_mut() {
+        m.curr_state = DiskState::IN_SYNC;
+    }
+    let mut o = obs(ArrayState::Clean, &states_of(a));
+    o.sync_completed = 0;
+    read_and_act(a, &o, &mut *rig.meta);
+    rig.sync();
+}
+
+#[test]
+fn failure_spare_and_rebuild_through_the_adapter_match_the_c_mdmon() {
+    let (Some(before), Some(after)) = (fixture("03-r1-dirty"), fixture("04-failed")) else {
+        return;
+    };
+    let (mut rig, mut r1, mut r5) = sdb_failed_and_sdd_activated_in_both(before);
+
     // 3. Both recover, then go idle and clean.
     for a in [&mut r1, &mut r5] {
-        let mut o = obs(ArrayState::Active, &states_of(a));
-        o.sync_action = SyncAction::Recover;
-        o.sync_completed = 32768;
-        read_and_act(a, &o, &mut *rig.meta);
-        rig.sync();
-        for m in a.members.iter_mut() {
-            m.curr_state = DiskState::IN_SYNC;
-        }
-        let mut o = obs(ArrayState::Clean, &states_of(a));
-        o.sync_completed = 0;
-        read_and_act(a, &o, &mut *rig.meta);
-        rig.sync();
+        recover(&mut rig, a);
     }
     assert_eq!(rig.meta.op_errors(), 0);
 
@@ -618,6 +640,68 @@ fn failure_spare_and_rebuild_through_the_adapter_match_the_c_mdmon() {
             &v.guid[..]
         );
     }
+}
+
+/// PD state of disk `name` as the members now say (the loader picks the newest copy).
+fn pd_state_of(rig: &Rig, name: &str) -> PdState {
+    let c = rig.disks.load();
+    let d = c
+        .disk_by_id(id_of_name(name))
+        .expect("disk in the container");
+    let pd = c.disks[d].pd_index.expect("PD entry") as usize;
+    PdState::from_bits_retain(c.pds[pd].state.get())
+}
+
+/// A spare activated into two VDs stays Rebuilding on disk until the kernel has rebuilt it
+/// in both: mdadm leaves a Rebuilding disk out at assembly, so a power cut mid-rebuild
+/// brings each VD back recovering onto it, never with a member that holds no data read as
+/// in sync. Upstream (and this code before) set the bit for the first VD only and cleared
+/// it when r1 finished, while r5 was still being rebuilt.
+#[test]
+fn a_spare_rebuilt_into_two_volumes_stays_rebuilding_until_both_are_done() {
+    let Some(before) = fixture("03-r1-dirty") else {
+        return;
+    };
+    let (mut rig, mut r1, mut r5) = sdb_failed_and_sdd_activated_in_both(before);
+    let s = pd_state_of(&rig, "sdd");
+    assert!(
+        s.contains(PdState::ONLINE | PdState::REBUILDING),
+        "activated in both: {s:?}"
+    );
+    recover(&mut rig, &mut r1);
+    let s = pd_state_of(&rig, "sdd");
+    assert!(
+        s.contains(PdState::REBUILDING),
+        "r1 rebuilt, r5 not yet: sdd must still say Rebuilding ({s:?})"
+    );
+    recover(&mut rig, &mut r5);
+    let s = pd_state_of(&rig, "sdd");
+    assert!(
+        s.contains(PdState::ONLINE) && !s.contains(PdState::REBUILDING),
+        "rebuilt in both: {s:?}"
+    );
+    assert_eq!(rig.meta.op_errors(), 0);
+}
+
+/// After a restart mid-rebuild (takeover, or the next boot's mdmon) the loaded Rebuilding
+/// bit stands for every VD listing the disk: it is cleared only once each has reported the
+/// disk in sync.
+#[test]
+fn a_loaded_rebuilding_disk_stays_rebuilding_until_every_volume_reports_it() {
+    let Some(before) = fixture("03-r1-dirty") else {
+        return;
+    };
+    let (rig, mut r1, mut r5) = sdb_failed_and_sdd_activated_in_both(before);
+    // A new mdmon loads what is on disk now.
+    let mut rig = rig.reloaded();
+    assert!(pd_state_of(&rig, "sdd").contains(PdState::REBUILDING));
+    recover(&mut rig, &mut r5);
+    assert!(
+        pd_state_of(&rig, "sdd").contains(PdState::REBUILDING),
+        "r1 has not reported sdd in sync yet"
+    );
+    recover(&mut rig, &mut r1);
+    assert!(!pd_state_of(&rig, "sdd").contains(PdState::REBUILDING));
 }
 
 /// md reports an in-sync disk in a slot that the metadata gives to another disk, and no

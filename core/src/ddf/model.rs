@@ -407,6 +407,16 @@ pub struct Disk {
     pub pd_index: Option<u16>,
     pub spare: Option<SpareRecord>,
     pub slots: Vec<ConfigSlot, MAX_CONFIG_SLOTS>,
+    /// VDs the kernel is still rebuilding onto this disk (in memory only; on disk it is the
+    /// PD entry's Rebuilding bit, which stays set while this list is not empty).
+    ///
+    /// DDF keeps one state word per physical disk, not per VD, and mdadm leaves a disk
+    /// whose entry says Rebuilding out of every VD it assembles. Upstream sets the bit
+    /// only for a disk's first VD and clears it when any VD reports the disk in sync, so a
+    /// spare activated in two VDs reads as in sync in the second after the first rebuild
+    /// ends: a power cut then brings the second VD back with a member that was never
+    /// rebuilt, read as good (docs/ddf.md, "Rebuilding").
+    pub rebuilding: Vec<Guid, MAX_VOLUMES>,
 }
 
 impl Disk {
@@ -886,7 +896,60 @@ impl Container {
             self.load_local(index, m.id, r, set, &geo)
                 .map_err(|error| LoadError::Member { index, error })?;
         }
+        self.rebuilding_from_states();
         Ok(())
+    }
+
+    /// After a load: a disk whose PD entry says Rebuilding counts as being rebuilt into
+    /// every VD that lists it (which one was unfinished is not on disk), so the bit stays
+    /// until each of those VDs has reported the disk in sync.
+    fn rebuilding_from_states(&mut self) {
+        for d in 0..self.disks.len() {
+            let Some((pd, refnum)) = self
+                .disks
+                .get(d)
+                .and_then(|disk| Some((usize::from(disk.pd_index?), disk.refnum())))
+            else {
+                continue;
+            };
+            if !self.pd_state(pd).contains(PdState::REBUILDING) {
+                continue;
+            }
+            let mut list: Vec<Guid, MAX_VOLUMES> = Vec::new();
+            for v in self.volumes.iter() {
+                if self.bvd_listing(&v.guid, refnum).is_some() {
+                    let _ = list.push(v.guid);
+                }
+            }
+            if let Some(disk) = self.disks.get_mut(d) {
+                disk.rebuilding = list;
+            }
+        }
+    }
+
+    /// Disk `d` is being rebuilt into VD `guid`: remember it and set Rebuilding.
+    pub(crate) fn start_rebuild(&mut self, d: usize, guid: &Guid) {
+        let Some(disk) = self.disks.get_mut(d) else {
+            return;
+        };
+        if !disk.rebuilding.contains(guid) {
+            // At most one entry per VD, and MAX_VOLUMES VDs: the push cannot fail.
+            let _ = disk.rebuilding.push(*guid);
+        }
+        if let Some(pd) = disk.pd_index.map(usize::from) {
+            let s = self.pd_state(pd);
+            self.set_pd_state(pd, s | PdState::REBUILDING);
+        }
+    }
+
+    /// VD `guid` reports disk `d` in sync. Returns whether the disk is still being rebuilt
+    /// into another VD (then Rebuilding must stay set).
+    pub(crate) fn end_rebuild(&mut self, d: usize, guid: &Guid) -> bool {
+        let Some(disk) = self.disks.get_mut(d) else {
+            return false;
+        };
+        disk.rebuilding.retain(|g| g != guid);
+        !disk.rebuilding.is_empty()
     }
 
     fn load_global(&mut self, r: &Reader<'_>, lba: u64) -> Result<(), ParseError> {
@@ -1031,6 +1094,7 @@ impl Container {
             pd_index,
             spare: None,
             slots: Vec::new(),
+            rebuilding: Vec::new(),
         };
         let config = r.read(
             Structure::ConfigRecords,

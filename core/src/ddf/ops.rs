@@ -505,11 +505,20 @@ impl Container {
                 s |= PdState::FAILED;
             }
             if bits.contains(DeviceState::IN_SYNC) {
-                s = (s | PdState::ONLINE) - PdState::REBUILDING;
+                s |= PdState::ONLINE;
+                // In sync in this VD only: a rebuild into another VD keeps the bit.
+                if !self.end_rebuild(disk, &guid) {
+                    s -= PdState::REBUILDING;
+                }
             }
             if s != old {
                 self.set_pd_state(pd, s);
                 update = true;
+                if old.contains(PdState::REBUILDING) && !s.contains(PdState::REBUILDING) {
+                    // The disk now counts as working in every VD that lists it; those whose
+                    // rebuild ended earlier read Degraded until now.
+                    self.restate_volumes_listing(disk_ref, &guid, now, &mut out);
+                }
             }
         }
         if let Some(state) = self.volume_state(&guid) {
@@ -522,6 +531,30 @@ impl Container {
             out.changed = true;
         }
         Ok(out)
+    }
+
+    /// Recompute and store the state of every VD other than `except` that lists `refnum`
+    /// (the disk's PD state changed under them), bumping each VD whose state changed.
+    fn restate_volumes_listing(&mut self, refnum: u32, except: &Guid, now: u32, out: &mut Outcome) {
+        let mut guids: Vec<Guid, { super::MAX_VOLUMES }> = Vec::new();
+        for v in self.volumes.iter() {
+            if &v.guid != except && self.bvd_listing(&v.guid, refnum).is_some() {
+                let _ = guids.push(v.guid);
+            }
+        }
+        for g in guids.iter() {
+            let (Some(vcnum), Some(state)) = (self.vcnum_of(g), self.volume_state(g)) else {
+                continue;
+            };
+            if self.store_vd_state(vcnum, state) {
+                let bvd = self
+                    .bvd_listing(g, refnum)
+                    .map(|b| b.bvd_index())
+                    .unwrap_or(0);
+                self.mark_pending_bump(g, bvd, now);
+                out.changed = true;
+            }
+        }
     }
 
     /// Make disk `d` carry VD `guid`'s record: first free slot among the first

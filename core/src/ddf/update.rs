@@ -349,6 +349,7 @@ impl Container {
             pd_index: Some(slot),
             spare: None,
             slots: Vec::new(),
+            rebuilding: Vec::new(),
         };
         for _ in 0..slots {
             let _ = disk.slots.push(ConfigSlot::Empty);
@@ -452,7 +453,18 @@ impl Container {
     fn process_conf(&mut self, bvds: Vec<Bvd, MAX_UPDATE_BVDS>, now: u32, out: &mut UpdateOutcome) {
         let Some(first) = bvds.first() else { return };
         let guid = *first.guid();
+        // Disks a known VD lists now and did not before: a spare activated into it, whose
+        // data for this VD the kernel has yet to rebuild.
+        let mut joined: Vec<usize, { super::MAX_DISKS }> = Vec::new();
         if let Some(vol) = self.volume(&guid).copied() {
+            for (d, disk) in self.disks.iter().enumerate() {
+                let refnum = disk.refnum();
+                let before = self.bvd_listing(&guid, refnum).is_some();
+                let after = bvds.iter().any(|b| b.find_refnum(refnum).is_some());
+                if after && !before {
+                    let _ = joined.push(d);
+                }
+            }
             // Known VD: only the element tables change (`copy_matching_bvd`).
             for idx in 0..vol.sec_count.max(1) {
                 let Some(src) = bvds.iter().find(|b| b.bvd_index() == idx) else {
@@ -496,6 +508,9 @@ impl Container {
             }
         }
         self.after_conf_change();
+        for d in joined.iter() {
+            self.start_rebuild(*d, &guid);
+        }
         self.mark_pending();
         out.changed = true;
     }
