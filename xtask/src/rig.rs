@@ -462,6 +462,10 @@ pub struct ScenarioSpec {
     /// `cargo xtask test` also runs it with our mdmon (`ours=no` while a feature it needs
     /// is not in our daemon yet).
     pub with_ours: bool,
+    /// `original=fails`: the scenario shows a defect of the original mdmon that ours does
+    /// not have; `cargo xtask test` requires it to FAIL with the original (which also
+    /// proves the scenario can fail) and to pass with ours.
+    pub original_fails: bool,
     /// `install=yes`: the guest gets the `cargo xtask install` tree (mdadm 4.2 flavour,
     /// prefix /usr) under /usr/lib/rig/install, for the early-boot scenarios.
     pub install_tree: bool,
@@ -509,6 +513,7 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
         suite: true,
         captures_fixtures: false,
         with_ours: true,
+        original_fails: false,
         install_tree: false,
         extra_cpio: None,
     };
@@ -532,6 +537,7 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
                 "suite" => spec.suite = v == "yes",
                 "fixtures" => spec.captures_fixtures = v == "yes",
                 "ours" => spec.with_ours = v == "yes",
+                "original" => spec.original_fails = v == "fails",
                 "install" => spec.install_tree = v == "yes",
                 _ => return Err(format!("{}: unknown rig key {k}", path.display())),
             }

@@ -330,6 +330,7 @@ fn run_test(run: &Runner, name: &str, mdmon: Mdmon, timeout: u64) -> rig::Result
         suite: false,
         captures_fixtures: false,
         with_ours: true,
+        original_fails: false,
         install_tree: false,
         extra_cpio: Some(suite.extra.clone()),
     };

@@ -744,6 +744,24 @@ impl<'q, F: Format> Manager<'q, F> {
                             .ok()
                             .map(std::sync::Arc::new);
                         let slots = bundle.record.members.iter().map(|m| m.slot).collect();
+                        // Found degraded (a slot with no working member, e.g. a DDF disk left
+                        // out at assembly because it still said Rebuilding): look for a spare
+                        // now, as upstream does at discovery (MDMON.md §4.5 step 8); nothing
+                        // else would ask, since no failure happens while we watch.
+                        let working = bundle
+                            .record
+                            .members
+                            .iter()
+                            .filter(|m| !m.curr_state.contains(DiskState::FAULTY))
+                            .count();
+                        if u32::try_from(working).is_ok_and(|w| w < bundle.record.raid_disks) {
+                            mlog!(
+                                &self.container,
+                                "{devnm}: {working} of {} members at discovery; looking for a spare",
+                                bundle.record.raid_disks
+                            );
+                            self.degraded.insert(devnm.clone());
+                        }
                         self.tracked.insert(
                             devnm,
                             Tracked {
