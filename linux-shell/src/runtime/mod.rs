@@ -155,7 +155,8 @@ impl Shared {
         self.loop_count.load(Ordering::Acquire)
     }
 
-    /// Asks the monitor to stop before its next iteration and waits until it has: the
+    /// Asks the monitor to stop before its next iteration and waits until it has
+    /// (docs/threads.md, "Ending the process"): the
     /// process must never end inside a metadata write, which would leave members with a
     /// half-written copy (a DDF primary header left open, sections of two generations).
     /// The monitor is woken by `wake`; a monitor busy in a slow write is waited for as
