@@ -466,12 +466,55 @@ pub struct ScenarioSpec {
     /// not have; `cargo xtask test` requires it to FAIL with the original (which also
     /// proves the scenario can fail) and to pass with ours.
     pub original_fails: bool,
+    /// `original=skip`: `cargo xtask test` runs it with ours only (a scenario whose outcome
+    /// with the original depends on where a random cut falls: the original has known
+    /// defects there). `cargo xtask vm --mdmon original` still runs it.
+    pub original_skip: bool,
     /// `install=yes`: the guest gets the `cargo xtask install` tree (mdadm 4.2 flavour,
     /// prefix /usr) under /usr/lib/rig/install, for the early-boot scenarios.
     pub install_tree: bool,
+    /// `cut=A-B`: a power cut from the host in boot 1 (see [`Cut`]).
+    pub cut: Option<Cut>,
     /// A cpio archive appended to this scenario's per-boot overlay (`cargo xtask vm
     /// --upstream`: bash, mdadm's test suite and its harness); none for tests/vm scenarios.
     pub extra_cpio: Option<PathBuf>,
+}
+
+/// A power cut as the issue defines it: qemu killed from the host (SIGKILL) at a moment
+/// drawn from a seed, then the same disk images booted again. The window opens when boot 1
+/// prints `RIG_CUT_WINDOW` (the scenario's activity is under way) and the kill falls
+/// `from_ms..to_ms` after it. Boot 1 passes only if the kill ended it; the next boot checks
+/// what the disks hold. Writes qemu had completed are in the host's page cache and survive,
+/// as on a disk that acknowledged them; writes still in flight are lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    /// `--cut-seed`; drawn from the clock (and printed) when not given.
+    pub seed: Option<u64>,
+}
+
+impl Cut {
+    fn parse(v: &str) -> Option<Cut> {
+        let (a, b) = v.split_once('-')?;
+        let secs = |t: &str| t.parse::<f64>().ok().map(|x| (x * 1000.0) as u64);
+        let (from_ms, to_ms) = (secs(a)?, secs(b)?);
+        (to_ms > from_ms).then_some(Cut {
+            from_ms,
+            to_ms,
+            seed: None,
+        })
+    }
+
+    /// Milliseconds after the window opens at which the seed puts the kill.
+    pub fn delay_ms(&self, seed: u64) -> u64 {
+        // splitmix64: any seed spreads over the whole window.
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        self.from_ms + z % (self.to_ms - self.from_ms)
+    }
 }
 
 impl ScenarioSpec {
@@ -514,6 +557,8 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
         captures_fixtures: false,
         with_ours: true,
         original_fails: false,
+        original_skip: false,
+        cut: None,
         install_tree: false,
         extra_cpio: None,
     };
@@ -537,7 +582,15 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
                 "suite" => spec.suite = v == "yes",
                 "fixtures" => spec.captures_fixtures = v == "yes",
                 "ours" => spec.with_ours = v == "yes",
-                "original" => spec.original_fails = v == "fails",
+                "original" => {
+                    spec.original_fails = v == "fails";
+                    spec.original_skip = v == "skip";
+                }
+                "cut" => {
+                    spec.cut = Some(Cut::parse(v).ok_or_else(|| {
+                        format!("{}: cut=A-B (seconds, A < B), not {v}", path.display())
+                    })?)
+                }
                 "install" => spec.install_tree = v == "yes",
                 _ => return Err(format!("{}: unknown rig key {k}", path.display())),
             }
@@ -721,6 +774,11 @@ pub fn run_scenario(
             })
         };
         let mut status: Option<i32> = None;
+        // Boot 1 of a `cut=` scenario: the host kills qemu once the window has opened.
+        let cut = spec.cut.filter(|_| boot == 1);
+        let cut_seed = cut.map(|c| c.seed.unwrap_or(stamp as u64));
+        let cut_done = Arc::new(AtomicBool::new(false));
+        let mut cut_armed = false;
         let stdout = child.stdout.take().ok_or("no qemu stdout")?;
         let mut stderr = child.stderr.take().ok_or("no qemu stderr")?;
         let mut log =
@@ -735,6 +793,24 @@ pub fn run_scenario(
             }
             console.push_str(text);
             console.push('\n');
+            if let (Some(c), Some(seed), false) = (cut, cut_seed, cut_armed) {
+                if text.contains("RIG_CUT_WINDOW") {
+                    cut_armed = true;
+                    let delay = c.delay_ms(seed);
+                    let line = format!(
+                        "rig: power cut: seed {seed}, qemu killed {delay} ms into the window ({}-{} ms)",
+                        c.from_ms, c.to_ms
+                    );
+                    eprintln!("{line}");
+                    let _ = fs::write(out.join("cut.txt"), format!("{line}\n"));
+                    let cut_done = cut_done.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(delay));
+                        cut_done.store(true, Ordering::SeqCst);
+                        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                    });
+                }
+            }
             if let Some(pos) = text.find("RIG_EXIT_STATUS=") {
                 let digits: String = text[pos + 16..]
                     .chars()
@@ -762,13 +838,30 @@ pub fn run_scenario(
         if !opts.keep {
             let _ = fs::remove_file(&outbox);
         }
-        let boot_ok = status == Some(0) && !timed_out.load(Ordering::SeqCst);
+        let boot_ok = if cut.is_some() {
+            // The boot must have been ended by the cut, not by itself or a failure first.
+            let killed = cut_done.load(Ordering::SeqCst) && status.is_none();
+            if !killed {
+                eprintln!(
+                    "rig: {} boot {boot}: {}",
+                    spec.name,
+                    match (cut_armed, status) {
+                        (false, _) => "the guest never opened the cut window (RIG_CUT_WINDOW)",
+                        (true, Some(0)) => "the boot ended before the cut fell",
+                        _ => "the boot failed before the cut fell",
+                    }
+                );
+            }
+            killed && !timed_out.load(Ordering::SeqCst)
+        } else {
+            status == Some(0) && !timed_out.load(Ordering::SeqCst)
+        };
         if timed_out.load(Ordering::SeqCst) {
             eprintln!(
                 "rig: {} boot {boot}: timed out after {:?}",
                 spec.name, spec.timeout
             );
-        } else if status.is_none() {
+        } else if status.is_none() && cut.is_none() {
             eprintln!(
                 "rig: {} boot {boot}: the guest ended without an exit status",
                 spec.name

@@ -331,6 +331,8 @@ fn run_test(run: &Runner, name: &str, mdmon: Mdmon, timeout: u64) -> rig::Result
         captures_fixtures: false,
         with_ours: true,
         original_fails: false,
+        original_skip: false,
+        cut: None,
         install_tree: false,
         extra_cpio: Some(suite.extra.clone()),
     };

@@ -5,6 +5,7 @@
 //!
 //! One subcommand per module; each prints its own usage on bad arguments.
 
+mod churn;
 mod sock;
 mod write;
 
@@ -21,12 +22,14 @@ fn main() -> ExitCode {
     let result: Result<(), String> = match args.first().map(String::as_str) {
         Some("write") => write::run(rest),
         Some("sock") => sock::run(rest),
+        Some("churn") => churn::run(rest),
+        Some("churn-verify") => churn::verify(rest),
         Some("now") => {
             println!("{}", monotonic_us());
             Ok(())
         }
         _ => {
-            eprint!("{USAGE}{}{}", write::USAGE, sock::USAGE);
+            eprint!("{USAGE}{}{}{}", write::USAGE, sock::USAGE, churn::USAGE);
             return ExitCode::from(2);
         }
     };
