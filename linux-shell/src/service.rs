@@ -372,7 +372,7 @@ where
         arrays: heapless::Vec::new(),
         rx,
         tx: mtx,
-        outbox: heapless::Deque::new(),
+        deferred: false,
         wake: &monitor_wake,
         retry_soon: false,
         manager_wake: &manager_wake,

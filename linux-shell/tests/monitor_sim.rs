@@ -32,7 +32,7 @@ fn step_without_allocating<H: ContainerMetadata>(monitor: &mut Monitor<'_, H>) -
 use mdmon::runtime::disk::{AlignedBuf, MetadataDisk};
 use mdmon::runtime::monitor::Monitor;
 use mdmon::runtime::sysfs_fd::SysfsAttr;
-use mdmon::runtime::{ArrayBundle, BadBlockFds, FromMonitor, MemberFds, ToMonitor};
+use mdmon::runtime::{ArrayBundle, BadBlockFds, FromMonitor, MemberFds, ToMonitor, QUEUE_LEN};
 use mdmon_core::handler::imsm::ImsmMetadata;
 use mdmon_core::handler::ContainerMetadata;
 use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
@@ -280,6 +280,7 @@ fn r1_bundle(sim: &Sim) -> Box<ArrayBundle> {
         resync_start: Some(sim.attr("resync_start", "none\n")),
         reshape_position: Some(sim.attr("reshape_position", "none\n")),
         members,
+        event_owed: false,
     })
 }
 
@@ -400,6 +401,7 @@ fn a_grow_is_checkpointed_and_finished_without_allocating() {
         resync_start: Some(sim.attr("resync_start", "none\n")),
         reshape_position: Some(sim.attr("reshape_position", "122880\n")),
         members,
+        event_owed: false,
     });
 
     let mut links = Links::<ImsmMetadata>::new();
@@ -614,4 +616,107 @@ fn a_bad_block_is_on_disk_before_it_is_acknowledged() {
     step_without_allocating(&mut monitor);
     assert_eq!(sim.written("dev1-state", 13), "-blockedl_bbl");
     assert!(shared.write_errors.load(Ordering::Relaxed) > 0);
+}
+
+/// Issue 14 item 1: nothing the monitor sends is ever lost, however long the manager does
+/// not drain. The manager keeps replacing the array's record (each replacement retires the
+/// old one), sends update batches (each comes back as `Handled`), and the array reports a
+/// failed member on every fresh record (an event each time), while nothing is taken off the
+/// monitor's queue. Then the manager asks for a snapshot and, as it does while it waits,
+/// drains: the snapshot must come back, and so must every record and every batch. No
+/// iteration allocates.
+#[test]
+fn a_flood_without_draining_loses_no_message() {
+    let sim = Sim::new("02-volumes-resynced", "flood");
+    let meta = ImsmMetadata::new(sim.load());
+    let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
+    let mut disks = heapless::Vec::new();
+    for (i, d) in sim.fixture.disks.iter().enumerate() {
+        let (ma, mi) = dev(i);
+        disks
+            .push(Box::new(
+                MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap(),
+            ))
+            .unwrap();
+    }
+    let mut links = Links::<ImsmMetadata>::new();
+    let Wired {
+        mut monitor,
+        mut tx,
+        rx: mut mrx,
+        shared,
+    } = links.wire(Box::new(meta), sync_buf, disks);
+
+    // A fresh record of r1 as the kernel shows it now: active, member 1 failed.
+    let fresh = || {
+        let b = r1_bundle(&sim);
+        sim.set("array_state", "active\n");
+        sim.set("dev1-state", "faulty\n");
+        b
+    };
+    let mut arrays_sent = 0usize;
+    let mut batches_sent = 0usize;
+    let mut pending_array = Some(fresh());
+    let mut pending_batch = None;
+    for _ in 0..40 {
+        // What the manager could hand over (a full queue keeps it for the next round).
+        let bundle = pending_array.take().unwrap_or_else(fresh);
+        match tx.enqueue(ToMonitor::Array(bundle)) {
+            Ok(()) => arrays_sent += 1,
+            Err(ToMonitor::Array(b)) => pending_array = Some(b),
+            Err(_) => unreachable!(),
+        }
+        let batch = pending_batch.take().unwrap_or_else(|| Box::new(Vec::new()));
+        match tx.enqueue(ToMonitor::Updates(batch)) {
+            Ok(()) => batches_sent += 1,
+            Err(ToMonitor::Updates(b)) => pending_batch = Some(b),
+            Err(_) => unreachable!(),
+        }
+        step_without_allocating(&mut monitor);
+    }
+    // More than the queue back holds; nothing was taken off it.
+    assert!(arrays_sent + batches_sent > QUEUE_LEN, "the flood got in");
+    assert!(!mrx.ready() || mrx.len() == mrx.capacity());
+
+    // The manager wants a snapshot and drains while it waits (Manager::current_snapshot).
+    let mut request = Some(ToMonitor::Snapshot(Box::new(sim.load())));
+    let (mut retired, mut handled, mut events, mut snapshot) = (0usize, 0usize, 0usize, None);
+    // Events still owed when their record was replaced travel with the record.
+    let mut carried = 0usize;
+    for _ in 0..100 {
+        if let Some(r) = request.take() {
+            if let Err(r) = tx.enqueue(r) {
+                request = Some(r);
+            }
+        }
+        step_without_allocating(&mut monitor);
+        while let Some(msg) = mrx.dequeue() {
+            match msg {
+                FromMonitor::Retired(b) => {
+                    retired += 1;
+                    carried += usize::from(b.event_owed);
+                }
+                FromMonitor::Handled(_) => handled += 1,
+                FromMonitor::Event(_) => events += 1,
+                FromMonitor::Snapshot(s) => snapshot = Some(s),
+                FromMonitor::Disk(_) => panic!("no disk was sent"),
+            }
+        }
+        if snapshot.is_some() && request.is_none() && tx.len() == 0 {
+            break;
+        }
+    }
+    let snapshot = snapshot.expect("the snapshot request was answered");
+    assert_eq!(
+        snapshot.mpb.disks.iter().filter(|d| d.is_failed()).count(),
+        1
+    );
+    assert_eq!(handled, batches_sent, "every update batch came back");
+    assert_eq!(
+        retired + monitor.arrays.len(),
+        arrays_sent,
+        "every record came back or is still monitored"
+    );
+    assert!(events + carried > 0, "the failure was reported");
+    assert_eq!(shared.write_errors.load(Ordering::Relaxed), 0);
 }

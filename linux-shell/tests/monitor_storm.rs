@@ -124,6 +124,7 @@ impl Kernel {
             resync_start: Some(self.attr("resync_start", "none\n")),
             reshape_position: Some(self.attr("reshape_position", "none\n")),
             members: fds,
+            event_owed: false,
         })
     }
 }

@@ -228,9 +228,15 @@ impl<'q, F: Format> Manager<'q, F> {
 
     /// Takes back what the monitor returned and acts on its events.
     pub fn drain_monitor(&mut self) {
+        let mut took = false;
         while let Some(msg) = self.rx.dequeue() {
+            took = true;
             match msg {
                 FromMonitor::Retired(bundle) => {
+                    if bundle.event_owed {
+                        // Decided before the record left the monitor, never sent.
+                        self.on_event(&super::ArrayEvent::of(&bundle));
+                    }
                     if !bundle.record.live || self.sigterm_seen {
                         self.tracked.remove(bundle.devnm.as_str());
                     }
@@ -250,32 +256,39 @@ impl<'q, F: Format> Manager<'q, F> {
                         disk.minor
                     );
                 }
-                FromMonitor::Event(ev) => {
-                    for (slot, kname) in ev.remove.iter() {
-                        mlog!(
-                            &self.container,
-                            "{}: member {} (slot {slot}) failed; removing it",
-                            ev.devnm,
-                            kname
-                        );
-                        let key = (ev.devnm.to_string(), kname.to_string());
-                        if !self.removals.contains(&key) {
-                            self.removals.push(key);
-                        }
-                    }
-                    if ev.check_degraded {
-                        self.degraded.insert(ev.devnm.to_string());
-                    }
-                    if ev.check_reshape {
-                        // Acted on in the next `manage`, not in the middle of whatever
-                        // waits for the monitor right now.
-                        let size = self.reshapes.entry(ev.devnm.to_string()).or_insert(0);
-                        *size = (*size).max(ev.custom_array_size);
-                    }
-                }
+                FromMonitor::Event(ev) => self.on_event(&ev),
             }
         }
+        if took {
+            // The monitor may hold requests or events back until its queue has room.
+            self.monitor_wake.signal();
+        }
         self.flush_updates();
+    }
+
+    /// What the monitor asked for: members to remove, a spare, a reshape follow-up.
+    fn on_event(&mut self, ev: &super::ArrayEvent) {
+        for (slot, kname) in ev.remove.iter() {
+            mlog!(
+                &self.container,
+                "{}: member {} (slot {slot}) failed; removing it",
+                ev.devnm,
+                kname
+            );
+            let key = (ev.devnm.to_string(), kname.to_string());
+            if !self.removals.contains(&key) {
+                self.removals.push(key);
+            }
+        }
+        if ev.check_degraded {
+            self.degraded.insert(ev.devnm.to_string());
+        }
+        if ev.check_reshape {
+            // Acted on in the next `manage`, not in the middle of whatever waits for the
+            // monitor right now.
+            let size = self.reshapes.entry(ev.devnm.to_string()).or_insert(0);
+            *size = (*size).max(ev.custom_array_size);
+        }
     }
 
     /// Hands the pending updates to the monitor when it holds no batch.
@@ -907,6 +920,7 @@ impl<'q, F: Format> Manager<'q, F> {
             resync_start: None,
             reshape_position: None,
             members: heapless::Vec::new(),
+            event_owed: false,
         }))
     }
 
@@ -979,6 +993,7 @@ impl<'q, F: Format> Manager<'q, F> {
             resync_start: open("resync_start").ok(),
             reshape_position: open("reshape_position").ok(),
             members,
+            event_owed: false,
         }))
     }
 }

@@ -28,8 +28,9 @@ use sysfs_fd::SysfsAttr;
 /// set (4 in the MPB); DDF containers made by mdadm rarely hold more than a handful.
 pub const MAX_ARRAYS: usize = 16;
 
-/// Messages in flight per direction. At most one array record and one update batch travel
-/// at a time (the manager waits for each to come back), so a few slots suffice.
+/// Slots per direction (a heapless queue holds one less). Nothing depends on the manager
+/// draining in time: the monitor takes a request only while it has room to answer it, and
+/// keeps what it sends on its own in its records until there is room (`Monitor::tx`).
 pub const QUEUE_LEN: usize = 8;
 
 /// A kernel name such as `md126` or `sda` (md limits names to 32 bytes).
@@ -79,6 +80,10 @@ pub struct ArrayBundle {
     pub resync_start: Option<SysfsAttr>,
     pub reshape_position: Option<SysfsAttr>,
     pub members: heapless::Vec<MemberFds, MAX_MEMBERS>,
+    /// The monitor decided something the manager must act on ([`ArrayEvent::of`] this
+    /// record) and has not told it yet: the queue was full. Set and cleared by the monitor
+    /// only; a record handed back with it set carries its event to the manager.
+    pub event_owed: bool,
 }
 
 /// What a pass decided that the manager must act on (plain values; the monitor keeps the
@@ -92,6 +97,25 @@ pub struct ArrayEvent {
     pub custom_array_size: u64,
     /// Members the monitor stopped watching and the manager must remove: (slot, kname).
     pub remove: heapless::Vec<(u32, DevName), 8>,
+}
+
+impl ArrayEvent {
+    /// What `bundle`'s record asks of the manager now (no allocation: runs on the monitor).
+    pub fn of(bundle: &ArrayBundle) -> ArrayEvent {
+        let mut ev = ArrayEvent {
+            devnm: bundle.devnm.clone(),
+            check_degraded: bundle.record.check_degraded,
+            check_reshape: bundle.record.check_reshape,
+            custom_array_size: bundle.record.custom_array_size,
+            remove: heapless::Vec::new(),
+        };
+        for (m, fds) in bundle.record.members.iter().zip(bundle.members.iter()) {
+            if m.remove_requested {
+                let _ = ev.remove.push((m.slot, fds.kname.clone()));
+            }
+        }
+        ev
+    }
 }
 
 /// Manager → monitor.
@@ -116,7 +140,8 @@ pub enum ToMonitor<H: ContainerMetadata> {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum FromMonitor<H: ContainerMetadata> {
-    /// A record the monitor no longer uses (replaced or stopped): the manager frees it.
+    /// A record the monitor no longer uses (replaced or stopped): the manager frees it,
+    /// after acting on the event it still owed (`event_owed`), if any.
     Retired(Box<ArrayBundle>),
     /// An applied update batch (its memory is freed by the manager).
     Handled(Box<Vec<H::Update>>),

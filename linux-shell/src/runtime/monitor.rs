@@ -40,13 +40,18 @@ pub struct Monitor<'q, H: ContainerMetadata> {
     pub disks: heapless::Vec<Box<MetadataDisk>, MAX_DISKS>,
     pub arrays: heapless::Vec<Box<ArrayBundle>, MAX_ARRAYS>,
     pub rx: Consumer<'q, ToMonitor<H>, QUEUE_LEN>,
+    /// To the manager. Nothing sent here is ever lost, however long the manager does not
+    /// drain (README, "Faults and hostile conditions"): a reply is owed only for a request
+    /// taken while the queue had room for it, and what the monitor sends on its own
+    /// (events, records it hands back) stays in its array records until there is room.
     pub tx: Producer<'q, FromMonitor<H>, QUEUE_LEN>,
-    /// Messages the queue had no room for yet, sent before anything newer.
-    pub outbox: heapless::Deque<FromMonitor<H>, QUEUE_LEN>,
     /// This thread's wake-up fd (the manager signals it).
     pub wake: &'q Wake,
     /// A metadata sync failed: poll with a short timeout to try again.
     pub retry_soon: bool,
+    /// Something waits for room in the queue to the manager (a request, an event, a record
+    /// to hand back): poll with a short timeout to try again.
+    pub deferred: bool,
     pub manager_wake: &'q Wake,
     pub shared: &'q Shared,
 }
@@ -180,46 +185,67 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         self.receive();
         let any_dirty = self.pass_all();
         self.propagate_failures();
-        self.flush_outbox();
         self.shared.sigterm.load(Ordering::Acquire) && !any_dirty
     }
 
-    fn send(&mut self, msg: FromMonitor<H>) {
-        // Older messages first; a full queue keeps the rest for the next pass (the outbox
-        // has room: the manager never has more than QUEUE_LEN things outstanding).
-        let msg = if self.outbox.is_empty() {
-            match self.tx.enqueue(msg) {
-                Ok(()) => {
-                    self.manager_wake.signal();
-                    return;
-                }
-                Err(m) => m,
-            }
-        } else {
-            msg
+    /// Answers the request `receive` is handling.
+    fn reply(&mut self, msg: FromMonitor<H>) {
+        // SAFETY: `receive` takes a request only when `ready()` said the queue has a free
+        // slot, each request is answered by at most one message, and only this thread
+        // enqueues (the manager only takes messages off): that slot is still free.
+        unsafe { self.tx.enqueue_unchecked(msg) };
+        self.manager_wake.signal();
+    }
+
+    /// Tells the manager what array `i` decided, if anything is owed and the queue has
+    /// room; otherwise it stays owed in the record (and a record handed back carries it).
+    fn report(&mut self, i: usize) {
+        let Some(bundle) = self.arrays.get_mut(i) else {
+            return;
         };
-        if let Err(m) = self.outbox.push_back(msg) {
-            // Cannot happen (see above); keep the record alive rather than freeing it here.
-            core::mem::forget(m);
+        if !bundle.event_owed {
+            return;
         }
+        if !self.tx.ready() {
+            self.deferred = true;
+            return;
+        }
+        let ev = ArrayEvent::of(bundle);
+        // The manager acts on the request; the record's flags are cleared so the next
+        // request is reported again.
+        bundle.record.check_degraded = false;
+        bundle.record.check_reshape = false;
+        bundle.event_owed = false;
+        // SAFETY: `ready()` said a slot is free and only this thread enqueues.
+        unsafe { self.tx.enqueue_unchecked(FromMonitor::Event(ev)) };
+        self.manager_wake.signal();
     }
 
-    fn flush_outbox(&mut self) {
-        while let Some(msg) = self.outbox.pop_front() {
-            if let Err(m) = self.tx.enqueue(msg) {
-                // The slot it came from is free, so this cannot fail; if it did, dropping
-                // the message would free its box here (the audit rejects that).
-                if let Err(m) = self.outbox.push_front(m) {
-                    core::mem::forget(m);
-                }
-                break;
-            }
-            self.manager_wake.signal();
+    /// Hands array `i` back to the manager if the queue has room; otherwise it stays in
+    /// `arrays` (a stopped or withdrawn record is decided nothing for) and goes next pass.
+    /// Returns whether it went.
+    fn retire(&mut self, i: usize) -> bool {
+        if !self.tx.ready() {
+            self.deferred = true;
+            return false;
         }
+        let Some(bundle) = self.take_array(i) else {
+            return false;
+        };
+        // SAFETY: `ready()` said a slot is free and only this thread enqueues.
+        unsafe { self.tx.enqueue_unchecked(FromMonitor::Retired(bundle)) };
+        self.manager_wake.signal();
+        true
     }
 
+    /// Takes the manager's requests, each only while the queue back has room for its reply
+    /// (so no reply is ever lost); the rest wait in the manager's queue, which makes the
+    /// manager drain before it can send more.
     fn receive(&mut self) {
-        while let Some(msg) = self.rx.dequeue() {
+        while self.tx.ready() {
+            let Some(msg) = self.rx.dequeue() else {
+                return;
+            };
             match msg {
                 ToMonitor::Array(bundle) => self.adopt(bundle),
                 ToMonitor::Updates(mut batch) => {
@@ -231,7 +257,7 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                         }
                         self.meta.process_update(update, &mut records);
                     }
-                    self.send(FromMonitor::Handled(batch));
+                    self.reply(FromMonitor::Handled(batch));
                     // A failed write stays pending; the next pass writes it again.
                     let _ = self.sync_metadata();
                 }
@@ -240,12 +266,12 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                     // before the update that adds it to the metadata).
                     disk.exchange_sync_buf(&mut self.sync_buf);
                     if let Err(disk) = self.disks.push(disk) {
-                        self.send(FromMonitor::Disk(disk));
+                        self.reply(FromMonitor::Disk(disk));
                     }
                 }
                 ToMonitor::Snapshot(mut snap) => {
                     self.meta.snapshot_into(&mut snap);
-                    self.send(FromMonitor::Snapshot(snap));
+                    self.reply(FromMonitor::Snapshot(snap));
                 }
                 ToMonitor::MemberRemoved { devnm, kname } => {
                     if let Some(a) = self.arrays.iter_mut().find(|a| a.devnm == devnm) {
@@ -259,15 +285,21 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                 }
             }
         }
+        // The queue back is full: requests wait for the manager to drain it.
+        if self.rx.ready() {
+            self.deferred = true;
+        }
     }
 
+    /// The reply to an `Array` request: at most one record goes back (the replaced one,
+    /// with any event it still owed, or the new one when there is no room).
     fn adopt(&mut self, bundle: Box<ArrayBundle>) {
         if let Some(slot) = self.arrays.iter_mut().find(|a| a.devnm == bundle.devnm) {
             let old = core::mem::replace(slot, bundle);
-            self.send(FromMonitor::Retired(old));
+            self.reply(FromMonitor::Retired(old));
         } else if let Err(b) = self.arrays.push(bundle) {
             // No room: hand it back; the manager logs that the array is not monitored.
-            self.send(FromMonitor::Retired(b));
+            self.reply(FromMonitor::Retired(b));
         }
     }
 
@@ -292,13 +324,10 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         while i < self.arrays.len() {
             let (dirty, retire) = self.pass_one(i);
             any_dirty |= dirty;
+            self.report(i);
             // Under SIGTERM a clean array is left alone from now on (its successor mdmon
             // owns it); a stopped array is handed back.
-            if retire || (sigterm && !dirty) {
-                if let Some(bundle) = self.take_array(i) {
-                    self.send(FromMonitor::Retired(bundle));
-                }
-            } else {
+            if !((retire || (sigterm && !dirty)) && self.retire(i)) {
                 i += 1;
             }
         }
@@ -357,25 +386,10 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                 }
             }
         }
-        // Flags may also come from an update the handler applied (disks added).
+        // Flags may also come from an update the handler applied (disks added). Owed until
+        // `report` finds room; a second request before then is the same event.
         if out.wake_manager || bundle.record.check_degraded || bundle.record.check_reshape {
-            let mut ev = ArrayEvent {
-                devnm: bundle.devnm.clone(),
-                check_degraded: bundle.record.check_degraded,
-                check_reshape: bundle.record.check_reshape,
-                custom_array_size: bundle.record.custom_array_size,
-                remove: heapless::Vec::new(),
-            };
-            for (m, fds) in bundle.record.members.iter().zip(bundle.members.iter()) {
-                if m.remove_requested {
-                    let _ = ev.remove.push((m.slot, fds.kname.clone()));
-                }
-            }
-            // The manager acts on the request; the record's flags are cleared so the
-            // next request is reported again.
-            bundle.record.check_degraded = false;
-            bundle.record.check_reshape = false;
-            self.send(FromMonitor::Event(ev));
+            bundle.event_owed = true;
         }
         (out.dirty, out.deactivated)
     }
@@ -479,14 +493,16 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                 }
             }
         }
-        // Retry soon while messages wait for room; otherwise sleep until something happens
-        // (no periodic wake-ups at all when idle).
-        let timeout = if self.outbox.is_empty() && !self.retry_soon {
-            -1
-        } else {
+        // Retry soon while messages wait for room (the manager also wakes us when it has
+        // drained) or a sync failed; otherwise sleep until something happens (no periodic
+        // wake-ups at all when idle).
+        let timeout = if self.deferred || self.retry_soon {
             20
+        } else {
+            -1
         };
         self.retry_soon = false;
+        self.deferred = false;
         self.shared.loop_count.fetch_or(1, Ordering::AcqRel);
         // SAFETY: `fds[..n]` are initialised pollfd structs on our stack.
         unsafe { libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, timeout) };

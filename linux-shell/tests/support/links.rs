@@ -60,7 +60,7 @@ impl<H: ContainerMetadata> Links<H> {
             arrays: heapless::Vec::new(),
             rx: monitor_rx,
             tx: monitor_tx,
-            outbox: heapless::Deque::new(),
+            deferred: false,
             wake,
             retry_soon: false,
             manager_wake,
