@@ -18,10 +18,11 @@ commands:
   demo  the README demo: an IMSM RAID1 kept by our mdmon through a write, a member failure
         and a spare rebuild in the real-kernel rig (same as vm --scenario demo --mdmon ours)
   vm [--scenario NAME]... [--all] [--mdmon original|ours] [--keep] [--quiet] [--list]
-     [--cuts N] [--cut-seed S]
+     [--cuts N] [--cut-seed S] [--disk-iops N]
         boot the real-kernel rig (Debian 6.1 kernel, mdadm 4.2 in qemu) and run scenarios
         from tests/vm/; exits non-zero if any scenario fails. A scenario with a power cut
-        (header cut=A-B) runs N times, seeds S, S+1, ... (S from the clock if not given)
+        (header cut=A-B) runs N times, seeds S, S+1, ... (S from the clock if not given);
+        --disk-iops N: qemu throttles every member disk to N requests a second
   vm --upstream [GLOB]... [--mdmon original|ours|both] [--baseline [--group N]]
         [--timeout SECS] [--keep] [--verbose] [--write-readme]
         mdadm's own test suite (Debian's mdadm 4.2-5 source) in the rig, one fresh boot
@@ -314,6 +315,7 @@ fn cmd_vm(args: &[String]) -> rig::Result<()> {
     let mut quiet = false;
     let mut list = false;
     let mut cut_seed: Option<u64> = None;
+    let mut extra_env: Vec<(String, String)> = Vec::new();
     let mut cuts: u64 = 1;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -325,6 +327,14 @@ fn cmd_vm(args: &[String]) -> rig::Result<()> {
                         .and_then(|v| v.parse().ok())
                         .ok_or("--cut-seed needs a number")?,
                 )
+            }
+            "--disk-iops" => {
+                let n: u32 = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or("--disk-iops needs a positive number")?;
+                extra_env.push(("RIG_DISK_IOPS".to_string(), n.to_string()));
             }
             "--cuts" => {
                 cuts = it
@@ -385,7 +395,7 @@ fn cmd_vm(args: &[String]) -> rig::Result<()> {
         our_mdmon,
         keep,
         quiet,
-        extra_env: Vec::new(),
+        extra_env,
     };
     let mut failed = Vec::new();
     let mut summary = Vec::new();

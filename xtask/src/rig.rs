@@ -733,10 +733,20 @@ pub fn run_scenario(
             "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init quiet scsi_mod.scan=sync",
         ])
         .args(["-device", "virtio-scsi-pci,id=scsi0"]);
+        // `RIG_DISK_IOPS=N` in the run's environment (`cargo xtask vm --disk-iops N`): qemu
+        // throttles every member disk to N requests a second, invisibly to the guest, so
+        // metadata writes take long and a power cut falls inside them more often.
+        let throttle = opts
+            .extra_env
+            .iter()
+            .find(|(k, _)| k == "RIG_DISK_IOPS")
+            .and_then(|(_, v)| v.parse::<u32>().ok())
+            .map(|n| format!(",throttling.iops-total={n}"))
+            .unwrap_or_default();
         for (i, d) in disks.iter().enumerate() {
             cmd.arg("-drive")
                 .arg(format!(
-                    "file={},if=none,id=d{i},format=raw,cache=writeback",
+                    "file={},if=none,id=d{i},format=raw,cache=writeback{throttle}",
                     d.display()
                 ))
                 .arg("-device")
