@@ -4,7 +4,11 @@
 //! readable. It accepts at most one client and serves it to the end, as upstream does:
 //! while one client is connected the manager does nothing else (quirk #15), which is what
 //! gives metadata updates one global order. A conversation is any number of request/reply
-//! rounds and ends at EOF, at any error, or after 3 s without a complete chunk.
+//! rounds and ends at EOF, at any error, after 3 s without a complete chunk, or once the
+//! client has had [`CONVERSATION_LIMIT`] of the manager's time: a client that sends a byte
+//! every 2.9 s would otherwise hold the manager (no mdstat pass, no member removal, no spare
+//! activation, SIGTERM unread) for as long as it likes. The manager's loop runs its own work
+//! between two conversations.
 //!
 //! Frames are decoded by `mdmon_core::protocol`; this module only moves bytes, enforces the
 //! timeouts and the size bound, checks the peer's credentials, and dispatches to a
@@ -13,7 +17,7 @@
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mdmon_core::protocol::{self, Request, HEADER_LEN, TRAILER_LEN};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -21,6 +25,12 @@ use nix::sys::socket::{getsockopt, send, sockopt, MsgFlags};
 
 /// Per-chunk receive and send timeout of the daemon side (`read_sock()` `tmo = 3`).
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The client's share of one conversation: time spent waiting for its bytes or for it to
+/// take a reply, from the accept on. Time the manager itself spends on a request (a ping
+/// waiting for the monitor's pass, an update waiting for a snapshot) does not count, so
+/// slow disks never cut mdadm off; mdadm's own conversations need milliseconds of it.
+pub const CONVERSATION_LIMIT: Duration = Duration::from_secs(5);
 
 /// Payload bytes read per step: a hostile length cannot make us reserve 4 MiB before the
 /// bytes exist, while real updates (a few hundred bytes to a few KiB) take one step.
@@ -61,6 +71,7 @@ pub struct ControlServer {
     devnm: String,
     allowed_uid: u32,
     timeout: Duration,
+    limit: Duration,
 }
 
 /// Why a conversation ended before EOF.
@@ -70,6 +81,8 @@ enum End {
     Closed,
     /// Nothing arrived within the timeout.
     TimedOut,
+    /// The client used up its [`CONVERSATION_LIMIT`].
+    Deadline,
     /// A frame broke the protocol.
     Frame(protocol::FrameError),
     /// The connection broke (EOF inside a frame, reset, ...).
@@ -85,6 +98,7 @@ impl ControlServer {
             devnm: devnm.to_owned(),
             allowed_uid: 0,
             timeout: CLIENT_TIMEOUT,
+            limit: CONVERSATION_LIMIT,
         }
     }
 
@@ -100,6 +114,12 @@ impl ControlServer {
         self
     }
 
+    #[cfg(test)]
+    fn with_limit(mut self, limit: Duration) -> Self {
+        self.limit = limit;
+        self
+    }
+
     /// Accepts at most one waiting client and serves it until the conversation ends.
     /// Problems are logged and end that conversation only; the daemon stays up.
     pub fn serve_pending(&mut self, handler: &mut dyn ControlHandler) -> Served {
@@ -112,8 +132,8 @@ impl ControlServer {
                 return Served::NoClient;
             }
         };
-        match getsockopt(&stream, sockopt::PeerCredentials) {
-            Ok(cred) if cred.uid() == self.allowed_uid => {}
+        let peer = match getsockopt(&stream, sockopt::PeerCredentials) {
+            Ok(cred) if cred.uid() == self.allowed_uid => cred.pid(),
             Ok(cred) => {
                 log!(
                     self.devnm,
@@ -131,7 +151,7 @@ impl ControlServer {
                 );
                 return Served::Refused;
             }
-        }
+        };
         if let Err(e) = stream.set_nonblocking(true) {
             log!(
                 self.devnm,
@@ -140,14 +160,20 @@ impl ControlServer {
             return Served::Client { requests: 0 };
         }
         let mut requests = 0;
+        let mut deadline = Instant::now() + self.limit;
         let end = loop {
-            match self.serve_one_request(&stream, handler) {
+            match self.serve_one_request(&stream, handler, &mut deadline) {
                 Ok(()) => requests += 1,
                 Err(end) => break end,
             }
         };
         match end {
             End::Closed | End::TimedOut => {}
+            End::Deadline => log!(
+                self.devnm,
+                "control socket: client pid {peer} kept the connection for its {} s without finishing; closing it after {requests} request(s)",
+                self.limit.as_secs_f32()
+            ),
             End::Frame(e) => log!(
                 self.devnm,
                 "control socket: refused a frame ({e}); closing the connection"
@@ -164,45 +190,58 @@ impl ControlServer {
         &self,
         stream: &UnixStream,
         handler: &mut dyn ControlHandler,
+        deadline: &mut Instant,
     ) -> Result<(), End> {
+        if Instant::now() >= *deadline {
+            return Err(End::Deadline);
+        }
         let mut header = [0u8; HEADER_LEN];
-        match self.read_full(stream, &mut header)? {
+        match self.read_full(stream, &mut header, *deadline)? {
             0 => return Err(End::Closed),
             n if n < HEADER_LEN => return Err(End::Io(truncated("header", n))),
             _ => {}
         }
         let request = protocol::decode_header(&header).map_err(End::Frame)?;
-        let payload = self.read_payload(stream, request.payload_len())?;
+        let payload = self.read_payload(stream, request.payload_len(), *deadline)?;
         let mut trailer = [0u8; TRAILER_LEN];
-        let n = self.read_full(stream, &mut trailer)?;
+        let n = self.read_full(stream, &mut trailer, *deadline)?;
         if n < TRAILER_LEN {
             return Err(End::Io(truncated("end magic", n)));
         }
         protocol::check_end(&trailer).map_err(End::Frame)?;
-        match request {
+        // Our own time on the request is not the client's: the deadline moves by it.
+        let busy = Instant::now();
+        let reply: &[u8] = match request {
             Request::PingMonitor => {
                 handler.ping_monitor();
-                self.write_all(stream, &protocol::VERSION_REPLY)
+                &protocol::VERSION_REPLY
             }
             Request::PingManager => {
                 handler.ping_manager();
-                self.write_all(stream, &protocol::ACK)
+                &protocol::ACK
             }
             Request::Update { .. } => {
                 handler.metadata_update(payload);
-                self.write_all(stream, &protocol::ACK)
+                &protocol::ACK
             }
-        }
+        };
+        *deadline += busy.elapsed();
+        self.write_all(stream, reply, *deadline)
     }
 
     /// Reads the payload in bounded steps; `len` is at most `protocol::MAX_PAYLOAD`.
-    fn read_payload(&self, stream: &UnixStream, len: usize) -> Result<Vec<u8>, End> {
+    fn read_payload(
+        &self,
+        stream: &UnixStream,
+        len: usize,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, End> {
         let mut payload = Vec::new();
         while payload.len() < len {
             let step = (len - payload.len()).min(PAYLOAD_CHUNK);
             let start = payload.len();
             payload.resize(start + step, 0);
-            let n = self.read_full(stream, &mut payload[start..])?;
+            let n = self.read_full(stream, &mut payload[start..], deadline)?;
             if n < step {
                 return Err(End::Io(truncated("payload", start + n)));
             }
@@ -211,15 +250,20 @@ impl ControlServer {
     }
 
     /// Fills `buf` unless the peer closes first; returns the bytes read (short only at EOF).
-    /// Each wait for more bytes is bounded by the timeout.
-    fn read_full(&self, mut stream: &UnixStream, buf: &mut [u8]) -> Result<usize, End> {
+    /// Each wait for more bytes is bounded by the timeout and by the conversation's deadline.
+    fn read_full(
+        &self,
+        mut stream: &UnixStream,
+        buf: &mut [u8],
+        deadline: Instant,
+    ) -> Result<usize, End> {
         let mut done = 0;
         while done < buf.len() {
             match stream.read(&mut buf[done..]) {
                 Ok(0) => return Ok(done),
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !self.wait(stream, PollFlags::POLLIN)? {
+                    if !self.wait(stream, PollFlags::POLLIN, deadline)? {
                         return Err(End::TimedOut);
                     }
                 }
@@ -230,7 +274,12 @@ impl ControlServer {
         Ok(done)
     }
 
-    fn write_all(&self, stream: &UnixStream, mut bytes: &[u8]) -> Result<(), End> {
+    fn write_all(
+        &self,
+        stream: &UnixStream,
+        mut bytes: &[u8],
+        deadline: Instant,
+    ) -> Result<(), End> {
         while !bytes.is_empty() {
             // MSG_NOSIGNAL: a client that hung up gives EPIPE here, never a SIGPIPE.
             match send(
@@ -240,7 +289,7 @@ impl ControlServer {
             ) {
                 Ok(n) => bytes = &bytes[n..],
                 Err(nix::errno::Errno::EAGAIN) => {
-                    if !self.wait(stream, PollFlags::POLLOUT)? {
+                    if !self.wait(stream, PollFlags::POLLOUT, deadline)? {
                         return Err(End::Io(io::Error::new(
                             io::ErrorKind::TimedOut,
                             "reply not taken within the timeout",
@@ -254,12 +303,21 @@ impl ControlServer {
         Ok(())
     }
 
-    /// Waits until `stream` is ready for `events`; false on timeout.
-    fn wait(&self, stream: &UnixStream, events: PollFlags) -> Result<bool, End> {
-        let ms = u16::try_from(self.timeout.as_millis()).unwrap_or(u16::MAX);
+    /// Waits until `stream` is ready for `events`; false on timeout, `End::Deadline` when
+    /// the conversation's deadline passes first.
+    fn wait(&self, stream: &UnixStream, events: PollFlags, deadline: Instant) -> Result<bool, End> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(End::Deadline);
+        }
+        let by_deadline = left < self.timeout;
+        let wait = left.min(self.timeout);
+        // Rounded up, so a wait that ends at the deadline finds it passed.
+        let ms = u16::try_from(wait.as_millis() + 1).unwrap_or(u16::MAX);
         let mut fds = [PollFd::new(stream.as_fd(), events)];
         loop {
             match poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(0) if by_deadline => return Err(End::Deadline),
                 Ok(0) => return Ok(false),
                 // Readable, writable, hung up or in error: the next read/write tells which.
                 Ok(_) => return Ok(true),
@@ -465,6 +523,72 @@ mod tests {
         s.write_all(&protocol::PING_MONITOR[..6]).unwrap();
         expect_eof(&mut s);
         assert_eq!(f.served.recv().unwrap(), Served::Client { requests: 0 });
+    }
+
+    /// Issue 14 item 2: a client that sends a byte now and then, each within the per-read
+    /// timeout, must not hold the manager: the conversation has an overall deadline.
+    #[test]
+    fn a_slow_drip_is_cut_off_by_the_conversation_deadline() {
+        let uid = nix::unistd::getuid().as_raw();
+        let f = start("drip", 1, uid, Duration::from_secs(1));
+        let mut s = connect(&f.path);
+        let frame = update_frame(&[0x55; 64]);
+        let started = std::time::Instant::now();
+        let drip = std::thread::spawn(move || {
+            // One byte every 0.5 s (under the 1 s read timeout), for up to 15 s.
+            for b in frame.iter().take(30) {
+                if s.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        let served = f
+            .served
+            .recv_timeout(Duration::from_secs(9))
+            .expect("the dripping client was cut off");
+        assert_eq!(served, Served::Client { requests: 0 });
+        assert!(started.elapsed() < Duration::from_secs(9));
+        assert!(f.calls.try_recv().is_err(), "nothing was dispatched");
+        drip.join().unwrap();
+    }
+
+    /// The deadline is the client's share only: a request the manager takes long over (a
+    /// ping waiting for slow metadata writes) does not cut mdadm off.
+    #[test]
+    fn our_own_time_on_a_request_does_not_count() {
+        struct Slow;
+        impl ControlHandler for Slow {
+            fn ping_monitor(&mut self) {
+                std::thread::sleep(Duration::from_millis(700));
+            }
+            fn ping_manager(&mut self) {}
+            fn metadata_update(&mut self, _: Vec<u8>) {}
+        }
+        let dir = std::env::temp_dir().join(format!("mdmon-ctl-{}-slow", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("md127.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let mut s = connect(&path);
+        // Three pings, 2.1 s of the server's own time, against a 1 s limit.
+        for _ in 0..3 {
+            s.write_all(&protocol::PING_MONITOR).unwrap();
+        }
+        let uid = nix::unistd::getuid().as_raw();
+        let mut server = ControlServer::new(listener, "md127")
+            .with_rules(uid, CLIENT_TIMEOUT)
+            .with_limit(Duration::from_secs(1));
+        let server = std::thread::spawn(move || server.serve_pending(&mut Slow));
+        for _ in 0..3 {
+            assert_eq!(
+                read_reply(&mut s, protocol::VERSION_REPLY_LEN),
+                protocol::VERSION_REPLY
+            );
+        }
+        drop(s);
+        assert_eq!(server.join().unwrap(), Served::Client { requests: 3 });
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
