@@ -45,11 +45,21 @@ pub const EXIT_START_FAILED: i32 = 3;
 /// client timeouts (msg.c `fping_monitor()`).
 const VICTIM_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Takeover: SIGUSR1 probes after SIGTERM, 200 ms apart (≤ 5 s in all).
-const VICTIM_PROBES: u32 = 25;
+/// Takeover: SIGUSR1 probes after SIGTERM, 200 ms apart.
 const VICTIM_PROBE_INTERVAL: Duration = Duration::from_millis(200);
 /// How often the takeover looks whether the victim has exited, between probes.
 const VICTIM_EXIT_POLL: Duration = Duration::from_millis(5);
+/// How long a predecessor has from our SIGTERM to leave on its own (closing our connection
+/// and exiting) before it is killed. Upstream waits for the socket with no bound and then
+/// probes for 5 s; a live predecessor under write load leaves within about 5 s (rig
+/// root-on-raid), one that is stopped or hung never does.
+#[cfg(not(test))]
+const VICTIM_EXIT_LIMIT: Duration = Duration::from_secs(10);
+#[cfg(test)]
+const VICTIM_EXIT_LIMIT: Duration = Duration::from_secs(1);
+/// After SIGKILL: how often the wait for the exit is logged (it is not cut short: no
+/// metadata of ours is written while a predecessor may still be writing).
+const VICTIM_KILL_NOTE: Duration = Duration::from_secs(10);
 
 /// Whether `pid` has exited: no such process, or a zombie its parent has not reaped yet
 /// (it no longer runs any mdmon code).
@@ -279,7 +289,7 @@ fn child(devnm: &str, takeover: bool, ready: Option<fs::File>) -> ! {
     // Step 9.
     let victim_pid = read_pid_file(&files.pid);
     let mut victim_sock = if victim_pid >= 0 {
-        UnixStream::connect(&files.sock).ok()
+        connect_without_waiting(&files.sock)
     } else {
         None
     };
@@ -510,6 +520,23 @@ pub fn make_control_socket(path: &Path) -> io::Result<UnixListener> {
     Ok(UnixListener::from(fd))
 }
 
+/// Connects to a predecessor's socket without blocking: a stopped or hung predecessor whose
+/// listen backlog is full would otherwise hold the connect for good. `None` when it does
+/// not take the connection at once (the takeover then does without waiting for its close).
+fn connect_without_waiting(path: &Path) -> Option<UnixStream> {
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ok()?;
+    nix::sys::socket::connect(fd.as_raw_fd(), &UnixAddr::new(path).ok()?).ok()?;
+    let sock = UnixStream::from(fd);
+    sock.set_nonblocking(false).ok()?;
+    Some(sock)
+}
+
 /// Sends one ping frame and waits for any complete reply frame (msg.c `fping_monitor()`).
 pub fn ping(sock: &UnixStream, timeout: Duration) -> io::Result<()> {
     sock.set_write_timeout(Some(timeout))?;
@@ -537,38 +564,49 @@ pub struct Victim {
 }
 
 impl Victim {
-    /// Stops the previous instance: SIGTERM, wait for its socket to close (when we hold a
-    /// connection), then SIGUSR1 probes until it is gone (≤ 5 s). Call only once our own
-    /// threads run, so there is never a moment without an mdmon.
+    /// Stops the previous instance (MDMON.md §1.7), every wait bounded: SIGTERM, then up to
+    /// [`VICTIM_EXIT_LIMIT`] for it to close our connection and exit (SIGUSR1 probes 200 ms
+    /// apart, as upstream); one that has not left by then (stopped, hung) is killed with
+    /// SIGKILL. Returns only once it has exited: our monitor gets the arrays, and so writes
+    /// metadata, only after this. The process is addressed through a pidfd opened before
+    /// its command line is checked, so a pid reused by another process is never signalled.
+    /// Call only once our own threads run, so there is never a moment without an mdmon.
     pub fn terminate(self, devnm: &str) {
-        if self.pid == std::process::id() as i32 {
+        if self.pid <= 0 || self.pid == std::process::id() as i32 {
             return;
         }
-        let Ok(cmdline) = fs::read(format!("/proc/{}/cmdline", self.pid)) else {
+        let Some(target) = VictimProcess::open(self.pid) else {
             // Gone already (the usual case after a crash or a SIGTERM exit).
             return;
         };
-        if !is_mdmon_cmdline(&cmdline) {
+        let Ok(cmdline) = fs::read(format!("/proc/{}/cmdline", self.pid)) else {
+            return;
+        };
+        // The pidfd was opened before the read: if it still runs, the text was its own.
+        if target.gone() {
+            return;
+        }
+        if !is_mdmon_of(&cmdline, devnm, cli::resolve_container) {
             log!(
                 devnm,
-                "pid {} from the pid file is not an mdmon; leaving it alone",
-                self.pid
+                "pid {} from the pid file is not an mdmon of {devnm} ({}); leaving it alone",
+                self.pid,
+                String::from_utf8_lossy(&cmdline)
+                    .replace('\0', " ")
+                    .trim_end()
             );
             return;
         }
-        let pid = Pid::from_raw(self.pid);
         log!(devnm, "taking over from mdmon pid {}", self.pid);
-        if let Err(e) = kill(pid, Signal::SIGTERM) {
+        if let Err(e) = target.signal(Signal::SIGTERM) {
             log!(devnm, "cannot signal pid {}: {e}", self.pid);
             return;
         }
-        if let Some(mut sock) = self.sock {
-            // Blocks until the victim closes the connection (it drops idle clients after
-            // 3 s, or exits); any error means the same.
-            let _ = sock.set_nonblocking(false);
-            let _ = sock.set_read_timeout(None);
-            let mut sink = [0u8; 256];
-            while matches!(sock.read(&mut sink), Ok(n) if n > 0) {}
+        let deadline = std::time::Instant::now() + VICTIM_EXIT_LIMIT;
+        if let Some(sock) = self.sock {
+            // Upstream's wait: the victim closes our connection when it drops idle clients
+            // (3 s) or exits. Bounded here: a stopped victim never closes it.
+            wait_for_eof(&sock, deadline, &target);
         }
         // Upstream's SIGUSR1 probes 200 ms apart wake the victim's threads; between them,
         // look every few ms whether it is gone. Our manager discovers the arrays only after
@@ -576,23 +614,173 @@ impl Victim {
         // its exit up to 200 ms late was most of a takeover's write stall.
         // The log line dates the hand-over: writes left write-pending wait from the
         // victim's exit until our first discovery pass (the takeover-load scenario's stall).
-        for _ in 0..VICTIM_PROBES {
-            if kill(pid, Signal::SIGUSR1).is_err() {
+        while std::time::Instant::now() < deadline {
+            if target.signal(Signal::SIGUSR1).is_err() || target.gone() {
                 log!(devnm, "previous mdmon pid {} has exited", self.pid);
                 return;
             }
             let mut waited = Duration::ZERO;
-            while waited < VICTIM_PROBE_INTERVAL {
+            while waited < VICTIM_PROBE_INTERVAL && std::time::Instant::now() < deadline {
                 std::thread::sleep(VICTIM_EXIT_POLL);
                 waited += VICTIM_EXIT_POLL;
-                if process_gone(self.pid) {
+                if target.gone() {
                     log!(devnm, "previous mdmon pid {} has exited", self.pid);
                     return;
                 }
             }
         }
-        log!(devnm, "previous mdmon pid {} is still running", self.pid);
+        log!(
+            devnm,
+            "previous mdmon pid {} did not exit within {} s of SIGTERM (stopped or hung); killing it",
+            self.pid,
+            VICTIM_EXIT_LIMIT.as_secs_f32()
+        );
+        if let Err(e) = target.signal(Signal::SIGKILL) {
+            log!(devnm, "cannot kill pid {}: {e}", self.pid);
+        }
+        let start = std::time::Instant::now();
+        let mut next_note = VICTIM_KILL_NOTE;
+        while !target.gone() {
+            std::thread::sleep(VICTIM_EXIT_POLL);
+            if start.elapsed() >= next_note {
+                log!(
+                    devnm,
+                    "killed mdmon pid {} has not exited after {:?}; still waiting before touching the metadata",
+                    self.pid,
+                    start.elapsed()
+                );
+                next_note += VICTIM_KILL_NOTE;
+            }
+        }
+        log!(
+            devnm,
+            "previous mdmon pid {} was killed and has exited",
+            self.pid
+        );
     }
+}
+
+/// Reads (and discards) from the predecessor's socket until EOF, an error, its exit, or
+/// `deadline`.
+fn wait_for_eof(sock: &UnixStream, deadline: std::time::Instant, target: &VictimProcess) {
+    let _ = sock.set_nonblocking(false);
+    let mut sink = [0u8; 256];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || target.gone() {
+            return;
+        }
+        // Short steps, so an exit without a close (a zombie keeps the socket) is seen.
+        let _ = sock.set_read_timeout(Some(left.min(VICTIM_PROBE_INTERVAL)));
+        match (&*sock).read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The predecessor process: a pidfd where the kernel has them (Linux 5.3+), which stays
+/// bound to that process even if its pid is reused, else its pid.
+struct VictimProcess {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+}
+
+impl VictimProcess {
+    /// `None` when no process has that pid.
+    fn open(pid: i32) -> Option<VictimProcess> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd >= 0 {
+            // SAFETY: a fresh fd that nothing else owns.
+            let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+            return Some(VictimProcess {
+                pid,
+                pidfd: Some(pidfd),
+            });
+        }
+        match io::Error::last_os_error().raw_os_error() {
+            Some(libc::ESRCH) => None,
+            // No pidfds (old kernel, seccomp): by pid, as upstream.
+            _ => (!process_gone(pid)).then_some(VictimProcess { pid, pidfd: None }),
+        }
+    }
+
+    /// Whether it has exited (a zombie counts: it runs no code of its own any more).
+    fn gone(&self) -> bool {
+        match &self.pidfd {
+            Some(fd) => {
+                let mut p = libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd; a pidfd is readable once the process exited.
+                let n = unsafe { libc::poll(&mut p, 1, 0) };
+                n > 0 && p.revents != 0
+            }
+            None => process_gone(self.pid),
+        }
+    }
+
+    fn signal(&self, sig: Signal) -> nix::Result<()> {
+        match &self.pidfd {
+            Some(fd) => {
+                // SAFETY: pidfd_send_signal with a valid pidfd, no siginfo, no flags.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd.as_raw_fd(),
+                        sig as libc::c_int,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
+                if r == 0 {
+                    Ok(())
+                } else {
+                    Err(nix::errno::Errno::last())
+                }
+            }
+            None => kill(Pid::from_raw(self.pid), sig),
+        }
+    }
+}
+
+/// Whether `/proc/<pid>/cmdline` is an mdmon of container `devnm` (the takeover's guard
+/// against a reused pid): argv[0] as upstream checks it ([`is_mdmon_cmdline`]) and an
+/// argument naming the container: `devnm`, `/dev/<devnm>`, `initrd/<devnm>`, anything
+/// `resolve` maps to `devnm` (`/dev/md/<name>`), or `--all` (an `--all` child whose argv
+/// could not be rewritten to its container's name).
+pub fn is_mdmon_of(
+    cmdline: &[u8],
+    devnm: &str,
+    resolve: impl Fn(&std::ffi::OsStr) -> Option<String>,
+) -> bool {
+    if !is_mdmon_cmdline(cmdline) {
+        return false;
+    }
+    let d = devnm.as_bytes();
+    cmdline
+        .split(|&b| b == 0)
+        .skip(1)
+        .filter(|a| !a.is_empty())
+        .any(|a| {
+            a == d
+                || a.strip_prefix(b"/dev/") == Some(d)
+                || a.strip_prefix(b"initrd/") == Some(d)
+                || a == b"--all"
+                || (!a.starts_with(b"-")
+                    && resolve(std::ffi::OsStr::from_bytes(a)).as_deref() == Some(devnm))
+        })
 }
 
 /// Whether `/proc/<pid>/cmdline` belongs to an mdmon: upstream reads at most 99 bytes and
@@ -816,6 +1004,129 @@ mod tests {
         let mut long = vec![b'x'; 100];
         long.extend_from_slice(b"mdmon");
         assert!(!is_mdmon_cmdline(&long));
+    }
+
+    /// A stand-in predecessor: `sh` showing argv[0] `mdmon` and `container` as an argument,
+    /// blocked in its `read` builtin (no child process of its own).
+    fn fake_mdmon(container: &str) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new("/bin/sh")
+            .arg0("mdmon")
+            .args(["-c", "read x", container])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Issue 14 item 3: a predecessor stopped with SIGSTOP, holding our connection open,
+    /// must not hold the takeover: it is killed after the bound and its exit confirmed.
+    #[test]
+    fn a_stopped_predecessor_is_killed_and_its_exit_confirmed() {
+        let mut child = fake_mdmon("md127");
+        let pid = child.id() as i32;
+        // Wait until the exec happened (argv shows mdmon), then stop it.
+        for _ in 0..200 {
+            if fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"mdmon\0")) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            Victim {
+                pid,
+                sock: Some(ours),
+            }
+            .terminate("md127");
+            let _ = done_tx.send(());
+        });
+        done.recv_timeout(Duration::from_secs(20))
+            .expect("the takeover returned within its bound");
+        // Confirmed before returning: it is a zombie now (or reaped), never running.
+        assert!(process_gone(pid), "pid {pid} still runs after terminate");
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+        drop(theirs);
+    }
+
+    #[test]
+    fn an_mdmon_of_this_container_is_recognised_by_its_arguments() {
+        let resolve = |a: &std::ffi::OsStr| (a == "/dev/md/imsm0").then(|| "md127".to_string());
+        for yes in [
+            &b"/sbin/mdmon\0md127\0"[..],
+            b"@sbin/mdmon\0--takeover\0md127\0",
+            b"mdmon\0--foreground\0--offroot\0--takeover\0initrd/md127\0",
+            b"/sbin/mdmon\0/dev/md127\0",
+            b"/sbin/mdmon\0/dev/md/imsm0\0",
+            b"/sbin/mdmon\0--all\0",
+        ] {
+            assert!(is_mdmon_of(yes, "md127", resolve), "{yes:?}");
+        }
+        for no in [
+            &b"/sbin/mdmon\0md126\0"[..],
+            b"/sbin/mdmon\0md1270\0",
+            b"/sbin/mdmon\0--takeover\0",
+            b"/bin/sh\0md127\0",
+            b"/sbin/mdmon\0/dev/md/other\0",
+            b"",
+        ] {
+            assert!(!is_mdmon_of(no, "md127", resolve), "{no:?}");
+        }
+    }
+
+    /// A predecessor that accepts nothing (stopped, its backlog full) cannot hold the
+    /// connect of step 9.
+    #[test]
+    fn connecting_to_a_full_backlog_does_not_wait() {
+        let dir = temp_dir("backlog");
+        let path = dir.join("md127.sock");
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        bind(fd.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+        listen(&fd, Backlog::new(0).unwrap()).unwrap();
+        let start = std::time::Instant::now();
+        let mut held = Vec::new();
+        let mut refused = false;
+        for _ in 0..8 {
+            match connect_without_waiting(&path) {
+                Some(s) => held.push(s),
+                None => {
+                    refused = true;
+                    break;
+                }
+            }
+        }
+        assert!(refused, "the backlog never filled");
+        assert!(start.elapsed() < Duration::from_secs(2));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// The pid file may name a reused pid: an mdmon of another container is never signalled.
+    #[test]
+    fn an_mdmon_of_another_container_is_left_alone() {
+        let mut child = fake_mdmon("md126");
+        let pid = child.id() as i32;
+        for _ in 0..200 {
+            if fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"mdmon\0")) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Victim { pid, sock: None }.terminate("md127");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "md126's mdmon was signalled"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]
