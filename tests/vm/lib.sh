@@ -247,3 +247,105 @@ dm_dev() {
 		[ "$(cat $n)" = "$1" ] && { d=${n%/dm/name}; echo /dev/${d##*/}; return; }
 	done
 }
+
+# --- Power cuts with two RAID1 volumes (ddf-cut.sh, imsm-cut.sh; `cut=` in the header) ---
+# Disks 1-4 form the container (volumes r1 and r2 on disks 1 and 2, the others spares);
+# disk 5 carries the churn writer's log and, from sector CUT_PULLED_AT, the serials of the
+# disks boot 1 pulled.
+CUT_PULLED_AT=2048
+# cut_volume N: the member array of subarray N of the container (by metadata_version).
+cut_volume() {
+	local v
+	for v in /sys/block/md*/md/metadata_version; do
+		case "$(cat $v 2>/dev/null)" in external:/md*/$1) v=${v%/md/*}; echo ${v##*/}; return ;; esac
+	done
+}
+# cut_boot1 FORMAT CONTAINER: the activity the host's cut falls into: both volumes churn
+# clean/dirty while two members in turn fail, are removed and zeroed, and spares rebuild.
+cut_boot1() {
+	local CUT_FMT=$1 CUT_C=$2 A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4) E=$(disk 5)
+	local n cycle v md R1 m victim
+	fast_sync
+	dd if=/dev/zero of=$E bs=1M count=2 2>/dev/null
+	run mdadm --create /dev/md/$CUT_C -e $CUT_FMT -n 4 $A $B $C $D --run
+	run mdadm --create /dev/md/r1 -l 1 -n 2 --size=24M $A $B --run
+	run mdadm --create /dev/md/r2 -l 1 -n 2 --size=24M $A $B --run
+	wait_sync_idle /dev/md/r1
+	wait_sync_idle /dev/md/r2
+	for v in r1 r2; do echo 0.05 > /sys/block/$(devnm_of /dev/md/$v)/md/safe_mode_delay; done
+	# rebuilds at 4 MB/s: a cut falls inside one more often than not
+	echo 1000 > /proc/sys/dev/raid/speed_limit_min
+	echo 4000 > /proc/sys/dev/raid/speed_limit_max
+	rig-probe churn $E /dev/md/r1 /dev/md/r2 --blocks 512 --interval-ms 15 &
+	sleep 1
+	echo "RIG_CUT_WINDOW"
+	n=0
+	for cycle in 1 2; do
+		sleep 2
+		# the previous rebuilds first: failing r1's last in-sync member is not the point
+		for v in r1 r2; do
+			md=$(devnm_of /dev/md/$v)
+			wait_for 60 "$v whole before cycle $cycle" sh -c "grep -A1 '^$md ' /proc/mdstat | grep -q '\[UU\]' && [ \$(cat /sys/block/$md/md/sync_action) = idle ]"
+		done
+		R1=$(devnm_of /dev/md/r1)
+		victim=""
+		for m in /sys/block/$R1/md/dev-*; do
+			[ "$(cat $m/state)" = in_sync ] && { victim=/dev/${m##*/dev-}; break; }
+		done
+		[ -n "$victim" ] || fail "no in-sync member of r1 to fail"
+		log "cycle $cycle: failing $victim"
+		mdadm /dev/md/r1 --fail $victim
+		wait_for 20 "$victim out of both volumes" sh -c "! grep '^md.*raid1' /proc/mdstat | grep -q '${victim##*/}\['"
+		for v in r1 r2; do mdadm /dev/md/$v --remove $victim 2>/dev/null; done
+		mdadm /dev/md/$CUT_C --remove $victim
+		# record, then zero it: a pulled disk that must not come back
+		printf 'PULLED %s\n' "$(disk_serial $victim)" | dd of=$E bs=512 seek=$((CUT_PULLED_AT + n)) count=1 conv=sync 2>/dev/null
+		n=$((n + 1))
+		sync
+		dd if=/dev/zero of=$victim bs=1M seek=$(($(blockdev --getsize64 $victim) / 1048576 - 33)) count=33 2>/dev/null
+		sync
+	done
+	log "both cycles done; churning until the cut"
+	sleep 300
+	fail "the power cut never came"
+}
+# cut_boot2: what the disks hold after the cut.
+cut_boot2() {
+	local A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4) E=$(disk 5)
+	local pulled d s i md R1 R2
+	pulled=$(dd if=$E bs=512 skip=$CUT_PULLED_AT count=8 2>/dev/null | tr -d '\0' | sed -n 's/^PULLED //p')
+	log "pulled before the cut: ${pulled:-none}"
+	for d in $A $B $C $D; do
+		s=$(disk_serial $d)
+		if echo "$pulled" | grep -qx "$s"; then continue; fi
+		mdadm --examine $d > /tmp/ex.txt 2>&1 || { cat /tmp/ex.txt; fail "$d ($s) was never pulled but its metadata does not load"; }
+	done
+	log "ok: every disk that was not pulled loads"
+	echo 1000 > /proc/sys/dev/raid/speed_limit_min
+	echo 200000 > /proc/sys/dev/raid/speed_limit_max
+	mdadm --assemble --scan
+	cat /proc/mdstat
+	# r1 and r2 are subarrays 0 and 1 (mdadm's names for them differ by format without udev)
+	for i in 0 1; do
+		wait_for 30 "subarray $i assembled and running" sh -c ". /rig/lib.sh; md=\$(cut_volume $i); [ -n \"\$md\" ] && s=\$(cat /sys/block/\$md/md/array_state) && [ \"\$s\" != inactive ]"
+	done
+	R1=$(cut_volume 0) R2=$(cut_volume 1)
+	run rig-probe churn-verify $E /dev/$R1 /dev/$R2 --blocks 512
+	fast_sync
+	for md in $R1 $R2; do
+		wait_for 120 "$md whole again" sh -c "grep -A1 '^$md ' /proc/mdstat | grep -q '\[UU\]'"
+		wait_sync_idle /dev/$md
+		echo check > /sys/block/$md/md/sync_action
+		sleep 1
+		wait_sync_idle /dev/$md
+		expect_eq "$md mismatch_cnt after check" "$(cat /sys/block/$md/md/mismatch_cnt)" 0
+	done
+	run mdadm --wait-clean --scan
+	run mdadm -Ss
+	rm -f /dev/md/*
+	run mdadm --assemble --scan
+	for i in 0 1; do wait_for 20 "subarray $i back" sh -c ". /rig/lib.sh; [ -n \"\$(cut_volume $i)\" ]"; done
+	expect_eq "no resync after the clean stop" "$(grep -Ec 'resync|recovery' /proc/mdstat)" 0
+	R1=$(cut_volume 0) R2=$(cut_volume 1)
+	run rig-probe churn-verify $E /dev/$R1 /dev/$R2 --blocks 512
+}
