@@ -1,0 +1,140 @@
+//! An IMSM container from a golden fixture on sparse files, with sysfs attributes as plain
+//! files: the simulated kernel of the monitor tests (`#[path]`-included beside
+//! `core/tests/common` as `common`).
+
+// Each test binary uses a different part of it.
+#![allow(dead_code)]
+
+use crate::common;
+use common::serial16;
+use mdmon::runtime::sysfs_fd::SysfsAttr;
+use mdmon::runtime::{ArrayBundle, BadBlockFds, MemberFds};
+use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
+use mdmon_core::monitor::{ArrayRecord, Member};
+use mdmon_core::sysfs::DiskState;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Device number the simulation gives fixture disk `i`.
+pub fn dev(i: usize) -> (u32, u32) {
+    (8, 16 * i as u32)
+}
+
+pub struct Sim {
+    pub dir: PathBuf,
+    pub fixture: common::Fixture,
+}
+
+impl Sim {
+    pub fn new(moment: &str, name: &str) -> Sim {
+        let mut fixture = common::load("imsm", &common::fixtures_root().join("imsm").join(moment));
+        // Disks not in the container at that moment carry no metadata.
+        fixture
+            .disks
+            .retain(|d| d.examine.contains("Intel Raid ISM Cfg Sig."));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("monitor-sim-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("md")).unwrap();
+        for d in &fixture.disks {
+            let f = std::fs::File::create(dir.join(&d.name)).unwrap();
+            f.set_len(d.size).unwrap();
+            f.write_all_at(&d.region, d.region_offset).unwrap();
+        }
+        Sim { dir, fixture }
+    }
+
+    /// The container as a fresh load from the disk files sees it now.
+    pub fn load(&self) -> Container {
+        let regions: Vec<Vec<u8>> = self
+            .fixture
+            .disks
+            .iter()
+            .map(|d| {
+                let mut buf = vec![0u8; d.region.len()];
+                let f = std::fs::File::open(self.dir.join(&d.name)).unwrap();
+                f.read_exact_at(&mut buf, d.region_offset).unwrap();
+                buf
+            })
+            .collect();
+        let copies: Vec<MemberCopy<'_>> = self
+            .fixture
+            .disks
+            .iter()
+            .zip(&regions)
+            .enumerate()
+            .map(|(i, (d, region))| MemberCopy {
+                member: i as u32,
+                region,
+                disk_bytes: d.size,
+                sector_size: d.sector,
+                serial: serial16(&d.serial),
+                dev: dev(i),
+            })
+            .collect();
+        Container::load(&copies, Compat::Mdadm42).expect("the disks hold loadable IMSM")
+    }
+
+    pub fn attr(&self, name: &str, value: &str) -> SysfsAttr {
+        let path = self.dir.join("md").join(name);
+        std::fs::write(&path, value).unwrap();
+        SysfsAttr::open(&path).unwrap()
+    }
+
+    /// The kernel changes an attribute.
+    pub fn set(&self, name: &str, value: &str) {
+        std::fs::write(self.dir.join("md").join(name), value).unwrap();
+    }
+
+    /// What the monitor last wrote (writes land at offset 0 over the old value).
+    pub fn written(&self, name: &str, len: usize) -> String {
+        let text = std::fs::read_to_string(self.dir.join("md").join(name)).unwrap();
+        text.get(..len).unwrap_or(&text).to_string()
+    }
+
+    pub fn disk_index(&self, serial: &str) -> usize {
+        self.fixture
+            .disks
+            .iter()
+            .position(|d| d.serial == serial)
+            .unwrap()
+    }
+}
+
+/// The bundle for r1 (volume 0 on the first two disks in serial order), with every
+/// attribute file in its starting state.
+pub fn r1_bundle(sim: &Sim) -> Box<ArrayBundle> {
+    let a = sim.disk_index("MDRS0001");
+    let b = sim.disk_index("MDRS0002");
+    let mut record = ArrayRecord::new(0, 1, 2, 67584);
+    let mut members = heapless::Vec::new();
+    for (slot, idx) in [(0u32, a), (1, b)] {
+        let (ma, mi) = dev(idx);
+        record
+            .members
+            .push(Member::new(slot, ma, mi, DiskState::IN_SYNC))
+            .unwrap();
+        members
+            .push(MemberFds {
+                kname: sim.fixture.disks[idx].name.as_str().try_into().unwrap(),
+                state: sim.attr(&format!("dev{slot}-state"), "in_sync\n"),
+                recovery_start: sim.attr(&format!("dev{slot}-recovery_start"), "none\n"),
+                bad_blocks: Some(BadBlockFds {
+                    acked: sim.attr(&format!("dev{slot}-bad_blocks"), ""),
+                    unacked: sim.attr(&format!("dev{slot}-unacknowledged_bad_blocks"), ""),
+                }),
+            })
+            .unwrap();
+    }
+    Box::new(ArrayBundle {
+        devnm: "md126".try_into().unwrap(),
+        record,
+        array_state: sim.attr("array_state", "write-pending\n"),
+        metadata_version: sim.attr("metadata_version", "external:/md127/0\n"),
+        sync_action: Some(sim.attr("sync_action", "idle\n")),
+        sync_completed: Some(sim.attr("sync_completed", "none\n")),
+        resync_start: Some(sim.attr("resync_start", "none\n")),
+        reshape_position: Some(sim.attr("reshape_position", "none\n")),
+        members,
+        event_owed: false,
+    })
+}
