@@ -74,6 +74,9 @@ pub struct Manager<'q, F: Format> {
     /// `devcnt` of the container in mdstat when its members were last reconciled.
     container_devcnt: Option<u32>,
     sigterm_seen: bool,
+    /// The error counts of `Shared` as last logged, and when (see `report_errors`).
+    reported: ErrorCounts,
+    reported_at: Option<Instant>,
     /// Takeover (MDMON.md §1.7): records built while the predecessor still runs, handed to
     /// the monitor by [`Manager::release_held`] once it has exited. Building them (opening
     /// and priming every sysfs file) before it is told to go keeps that work out of the
@@ -89,6 +92,71 @@ impl<F: Format> std::fmt::Debug for Manager<'_, F> {
             .field("tracked", &self.tracked)
             .finish_non_exhaustive()
     }
+}
+
+/// The shortest time between two error reports (see [`Manager::report_errors`]).
+const ERROR_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The error counters of [`Shared`] at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    /// Failed writes per disk id (ids of the container's disks, and the shared last slot).
+    pub disks: BTreeMap<u32, u32>,
+    pub sync: u32,
+    pub refused: u32,
+}
+
+impl ErrorCounts {
+    fn read(shared: &Shared, disks: &BTreeMap<(u32, u32), u32>) -> ErrorCounts {
+        let mut ids: BTreeSet<u32> = disks.values().copied().collect();
+        // Writes to disks that left the container, or whose ids share the last slot.
+        ids.extend(
+            (0..super::DiskErrors::SLOTS as u32).filter(|&id| shared.disk_write_errors.get(id) > 0),
+        );
+        ErrorCounts {
+            disks: ids
+                .into_iter()
+                .map(|id| (id, shared.disk_write_errors.get(id)))
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+            sync: shared.sync_errors.load(Ordering::Relaxed),
+            refused: shared.op_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The log lines for what changed from `was` to `now`: one per disk with new failed
+/// writes, one for syncs that could not be prepared, one for refused operations.
+pub fn error_lines(
+    was: &ErrorCounts,
+    now: &ErrorCounts,
+    label: impl Fn(u32) -> String,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (&id, &n) in &now.disks {
+        let new = n.wrapping_sub(was.disks.get(&id).copied().unwrap_or(0));
+        if new > 0 {
+            lines.push(format!(
+                "{new} metadata write(s) to {} failed ({n} since start)",
+                label(id)
+            ));
+        }
+    }
+    let new = now.sync.wrapping_sub(was.sync);
+    if new > 0 {
+        lines.push(format!(
+            "{new} metadata sync(s) could not be prepared; nothing was written ({} since start)",
+            now.sync
+        ));
+    }
+    let new = now.refused.wrapping_sub(was.refused);
+    if new > 0 {
+        lines.push(format!(
+            "the metadata handler refused {new} operation(s): an update it could not apply or a state change for a disk it does not know ({} since start)",
+            now.refused
+        ));
+    }
+    lines
 }
 
 fn read_text(path: &Path) -> Option<String> {
@@ -144,6 +212,8 @@ impl<'q, F: Format> Manager<'q, F> {
             next_disk_id: disks.len() as u32,
             container_devcnt: Some(disks.len() as u32),
             sigterm_seen: false,
+            reported: ErrorCounts::default(),
+            reported_at: None,
             held: None,
         }
     }
@@ -183,10 +253,63 @@ impl<'q, F: Format> Manager<'q, F> {
         self.drain_monitor();
     }
 
-    /// How long the manager may sleep: briefly while removals wait for a retry.
+    /// How long the manager may sleep: briefly while removals wait for a retry, and until
+    /// errors counted since the last report may be logged.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        (!self.removals.is_empty() || !self.pending.is_empty())
-            .then_some(Duration::from_millis(100))
+        if !self.removals.is_empty() || !self.pending.is_empty() {
+            return Some(Duration::from_millis(100));
+        }
+        let counts = ErrorCounts::read(self.shared, &self.container_disks);
+        (counts != self.reported).then(|| {
+            self.reported_at.map_or(Duration::ZERO, |t| {
+                ERROR_REPORT_INTERVAL.saturating_sub(t.elapsed())
+            })
+        })
+    }
+
+    /// Logs the metadata write errors and refused operations the monitor counted since the
+    /// last report, naming the container and each disk (issue 14 item 5). At most once per
+    /// [`ERROR_REPORT_INTERVAL`]: a dead disk fails a retry every 20 ms, and each line says
+    /// how many failed since the last one.
+    pub fn report_errors(&mut self) {
+        if self
+            .reported_at
+            .is_some_and(|t| t.elapsed() < ERROR_REPORT_INTERVAL)
+        {
+            return;
+        }
+        let now = ErrorCounts::read(self.shared, &self.container_disks);
+        if now == self.reported {
+            return;
+        }
+        let lines = error_lines(&self.reported, &now, |id| self.disk_label(id));
+        for line in &lines {
+            mlog!(&self.container, "{line}");
+        }
+        self.reported = now;
+        self.reported_at = Some(Instant::now());
+    }
+
+    /// How the logs name disk `id`: `sdb (8:16)`, or what is known of it.
+    fn disk_label(&self, id: u32) -> String {
+        if !super::DiskErrors::exact(id) {
+            return format!("a disk with id {id} or above");
+        }
+        let Some(&(major, minor)) = self
+            .container_disks
+            .iter()
+            .find(|(_, &i)| i == id)
+            .map(|(d, _)| d)
+        else {
+            return format!("disk id {id} (no longer in the container)");
+        };
+        match std::fs::read_link(format!("/sys/dev/block/{major}:{minor}"))
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        {
+            Some(kname) => format!("{kname} ({major}:{minor})"),
+            None => format!("{major}:{minor}"),
+        }
     }
 
     pub fn tracked_arrays(&self) -> usize {
@@ -264,6 +387,7 @@ impl<'q, F: Format> Manager<'q, F> {
             self.monitor_wake.signal();
         }
         self.flush_updates();
+        self.report_errors();
     }
 
     /// What the monitor asked for: members to remove, a spare, a reshape follow-up.
@@ -1057,7 +1181,32 @@ fn parse_raid_disks(text: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_raid_disks;
+    use super::{error_lines, parse_raid_disks, ErrorCounts};
+
+    #[test]
+    fn error_lines_name_each_disk_and_count_only_what_is_new() {
+        let label = |id: u32| format!("sd{} (8:{})", (b'a' + id as u8) as char, id * 16);
+        let was = ErrorCounts {
+            disks: [(1, 2)].into_iter().collect(),
+            sync: 0,
+            refused: 3,
+        };
+        let now = ErrorCounts {
+            disks: [(0, 1), (1, 2), (2, 5)].into_iter().collect(),
+            sync: 1,
+            refused: 4,
+        };
+        assert_eq!(
+            error_lines(&was, &now, label),
+            [
+                "1 metadata write(s) to sda (8:0) failed (1 since start)",
+                "5 metadata write(s) to sdc (8:32) failed (5 since start)",
+                "1 metadata sync(s) could not be prepared; nothing was written (1 since start)",
+                "the metadata handler refused 1 operation(s): an update it could not apply or a state change for a disk it does not know (4 since start)",
+            ]
+        );
+        assert!(error_lines(&now, &now, label).is_empty());
+    }
 
     #[test]
     fn raid_disks_during_a_reshape_is_the_new_count() {

@@ -20,7 +20,7 @@ pub mod wake;
 use mdmon_core::handler::ContainerMetadata;
 use mdmon_core::monitor::{ArrayRecord, MAX_MEMBERS};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use sysfs_fd::SysfsAttr;
 
@@ -163,6 +163,13 @@ pub struct Shared {
     pub monitor_done: AtomicBool,
     /// Failed metadata writes since start (the manager reports them).
     pub write_errors: AtomicU64,
+    /// The same per disk, by the handler's disk id (the manager names the disk).
+    pub disk_write_errors: DiskErrors,
+    /// Syncs the handler could not serialise at all (no disk was written).
+    pub sync_errors: AtomicU32,
+    /// The handler's `op_errors()` as of the monitor's last iteration: operations it refused
+    /// (an update it could not apply, a state change for a slot it does not know).
+    pub op_errors: AtomicU32,
     /// Arrays the monitor holds, as of its last pass (it stores this before each wait).
     /// The manager does not end the process while the monitor still holds an array: the
     /// monitor hands an array back only after its final clean write (see `request_exit`).
@@ -173,6 +180,44 @@ pub struct Shared {
     /// The monitor saw `exit_requested` and is parked: no write of ours is in flight and
     /// none will start, so the process may end.
     pub monitor_parked: AtomicBool,
+}
+
+/// Failed metadata writes per disk id. Ids come from the manager, one per disk that ever
+/// joined (never reused); ids from [`DiskErrors::SLOTS`]` - 1` on share the last slot.
+#[derive(Debug)]
+pub struct DiskErrors([AtomicU32; DiskErrors::SLOTS]);
+
+impl DiskErrors {
+    pub const SLOTS: usize = 128;
+
+    fn slot(id: u32) -> usize {
+        (id as usize).min(Self::SLOTS - 1)
+    }
+
+    /// One more failed write to disk `id` (the monitor; no allocation, no panic).
+    pub fn note(&self, id: u32) {
+        if let Some(c) = self.0.get(Self::slot(id)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Failed writes counted in `id`'s slot.
+    pub fn get(&self, id: u32) -> u32 {
+        self.0
+            .get(Self::slot(id))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Whether `id` has its own slot (else it shares the last one with later ids).
+    pub fn exact(id: u32) -> bool {
+        (id as usize) < Self::SLOTS - 1
+    }
+}
+
+impl Default for DiskErrors {
+    fn default() -> Self {
+        DiskErrors(std::array::from_fn(|_| AtomicU32::new(0)))
+    }
 }
 
 impl Shared {

@@ -185,6 +185,11 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         self.receive();
         let any_dirty = self.pass_all();
         self.propagate_failures();
+        // Refused operations are counted by the handler; the manager logs them.
+        let refused = self.meta.op_errors();
+        if self.shared.op_errors.swap(refused, Ordering::Relaxed) != refused {
+            self.manager_wake.signal();
+        }
         self.shared.sigterm.load(Ordering::Acquire) && !any_dirty
     }
 
@@ -407,20 +412,30 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                 // All members' writes in flight at once, each disk's in the handler's order;
                 // this returns when every one completed (durably: RWF_DSYNC) or failed.
                 let mut any_ok = false;
+                let mut any_failed = false;
                 let disks = &self.disks;
                 let shared = self.shared;
+                let list = &writes;
                 self.writer.write_all(
                     self.sync_buf.as_slice(),
-                    &writes,
+                    list,
                     |id| disks.iter().find(|d| d.id == id).map(|d| &**d),
-                    |_, ok| {
+                    |i, ok| {
                         if ok {
                             any_ok = true;
                         } else {
+                            any_failed = true;
                             shared.write_errors.fetch_add(1, Ordering::Relaxed);
+                            if let Some(w) = list.get(i) {
+                                shared.disk_write_errors.note(w.disk);
+                            }
                         }
                     },
                 );
+                if any_failed {
+                    // The manager logs which disk failed (the monitor cannot format text).
+                    self.manager_wake.signal();
+                }
                 if !any_ok {
                     self.meta.mark_unwritten();
                 }
@@ -429,6 +444,8 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
             Ok(false) => true,
             Err(_) => {
                 self.shared.write_errors.fetch_add(1, Ordering::Relaxed);
+                self.shared.sync_errors.fetch_add(1, Ordering::Relaxed);
+                self.manager_wake.signal();
                 false
             }
         };
