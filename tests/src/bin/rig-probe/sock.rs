@@ -19,14 +19,16 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 pub const USAGE: &str = "\
-  sock SOCKET|DEVNM [--uid U] [--gid G] [--wait-ms M] REQUEST
+  sock SOCKET|DEVNM [--uid U] [--gid G] [--wait-ms M] [--drip-ms D] REQUEST
                            one request on mdmon's control socket (DEVNM means
                            /run/mdadm/DEVNM.sock), after setgid/setuid when given. REQUEST:
                            ping | ping-manager | bad-start | bad-end | too-long | neg-len |
                            junk-update (a well-framed update of 16 bytes of 0xff) |
-                           hex:BYTES. Waits up to M ms (default 8000) for the reply and the
-                           close. Prints `connect=ok sent=N reply=KIND end=HOW [version=\"..\"]`
-                           or `connect=error errno=E (..)`.
+                           hex:BYTES. With --drip-ms, one byte every D ms until the request
+                           is sent or the daemon closes (a client holding the manager).
+                           Waits up to M ms (default 8000) for the reply and the close.
+                           Prints `connect=ok sent=N reply=KIND end=HOW [held_ms=T]
+                           [version=\"..\"]` or `connect=error errno=E (..)`.
 ";
 
 struct Options {
@@ -34,6 +36,7 @@ struct Options {
     uid: Option<u32>,
     gid: Option<u32>,
     wait: Duration,
+    drip: Option<Duration>,
     request: Vec<u8>,
 }
 
@@ -105,11 +108,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
             .map_err(|_| format!("{what}: not a number"))
     };
     let (mut uid, mut gid, mut wait, mut request) = (None, None, Duration::from_secs(8), None);
+    let mut drip = None;
     while let Some(a) = it.next() {
         match a.as_str() {
             "--uid" => uid = Some(num(it.next(), a)?),
             "--gid" => gid = Some(num(it.next(), a)?),
             "--wait-ms" => wait = Duration::from_millis(num(it.next(), a)?.into()),
+            "--drip-ms" => drip = Some(Duration::from_millis(num(it.next(), a)?.into())),
             r if request.is_none() => request = Some(request_bytes(r)?),
             other => return Err(format!("unexpected argument {other}")),
         }
@@ -119,6 +124,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         uid,
         gid,
         wait,
+        drip,
         request: request.ok_or("sock needs a REQUEST")?,
     })
 }
@@ -204,10 +210,26 @@ pub fn run(args: &[String]) -> Result<(), String> {
             return Ok(());
         }
     };
+    let start = std::time::Instant::now();
     // The daemon may close before reading everything (a refused client): that is a result.
-    let sent = match stream.write_all(&o.request) {
-        Ok(()) => o.request.len(),
-        Err(_) => 0,
+    let sent = match o.drip {
+        None => match stream.write_all(&o.request) {
+            Ok(()) => o.request.len(),
+            Err(_) => 0,
+        },
+        Some(gap) => {
+            let mut sent = 0;
+            for (i, b) in o.request.iter().enumerate() {
+                if i > 0 {
+                    std::thread::sleep(gap);
+                }
+                if stream.write_all(&[*b]).is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            sent
+        }
     };
     stream
         .set_read_timeout(Some(o.wait))
@@ -234,9 +256,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     };
     let (kind, text) = describe_reply(&reply);
+    let held = match o.drip {
+        Some(_) => format!(" held_ms={}", start.elapsed().as_millis()),
+        None => String::new(),
+    };
     match text {
-        Some(t) => println!("connect=ok sent={sent} reply={kind} end={end} version=\"{t}\""),
-        None => println!("connect=ok sent={sent} reply={kind} end={end}"),
+        Some(t) => println!("connect=ok sent={sent} reply={kind} end={end}{held} version=\"{t}\""),
+        None => println!("connect=ok sent={sent} reply={kind} end={end}{held}"),
     }
     Ok(())
 }
