@@ -24,7 +24,7 @@ commands:
         (header cut=A-B) runs N times, seeds S, S+1, ... (S from the clock if not given);
         --disk-iops N: qemu throttles every member disk to N requests a second
   vm --upstream [GLOB]... [--mdmon original|ours|both] [--baseline [--group N]]
-        [--timeout SECS] [--keep] [--verbose] [--write-readme]
+        [--timeout SECS] [--keep] [--verbose] [--write-readme] [--list]
         mdadm's own test suite (Debian's mdadm 4.2-5 source) in the rig, one fresh boot
         per test: the external-metadata tests (09imsm-* 10ddf-* 11spare-migration
         12imsm-* .. 18imsm-*) or those matching GLOB, or the baseline's passing tests
