@@ -91,28 +91,35 @@ fn write_plan_order_and_header_invariants() {
     assert_eq!(plan.ops.len(), 15);
     let d = &disks[0];
     let prim = (d.sectors - PRIMARY_FROM_END) * 512;
-    // Primary: open header first, closed header last; then secondary; anchor at the end.
-    assert_eq!(plan.ops[0].disk_offset, prim);
-    assert_eq!(plan.ops[6].disk_offset, prim);
-    let open = &buf[plan.ops[0].buf_start..][..512];
-    let closed = &buf[plan.ops[6].buf_start..][..512];
+    let sec = c.header.secondary_lba.get() * 512;
+    // Secondary first: open header, sections, closed header; then the primary the same way;
+    // the anchor at the end (docs/ddf.md, "Write order").
+    assert_eq!(plan.ops[0].disk_offset, sec);
+    assert_eq!(plan.ops[6].disk_offset, sec);
+    assert_eq!(plan.ops[7].disk_offset, prim);
+    assert_eq!(plan.ops[13].disk_offset, prim);
+    let sec_open = &buf[plan.ops[0].buf_start..][..512];
+    let sec_closed = &buf[plan.ops[6].buf_start..][..512];
+    let open = &buf[plan.ops[7].buf_start..][..512];
+    let closed = &buf[plan.ops[13].buf_start..][..512];
+    assert_eq!((sec_open[48], sec_closed[48]), (1, 0));
     assert_eq!((open[48], closed[48]), (1, 0));
     assert_eq!(open[112], HEADER_TYPE_PRIMARY);
+    assert_eq!(sec_closed[112], 2);
     assert_eq!(plan.ops[14].disk_offset, (d.sectors - 1) * 512);
     let anchor = &buf[plan.ops[14].buf_start..][..512];
     assert_eq!(&anchor[40..44], &[0xFF; 4]);
     assert_eq!(anchor[48], 0xFF);
     // mdadm 4.2 compares bytes 113..512 of each copy with the anchor.
     assert_eq!(&anchor[113..], &closed[113..]);
-    let sec_closed = &buf[plan.ops[13].buf_start..][..512];
     assert_eq!(&sec_closed[113..], &closed[113..]);
-    assert_eq!(sec_closed[112], 2);
-    for h in [open, closed, anchor, sec_closed] {
+    for h in [sec_open, open, closed, anchor, sec_closed] {
         assert!(crc::crc_ok(h));
     }
     // Sections land at header LBA + recorded offset.
-    assert_eq!(plan.ops[1].disk_offset, prim + 512);
-    assert_eq!(plan.ops[5].disk_offset, prim + 617 * 512);
+    assert_eq!(plan.ops[8].disk_offset, prim + 512);
+    assert_eq!(plan.ops[12].disk_offset, prim + 617 * 512);
+    assert_eq!(plan.ops[1].disk_offset, sec + 512);
     let small = c.write_disk(0, &mut buf[..100]);
     assert!(matches!(small, Err(WriteError::BufferTooSmall { .. })));
     assert!(matches!(

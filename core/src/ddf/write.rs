@@ -1,10 +1,11 @@
 //! Per-member write images: "what to write where" (DDF.md §3.8).
 //!
 //! For each disk the caller provides one buffer of [`Container::image_len`] bytes; we fill it
-//! and return an ordered list of `(disk offset, buffer range)` writes. The order is mdadm's:
-//! primary header marked open, the primary sections, the primary header closed, the same for
-//! the secondary, then the anchor. Writes of one disk must be issued in order; different
-//! disks are independent, so the shell may write all members in parallel.
+//! and return an ordered list of `(disk offset, buffer range)` writes: the secondary header
+//! marked open, the secondary's sections, its header closed, the same for the primary, then
+//! the anchor (mdadm writes the primary first; see `write_disk` for why ours differs). Writes
+//! of one disk must be issued in order; different disks are independent, so the shell may
+//! write all members in parallel.
 //!
 //! Unlike mdadm's sequential writer (QUIRK 7.1) each section goes to the offset its header
 //! records; on mdadm's contiguous layout that is the same bytes at the same places.
@@ -198,11 +199,18 @@ impl Container {
                 len,
             });
         };
+        // The secondary copy first, the primary last (docs/ddf.md, "Write order"): while
+        // the secondary is open the disk's primary is the closed, complete old copy, and
+        // while the primary is open the secondary is the closed, complete new one with the
+        // same sequence number, which the copy choice (mdadm's too) then takes. So a cut
+        // at any point leaves every disk a whole copy, old or new, though all members are
+        // written at once. mdadm's own order (primary first) leaves a disk whose primary
+        // is open using that primary, with sections of two generations.
         let mut copies: Vec<(u64, usize, usize), 2> = Vec::new();
-        let _ = copies.push((plba, P_OPEN, P_CLOSED));
         if has_secondary {
             let _ = copies.push((slba, S_OPEN, S_CLOSED));
         }
+        let _ = copies.push((plba, P_OPEN, P_CLOSED));
         for (lba, open, closed) in copies {
             push(lba, open, SECTOR);
             for (off, (start, len)) in sections {
