@@ -371,7 +371,9 @@ pub fn read_and_act_bb<H: MonitorHandler>(
             handler.set_array_state(array, consistency_for(curr));
             check_degraded = true;
         }
-        if array.curr_action == SyncAction::Idle && array.prev_action == SyncAction::Recover {
+        let recovery_ended =
+            array.curr_action == SyncAction::Idle && array.prev_action == SyncAction::Recover;
+        if recovery_ended {
             let mut any_out_of_sync = false;
             for i in 0..array.members.len() {
                 let (slot, bits) = match array.members.get(i) {
@@ -384,6 +386,23 @@ pub fn read_and_act_bb<H: MonitorHandler>(
             let tracked = array.members.len();
             if any_out_of_sync || u32::try_from(tracked).ok() != Some(array.raid_disks) {
                 check_degraded = true;
+            }
+        } else {
+            // A member md now reports in sync, although no pass saw the recovery end (a short
+            // one starts and finishes between two wake-ups, e.g. one md had delayed behind
+            // another on the same disks): the metadata must hear it all the same, or a DDF
+            // disk stays Rebuilding and is left out at the next assembly.
+            for i in 0..array.members.len() {
+                let (slot, bits, was) = match array.members.get(i) {
+                    Some(m) => (m.slot, m.curr_state, m.prev_state),
+                    None => break,
+                };
+                let joined = bits.contains(DiskState::IN_SYNC)
+                    && !bits.contains(DiskState::FAULTY)
+                    && !was.contains(DiskState::IN_SYNC);
+                if joined {
+                    handler.set_disk(array, slot, bits);
+                }
             }
         }
         if array.curr_action == SyncAction::Reshape && array.prev_action != SyncAction::Reshape {

@@ -683,6 +683,33 @@ fn a_spare_rebuilt_into_two_volumes_stays_rebuilding_until_both_are_done() {
     assert_eq!(rig.meta.op_errors(), 0);
 }
 
+/// r5's rebuild onto sdd is so short that no pass sees `recover` (md delayed it behind r1's
+/// on the same disks and ran it between two wake-ups): sdd turning in sync must still end
+/// its Rebuilding, or the next assembly leaves the disk out of both volumes.
+#[test]
+fn a_rebuild_no_pass_saw_still_ends_rebuilding() {
+    let Some(before) = fixture("03-r1-dirty") else {
+        return;
+    };
+    let (mut rig, mut r1, mut r5) = sdb_failed_and_sdd_activated_in_both(before);
+    recover(&mut rig, &mut r1);
+    // r5: idle before and after, sdd's state goes from spare to in sync.
+    let o = obs(ArrayState::Active, &states_of(&r5));
+    read_and_act(&mut r5, &o, &mut *rig.meta);
+    rig.sync();
+    for m in r5.members.iter_mut() {
+        m.curr_state = DiskState::IN_SYNC;
+    }
+    let o = obs(ArrayState::Clean, &states_of(&r5));
+    read_and_act(&mut r5, &o, &mut *rig.meta);
+    rig.sync();
+    let s = pd_state_of(&rig, "sdd");
+    assert!(
+        s.contains(PdState::ONLINE) && !s.contains(PdState::REBUILDING),
+        "sdd in sync in both: {s:?}"
+    );
+}
+
 /// After a restart mid-rebuild (takeover, or the next boot's mdmon) the loaded Rebuilding
 /// bit stands for every VD listing the disk: it is cleared only once each has reported the
 /// disk in sync.

@@ -238,6 +238,22 @@ fn the_end_of_a_recovery_reports_every_member_and_checks_for_spares() {
     );
 }
 
+/// A recovery too short for any pass to see `recover` (md had delayed it behind another
+/// array on the same disks, then ran it between two wake-ups): the member that turned in
+/// sync is still reported, once.
+#[test]
+fn a_member_turning_in_sync_is_reported_without_a_seen_recovery() {
+    let mut a = raid1();
+    a.prev_state = ArrayState::Active;
+    a.members[1].prev_state = DiskState::empty();
+    let mut h = Recorder::default();
+    read_and_act(&mut a, &obs(ArrayState::Active, SyncAction::Idle), &mut h);
+    assert_eq!(h.calls, [Call::Disk(1, DiskState::IN_SYNC)]);
+    let mut h = Recorder::default();
+    read_and_act(&mut a, &obs(ArrayState::Active, SyncAction::Idle), &mut h);
+    assert!(h.calls.is_empty(), "reported once: {:?}", h.calls);
+}
+
 #[test]
 fn resync_progress_is_checkpointed_and_reset_at_the_end() {
     let mut a = raid1();
