@@ -759,7 +759,7 @@ fn source_state(ws: &Workspace) -> String {
             .current_dir(&ws.root)
             .output()
             .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
             .unwrap_or_default()
     };
     let rev = git(&["describe", "--always", "--dirty"]);
