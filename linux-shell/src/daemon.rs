@@ -1032,6 +1032,23 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+        // Stopped before it is signalled: a SIGTERM pending beside an unhandled SIGSTOP is
+        // taken first (lower number), and the stand-in would simply die of it.
+        let stopped = || {
+            fs::read(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                st.iter()
+                    .rposition(|&b| b == b')')
+                    .and_then(|i| st.get(i + 2).copied())
+                    == Some(b'T')
+            })
+        };
+        for _ in 0..1000 {
+            if stopped() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(stopped(), "the stand-in did not stop");
         let (ours, theirs) = UnixStream::pair().unwrap();
         let (done_tx, done) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
