@@ -882,11 +882,15 @@ pub fn run_scenario(
             break;
         }
     }
-    if !opts.keep {
+    // A failed power-cut run keeps its disk images: the cut's moment is not exactly
+    // repeatable under TCG even with its seed, so the images are the evidence.
+    if !opts.keep && (ok || spec.cut.is_none()) {
         for d in &disks {
             let _ = fs::remove_file(d);
         }
         let _ = fs::remove_file(dir.join("initrd.cpio"));
+    } else if !ok {
+        eprintln!("rig: {}: disk images kept in {}", spec.name, dir.display());
     }
     Ok(RunResult {
         ok,
