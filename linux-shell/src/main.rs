@@ -5,16 +5,11 @@
 //! container or for all of them. What the daemon does once it runs is behind the seam in
 //! service.rs.
 
-/// Writes one diagnostic line to stderr, naming the container: `mdmon md127: ...`.
-///
-/// Write errors are ignored on purpose: stderr may be a closed pipe or a dead journal
-/// stream, and a daemon must not die (std's `eprintln!` panics) because nobody listens.
+/// Writes one diagnostic line to stderr, naming the container: `mdmon md127: ...`
+/// (`mdmon::runtime::manager::log`, the one place every line passes through).
 macro_rules! log {
     ($devnm:expr, $($arg:tt)*) => {{
-        use ::std::io::Write as _;
-        // One write per line: on /dev/kmsg every write is one record.
-        let line = format!("mdmon {}: {}\n", $devnm, format_args!($($arg)*));
-        let _ = ::std::io::stderr().write_all(line.as_bytes());
+        ::mdmon::runtime::manager::log(&format!("{}", $devnm), format_args!($($arg)*))
     }};
 }
 

