@@ -387,7 +387,10 @@ pub fn read_and_act_bb<H: MonitorHandler>(
             if any_out_of_sync || u32::try_from(tracked).ok() != Some(array.raid_disks) {
                 check_degraded = true;
             }
-        } else {
+        } else if array.curr_action == SyncAction::Idle && array.prev_action == SyncAction::Idle {
+            // Only between syncs: members that turn in sync as a reshape proceeds or ends are
+            // the reshape's business (its own checkpoints and end), not a rebuild's.
+            //
             // A member md now reports in sync, although no pass saw the recovery end (a short
             // one starts and finishes between two wake-ups, e.g. one md had delayed behind
             // another on the same disks): the metadata must hear it all the same, or a DDF
