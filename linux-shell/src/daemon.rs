@@ -564,9 +564,9 @@ pub struct Victim {
 }
 
 impl Victim {
-    /// Stops the previous instance (MDMON.md §1.7), every wait bounded: SIGTERM, then up to
-    /// [`VICTIM_EXIT_LIMIT`] for it to close our connection and exit (SIGUSR1 probes 200 ms
-    /// apart, as upstream); one that has not left by then (stopped, hung) is killed with
+    /// Stops the previous instance (docs/threads.md, "Taking over from a predecessor"),
+    /// every wait bounded: SIGTERM, then up to [`VICTIM_EXIT_LIMIT`] for it to close our
+    /// connection and exit (SIGUSR1 probes 200 ms apart, as upstream); one that has not left by then (stopped, hung) is killed with
     /// SIGKILL. Returns only once it has exited: our monitor gets the arrays, and so writes
     /// metadata, only after this. The process is addressed through a pidfd opened before
     /// its command line is checked, so a pid reused by another process is never signalled.

@@ -908,10 +908,8 @@ impl<'q, F: Format> Manager<'q, F> {
                             .ok()
                             .map(std::sync::Arc::new);
                         let slots = bundle.record.members.iter().map(|m| m.slot).collect();
-                        // Found degraded (a slot with no working member, e.g. a DDF disk left
-                        // out at assembly because it still said Rebuilding): look for a spare
-                        // now, as upstream does at discovery (MDMON.md §4.5 step 8); nothing
-                        // else would ask, since no failure happens while we watch.
+                        // Found degraded: look for a spare now (docs/threads.md, "Arrays
+                        // found degraded").
                         let working = bundle
                             .record
                             .members
