@@ -30,12 +30,7 @@ if [ "$RIG_BOOT" = 1 ]; then
 	sleep 2
 	grep -A2 "^$R2 " /proc/mdstat | grep -q recovery || fail "r2 finished before the cut; slow it down more"
 	mdadm --examine $A | sed -n '/Physical Disks/,$p'
-	save_outbox
-	echo 1 > /proc/sys/kernel/sysrq
-	echo "RIG_EXIT_STATUS=0"
-	echo o > /proc/sysrq-trigger
-	sleep 10
-	fail "still running after the power-off"
+	power_off_now
 fi
 # second boot
 mdadm --examine $A | sed -n '/Physical Disks/,$p'

@@ -14,13 +14,7 @@ if [ "$RIG_BOOT" = 1 ]; then
 	run mdadm --grow /dev/md/imsm0 --raid-devices=3
 	wait_for 120 "a reshape checkpoint of 5 units or more on disk" sh -c "[ \"\$(. /rig/lib.sh; vol_field $A r0 Checkpoint | cut -d' ' -f1)\" -ge 5 ] 2>/dev/null"
 	log "checkpoint on disk: $(vol_field $A r0 Checkpoint), record unit $(examine_field $A 'Current Unit'), kernel at $(md_attr $R0 sync_completed)"
-	# Power off now: no sync, no stop, nothing clean (sysrq 'o').
-	save_outbox
-	echo 1 > /proc/sys/kernel/sysrq
-	echo "RIG_EXIT_STATUS=0"
-	echo o > /proc/sysrq-trigger
-	sleep 10
-	fail "still running after the power-off"
+	power_off_now
 fi
 
 # second boot: the migration is on disk; assembling resumes it from the checkpoint
