@@ -41,28 +41,9 @@ const LONG_TESTS: &[(&str, u64)] = &[("11spare-migration", 3000)];
 /// into groups and one group runs per day.
 const CI_BUDGET_SECS: u64 = 15 * 60;
 
+/// Runs a command quietly (its output only in the error): apt and dpkg-source chatter.
 fn run(cmd: &mut Command) -> rig::Result<()> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd:?} failed: {}\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool} >/dev/null 2>&1")])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    rig::output(cmd).map(|_| ())
 }
 
 fn cache_dir(ws: &Workspace) -> PathBuf {
@@ -110,7 +91,7 @@ pub fn fetch_suite(ws: &Workspace) -> rig::Result<PathBuf> {
         .args(["source", "--download-only"])
         .arg(format!("mdadm={SOURCE_VERSION}"))
         .current_dir(&src))?;
-    if !have("dpkg-source") {
+    if !rig::have("dpkg-source") {
         eprintln!("upstream: installing dpkg-dev (dpkg-source)");
         run(Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
