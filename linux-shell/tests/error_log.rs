@@ -13,7 +13,7 @@ mod links;
 use imsm_sim::{dev, r1_bundle, Sim};
 use links::{Links, Wired};
 
-use mdmon::runtime::disk::{AlignedBuf, MetadataDisk};
+use mdmon::runtime::disk::AlignedBuf;
 use mdmon::runtime::imsm::Imsm;
 use mdmon::runtime::manager::Manager;
 use mdmon::runtime::wake::Wake;
@@ -49,15 +49,7 @@ fn failed_writes_and_refused_updates_are_logged_with_container_and_disk() {
     let meta = ImsmMetadata::new(sim.load());
     let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
     // Every member disk but the first is open: each metadata write to the first fails.
-    let mut disks = heapless::Vec::new();
-    for (i, d) in sim.fixture.disks.iter().enumerate().skip(1) {
-        let (ma, mi) = dev(i);
-        disks
-            .push(Box::new(
-                MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap(),
-            ))
-            .unwrap();
-    }
+    let disks = sim.open_disks(1);
     let devs: Vec<(u32, u32)> = (0..sim.fixture.disks.len()).map(dev).collect();
     let mut links = Links::<ImsmMetadata>::new();
     let Wired {

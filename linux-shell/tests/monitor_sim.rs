@@ -32,7 +32,7 @@ fn step_without_allocating<H: ContainerMetadata>(monitor: &mut Monitor<'_, H>) -
     done
 }
 
-use mdmon::runtime::disk::{AlignedBuf, MetadataDisk};
+use mdmon::runtime::disk::AlignedBuf;
 use mdmon::runtime::monitor::Monitor;
 use mdmon::runtime::{ArrayBundle, FromMonitor, MemberFds, ToMonitor, QUEUE_LEN};
 use mdmon_core::handler::imsm::ImsmMetadata;
@@ -54,15 +54,7 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
     );
     let meta = ImsmMetadata::new(container);
     let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
-    let mut disks = heapless::Vec::new();
-    for (i, d) in sim.fixture.disks.iter().enumerate() {
-        let (ma, mi) = dev(i);
-        disks
-            .push(Box::new(
-                MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap(),
-            ))
-            .unwrap();
-    }
+    let disks = sim.open_disks(0);
 
     let bundle = r1_bundle(&sim);
 
@@ -183,10 +175,8 @@ fn without_a_metadata_write_the_kernel_is_not_told_active() {
     assert_eq!(sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY, 0);
 
     // The disks become writable (here: handed over): the retry records dirty, then `active`.
-    for (i, d) in sim.fixture.disks.iter().enumerate() {
-        let (ma, mi) = dev(i);
-        let disk = MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap();
-        tx.enqueue(ToMonitor::Disk(Box::new(disk))).unwrap();
+    for i in 0..sim.fixture.disks.len() {
+        tx.enqueue(ToMonitor::Disk(sim.open_disk(i))).unwrap();
     }
     step_without_allocating(&mut monitor);
     assert_ne!(
@@ -233,15 +223,7 @@ fn a_grow_is_checkpointed_and_finished_without_allocating() {
 
     let meta = ImsmMetadata::new(container);
     let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
-    let mut disks = heapless::Vec::new();
-    for (i, d) in sim.fixture.disks.iter().enumerate() {
-        let (ma, mi) = dev(i);
-        disks
-            .push(Box::new(
-                MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap(),
-            ))
-            .unwrap();
-    }
+    let disks = sim.open_disks(0);
     // md's view: raid4, 4 raid disks (3 data + missing parity), 64 MiB per member; found
     // mid-reshape, so the checkpoint starts at the kernel's position.
     let mut record = ArrayRecord::new(0, 4, 4, 131072);
@@ -365,15 +347,7 @@ fn a_withdrawn_array_is_handed_back_untouched() {
     let sim = Sim::new("02-volumes-resynced", "withdrawn");
     let meta = ImsmMetadata::new(sim.load());
     let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
-    let mut disks = heapless::Vec::new();
-    for (i, d) in sim.fixture.disks.iter().enumerate() {
-        let (ma, mi) = dev(i);
-        disks
-            .push(Box::new(
-                MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap(),
-            ))
-            .unwrap();
-    }
+    let disks = sim.open_disks(0);
     let mut links = Links::<ImsmMetadata>::new();
     let Wired {
         mut monitor,
@@ -446,10 +420,8 @@ fn a_bad_block_is_on_disk_before_it_is_acknowledged() {
     assert!(monitor.retry_soon);
 
     // The disks become writable: recorded on disk, acknowledged, unblocked.
-    for (i, d) in sim.fixture.disks.iter().enumerate() {
-        let (ma, mi) = dev(i);
-        let disk = MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap();
-        tx.enqueue(ToMonitor::Disk(Box::new(disk))).unwrap();
+    for i in 0..sim.fixture.disks.len() {
+        tx.enqueue(ToMonitor::Disk(sim.open_disk(i))).unwrap();
     }
     step_without_allocating(&mut monitor);
     let bbm: Vec<(u32, u64, u32)> = sim
@@ -504,15 +476,7 @@ fn a_flood_without_draining_loses_no_message() {
     let sim = Sim::new("02-volumes-resynced", "flood");
     let meta = ImsmMetadata::new(sim.load());
     let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
-    let mut disks = heapless::Vec::new();
-    for (i, d) in sim.fixture.disks.iter().enumerate() {
-        let (ma, mi) = dev(i);
-        disks
-            .push(Box::new(
-                MetadataDisk::open(&sim.dir.join(&d.name), i as u32, ma, mi).unwrap(),
-            ))
-            .unwrap();
-    }
+    let disks = sim.open_disks(0);
     let mut links = Links::<ImsmMetadata>::new();
     let Wired {
         mut monitor,

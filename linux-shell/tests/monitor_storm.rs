@@ -13,6 +13,8 @@ mod common;
 
 #[path = "support/counting.rs"]
 mod counting;
+#[path = "support/imsm_sim.rs"]
+mod imsm_sim;
 #[path = "support/links.rs"]
 mod links;
 use links::{Links, Wired};
@@ -294,38 +296,13 @@ fn on_big_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R 
 
 mod imsm {
     use super::*;
+    use crate::imsm_sim::dev;
     use mdmon_core::handler::imsm::ImsmMetadata;
-    use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
+    use mdmon_core::imsm::container::Container;
     use mdmon_core::imsm::update::{kind, prepare_update};
 
-    fn serial16(s: &str) -> [u8; 16] {
-        let mut out = [0u8; 16];
-        out[..s.len().min(16)].copy_from_slice(&s.as_bytes()[..s.len().min(16)]);
-        out
-    }
-
-    fn dev(i: usize) -> (u32, u32) {
-        (8, 16 * i as u32)
-    }
-
     fn load(k: &Kernel) -> Container {
-        let regions = k.regions();
-        let copies: Vec<MemberCopy<'_>> = k
-            .fixture
-            .disks
-            .iter()
-            .zip(&regions)
-            .enumerate()
-            .map(|(i, (d, region))| MemberCopy {
-                member: i as u32,
-                region,
-                disk_bytes: d.size,
-                sector_size: d.sector,
-                serial: serial16(&d.serial),
-                dev: dev(i),
-            })
-            .collect();
-        Container::load(&copies, Compat::Mdadm42).unwrap()
+        crate::imsm_sim::load_regions(&k.fixture, &k.regions())
     }
 
     fn setup(k: &Kernel) -> Setup<ImsmMetadata> {

@@ -7,6 +7,8 @@
 
 use crate::common;
 use common::serial16;
+use mdmon::runtime::disk::MetadataDisk;
+use mdmon::runtime::monitor::MAX_DISKS;
 use mdmon::runtime::sysfs_fd::SysfsAttr;
 use mdmon::runtime::{ArrayBundle, BadBlockFds, MemberFds};
 use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
@@ -18,6 +20,26 @@ use std::path::{Path, PathBuf};
 /// Device number the simulation gives fixture disk `i`.
 pub fn dev(i: usize) -> (u32, u32) {
     (8, 16 * i as u32)
+}
+
+/// The container the fixture's disks hold when their metadata regions read `regions`
+/// (disk `i` has id `i` and device [`dev`]`(i)`).
+pub fn load_regions(fixture: &common::Fixture, regions: &[Vec<u8>]) -> Container {
+    let copies: Vec<MemberCopy<'_>> = fixture
+        .disks
+        .iter()
+        .zip(regions)
+        .enumerate()
+        .map(|(i, (d, region))| MemberCopy {
+            member: i as u32,
+            region,
+            disk_bytes: d.size,
+            sector_size: d.sector,
+            serial: serial16(&d.serial),
+            dev: dev(i),
+        })
+        .collect();
+    Container::load(&copies, Compat::Mdadm42).expect("the disks hold loadable IMSM")
 }
 
 pub struct Sim {
@@ -43,6 +65,22 @@ impl Sim {
         Sim { dir, fixture }
     }
 
+    /// Fixture disk `i` opened as the monitor writes it (id `i`, device [`dev`]`(i)`).
+    pub fn open_disk(&self, i: usize) -> Box<MetadataDisk> {
+        let (ma, mi) = dev(i);
+        let d = &self.fixture.disks[i];
+        Box::new(MetadataDisk::open(&self.dir.join(&d.name), i as u32, ma, mi).unwrap())
+    }
+
+    /// Every fixture disk from `first` on, opened (the monitor's disk list).
+    pub fn open_disks(&self, first: usize) -> heapless::Vec<Box<MetadataDisk>, MAX_DISKS> {
+        let mut disks = heapless::Vec::new();
+        for i in first..self.fixture.disks.len() {
+            let _ = disks.push(self.open_disk(i));
+        }
+        disks
+    }
+
     /// The container as a fresh load from the disk files sees it now.
     pub fn load(&self) -> Container {
         let regions: Vec<Vec<u8>> = self
@@ -56,22 +94,7 @@ impl Sim {
                 buf
             })
             .collect();
-        let copies: Vec<MemberCopy<'_>> = self
-            .fixture
-            .disks
-            .iter()
-            .zip(&regions)
-            .enumerate()
-            .map(|(i, (d, region))| MemberCopy {
-                member: i as u32,
-                region,
-                disk_bytes: d.size,
-                sector_size: d.sector,
-                serial: serial16(&d.serial),
-                dev: dev(i),
-            })
-            .collect();
-        Container::load(&copies, Compat::Mdadm42).expect("the disks hold loadable IMSM")
+        load_regions(&self.fixture, &regions)
     }
 
     pub fn attr(&self, name: &str, value: &str) -> SysfsAttr {
