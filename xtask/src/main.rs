@@ -3,6 +3,7 @@
 mod audit;
 mod bench;
 mod cpio;
+mod fuzz;
 mod install;
 mod rig;
 mod upstream;
@@ -35,6 +36,10 @@ commands:
   dist  build the static mdmon, stripped (target/dist/mdmon)
   audit prove the monitor thread's code cannot allocate, open, or panic
   bench the original mdmon and ours in one rig session: latency, memory, size
+  fuzz [--time SECS] [--target NAME]...
+        coverage-guided fuzzing of the core (cargo-fuzz on nightly, both installed if
+        missing): each target SECS seconds (default 30) from seeds built from the fixtures;
+        prints executions, coverage and crashes, exits non-zero on a crash
   install --destdir DIR
         lay out binary, units, initramfs hooks and man page as a package would
   test [--no-rig]
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
         Some("audit") => audit::cmd(&args[1..]),
         Some("bench") => bench::cmd(&args[1..]),
         Some("install") => install::cmd(&args[1..]),
+        Some("fuzz") => fuzz::cmd(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
