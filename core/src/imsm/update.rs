@@ -1041,17 +1041,32 @@ impl Container {
             return Err(UpdateError::NotApplicable("already migrating"));
         }
         let zero_to_five = vol.map0.level() == 0 && r.new_level == 5;
+        // Everything that can refuse the update is checked before the model changes: a
+        // refused update must leave nothing behind for the next write to store (a 0->5
+        // without its disk used to leave an ord naming a table entry that does not exist,
+        // and the container, once written, no longer loaded).
+        let level = match r.new_level {
+            l if l >= 0 => Some(u8::try_from(l).map_err(|_| UpdateError::BadField("new_level"))?),
+            _ => None,
+        };
+        let strip = match r.new_chunksize {
+            c if c > 0 => Some(
+                u16::try_from(c.saturating_mul(2))
+                    .map_err(|_| UpdateError::BadField("new_chunksize"))?,
+            ),
+            _ => None,
+        };
+        let chosen_pos = chosen.and_then(|m| self.disks.iter().position(|d| d.member == m));
+        if zero_to_five && chosen_pos.is_none() {
+            return Err(UpdateError::NotApplicable("no disk for 0->5"));
+        }
         let mut to_state = vol.map0.state();
         if zero_to_five {
-            to_state = if chosen.is_some() {
-                map_state::NORMAL
-            } else {
-                map_state::DEGRADED
-            };
+            to_state = map_state::NORMAL;
         }
         self.migrate(v, to_state, super::model::MigrType::GeneralMigration)?;
         let new_index = if zero_to_five {
-            match chosen.and_then(|m| self.disks.iter().position(|d| d.member == m)) {
+            match chosen_pos {
                 Some(pos) => {
                     let entry = self
                         .disks
@@ -1097,14 +1112,10 @@ impl Container {
                 vol.map0.raw.failed_disk_num = slot as u8;
             }
         }
-        if r.new_level >= 0 {
-            let level =
-                u8::try_from(r.new_level).map_err(|_| UpdateError::BadField("new_level"))?;
+        if let Some(level) = level {
             set_raw_level(&mut vol.map0, level);
         }
-        if r.new_chunksize > 0 {
-            let strip = u16::try_from(r.new_chunksize.saturating_mul(2))
-                .map_err(|_| UpdateError::BadField("new_chunksize"))?;
+        if let Some(strip) = strip {
             vol.map0.raw.blocks_per_strip.set(strip);
             let size = vol.dev.size();
             recompute_stripes(&mut vol.map0, size);
@@ -1112,10 +1123,6 @@ impl Container {
         let bpm = vol.map0.per_dev_array_size().saturating_add(2048);
         vol.map0.raw.set_blocks_per_member(bpm);
         set_array_size(vol);
-        if zero_to_five && new_index.is_none() {
-            // Upstream reports failure without marking the change pending.
-            return Err(UpdateError::NotApplicable("no disk for 0->5"));
-        }
         self.touch();
         Ok(())
     }
