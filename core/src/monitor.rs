@@ -387,14 +387,18 @@ pub fn read_and_act_bb<H: MonitorHandler>(
             if any_out_of_sync || u32::try_from(tracked).ok() != Some(array.raid_disks) {
                 check_degraded = true;
             }
-        } else if array.curr_action == SyncAction::Idle && array.prev_action == SyncAction::Idle {
-            // Only between syncs: members that turn in sync as a reshape proceeds or ends are
-            // the reshape's business (its own checkpoints and end), not a rebuild's.
-            //
-            // A member md now reports in sync, although no pass saw the recovery end (a short
-            // one starts and finishes between two wake-ups, e.g. one md had delayed behind
-            // another on the same disks): the metadata must hear it all the same, or a DDF
-            // disk stays Rebuilding and is left out at the next assembly.
+        } else if !reshaping(array.prev_action) && !reshaping(array.curr_action) {
+            // A member md now reports in sync, although no pass saw `recover` turn `idle`:
+            // - a short recovery starts and ends between two wake-ups (md had delayed it
+            //   behind another array on the same disks);
+            // - md reads `recover` again before any pass saw `idle`: it sets "recovery
+            //   needed" when it reaps a finished recovery, and again when another member
+            //   fails right after.
+            // The metadata must hear it all the same, and in this pass, before (or with) a
+            // failure seen now: a DDF disk still Rebuilding beside a Failed one leaves the
+            // volume with no member mdadm will start (docs/ddf.md, "Rebuilding").
+            // Members that turn in sync as a reshape proceeds or ends are the reshape's
+            // business (its own checkpoints and end), not a rebuild's.
             for i in 0..array.members.len() {
                 let (slot, bits, was) = match array.members.get(i) {
                     Some(m) => (m.slot, m.curr_state, m.prev_state),
@@ -458,6 +462,12 @@ pub fn read_and_act_bb<H: MonitorHandler>(
         array.live = false;
     }
     out
+}
+
+/// A reshape, or an action that may belong to one (`frozen`: mdadm sets it while it
+/// prepares a grow).
+fn reshaping(action: SyncAction) -> bool {
+    matches!(action, SyncAction::Reshape | SyncAction::Unknown)
 }
 
 /// MDMON.md §3.8, record half: every unacknowledged bad block of a blocked `external_bbl`

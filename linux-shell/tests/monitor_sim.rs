@@ -16,7 +16,7 @@ mod counting;
 mod imsm_sim;
 #[path = "support/links.rs"]
 mod links;
-use imsm_sim::{dev, r1_bundle, Sim};
+use imsm_sim::{dev, r1_bundle, r5_bundle, Sim};
 use links::{Links, Wired};
 
 #[global_allocator]
@@ -150,6 +150,52 @@ fn monitor_records_dirty_clean_and_a_failure_before_telling_the_kernel() {
     assert_eq!(shared.write_errors.load(Ordering::Relaxed), 0);
 }
 
+/// Two arrays that need the metadata in the same wake-up get one write carrying both (one
+/// generation), and each is told `active` only after it. So what one array saw can never
+/// reach the disks later than what another saw in the same wake-up (docs/ddf.md,
+/// "Rebuilding": a member's rebuild end and another member's failure).
+#[test]
+fn one_wake_up_writes_the_metadata_once_for_all_its_arrays() {
+    let sim = Sim::new("02-volumes-resynced", "two-arrays");
+    let before = sim.load();
+    let generation = before.mpb.header.generation_num.get();
+    for v in 0..2 {
+        assert_eq!(
+            before.mpb.volumes[v].dev.dirty & VOL_DIRTY,
+            0,
+            "fixture starts clean"
+        );
+    }
+    let meta = ImsmMetadata::new(before);
+    let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
+    let mut links = Links::<ImsmMetadata>::new();
+    let Wired {
+        mut monitor,
+        mut tx,
+        ..
+    } = links.wire(Box::new(meta), sync_buf, sim.open_disks(0));
+    tx.enqueue(ToMonitor::Array(r1_bundle(&sim))).unwrap();
+    tx.enqueue(ToMonitor::Array(r5_bundle(&sim))).unwrap();
+
+    // Writes arrived on both clean arrays.
+    step_without_allocating(&mut monitor);
+    let after = sim.load();
+    for v in 0..2 {
+        assert_ne!(
+            after.mpb.volumes[v].dev.dirty & VOL_DIRTY,
+            0,
+            "volume {v} dirty on disk"
+        );
+    }
+    assert_eq!(
+        after.mpb.header.generation_num.get(),
+        generation + 1,
+        "one metadata write for both arrays"
+    );
+    assert_eq!(sim.written("array_state", 6), "active");
+    assert_eq!(sim.written("r5-array_state", 6), "active");
+}
+
 #[test]
 fn without_a_metadata_write_the_kernel_is_not_told_active() {
     let sim = Sim::new("02-volumes-resynced", "nowrite");
@@ -258,6 +304,8 @@ fn a_grow_is_checkpointed_and_finished_without_allocating() {
         reshape_position: Some(sim.attr("reshape_position", "122880\n")),
         members,
         event_owed: false,
+        decided: Default::default(),
+        prev_state_before: mdmon_core::sysfs::ArrayState::Inactive,
     });
 
     let mut links = Links::<ImsmMetadata>::new();

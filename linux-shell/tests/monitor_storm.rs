@@ -127,6 +127,8 @@ impl Kernel {
             reshape_position: Some(self.attr("reshape_position", "none\n")),
             members: fds,
             event_owed: false,
+            decided: Default::default(),
+            prev_state_before: mdmon_core::sysfs::ArrayState::Inactive,
         })
     }
 }

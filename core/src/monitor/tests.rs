@@ -254,6 +254,51 @@ fn a_member_turning_in_sync_is_reported_without_a_seen_recovery() {
     assert!(h.calls.is_empty(), "reported once: {:?}", h.calls);
 }
 
+/// md reads `recover` from the end of one recovery into the next (it flags "recovery
+/// needed" when it reaps one, and again when a member fails right after), so no pass sees
+/// `idle`. The member that turned in sync is still reported, before the failure seen in the
+/// same pass: a DDF disk left Rebuilding beside a Failed one strands both volumes.
+#[test]
+fn a_member_turning_in_sync_while_md_reads_recover_is_reported_before_a_failure() {
+    let mut a = raid1();
+    a.prev_state = ArrayState::Active;
+    a.prev_action = SyncAction::Recover;
+    a.members[1].prev_state = DiskState::empty();
+    let mut h = Recorder::default();
+    let mut o = obs(ArrayState::Active, SyncAction::Recover);
+    o.members[0].state = Some(DiskState::FAULTY);
+    read_and_act(&mut a, &o, &mut h);
+    assert_eq!(
+        h.calls,
+        [
+            Call::Disk(1, DiskState::IN_SYNC),
+            Call::Disk(0, DiskState::FAULTY)
+        ]
+    );
+}
+
+/// Members turning in sync while a reshape runs belong to the reshape's own end.
+#[test]
+fn a_member_turning_in_sync_during_a_reshape_is_not_reported() {
+    for (prev, curr) in [
+        (SyncAction::Reshape, SyncAction::Reshape),
+        (SyncAction::Idle, SyncAction::Reshape),
+        (SyncAction::Unknown, SyncAction::Idle),
+    ] {
+        let mut a = raid1();
+        a.prev_state = ArrayState::Active;
+        a.prev_action = prev;
+        a.members[1].prev_state = DiskState::empty();
+        let mut h = Recorder::default();
+        read_and_act(&mut a, &obs(ArrayState::Active, curr), &mut h);
+        assert!(
+            !h.calls.iter().any(|c| matches!(c, Call::Disk(..))),
+            "{prev:?} -> {curr:?}: {:?}",
+            h.calls
+        );
+    }
+}
+
 #[test]
 fn resync_progress_is_checkpointed_and_reset_at_the_end() {
     let mut a = raid1();

@@ -10,8 +10,8 @@ use super::wake::Wake;
 use super::{ArrayBundle, DevName, FromMonitor, MemberFds, Shared, ToMonitor, QUEUE_LEN};
 use heapless::spsc::{Consumer, Producer};
 use mdmon_core::mdstat;
-use mdmon_core::monitor::{ArrayRecord, Member};
-use mdmon_core::sysfs::{self, DiskState};
+use mdmon_core::monitor::{ArrayRecord, Member, PassOutcome};
+use mdmon_core::sysfs::{self, ArrayState, DiskState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -1070,6 +1070,8 @@ impl<'q, F: Format> Manager<'q, F> {
             reshape_position: None,
             members: heapless::Vec::new(),
             event_owed: false,
+            decided: PassOutcome::default(),
+            prev_state_before: ArrayState::Inactive,
         }))
     }
 
@@ -1143,6 +1145,8 @@ impl<'q, F: Format> Manager<'q, F> {
             reshape_position: open("reshape_position").ok(),
             members,
             event_owed: false,
+            decided: PassOutcome::default(),
+            prev_state_before: ArrayState::Inactive,
         }))
     }
 }

@@ -18,7 +18,8 @@ pub mod sysfs_fd;
 pub mod wake;
 
 use mdmon_core::handler::ContainerMetadata;
-use mdmon_core::monitor::{ArrayRecord, MAX_MEMBERS};
+use mdmon_core::monitor::{ArrayRecord, PassOutcome, MAX_MEMBERS};
+use mdmon_core::sysfs::ArrayState;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -84,6 +85,11 @@ pub struct ArrayBundle {
     /// record) and has not told it yet: the queue was full. Set and cleared by the monitor
     /// only; a record handed back with it set carries its event to the manager.
     pub event_owed: bool,
+    /// What this step's pass decided, kept until the step's one metadata sync says whether
+    /// it may be carried out (in the record's box: no array-sized outcome on the stack).
+    pub decided: PassOutcome,
+    /// `record.prev_state` before this step's pass, restored when the sync fails.
+    pub prev_state_before: ArrayState,
 }
 
 /// What a pass decided that the manager must act on (plain values; the monitor keeps the

@@ -321,13 +321,28 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         }
     }
 
-    /// One pass over every array; returns whether any was dirty.
+    /// One pass over every array (returns whether any was dirty): first each array's decisions, then one metadata sync
+    /// for all of them, then what the kernel is told. Deciding everything before writing
+    /// anything means that what one array saw (a member now in sync) reaches the disks no
+    /// later than what another saw (a member failing): DDF keeps one state per disk, and a
+    /// write carrying the failure without the rebuild's end would leave both volumes with
+    /// no member mdadm starts (docs/ddf.md, "Rebuilding"). It also writes the metadata
+    /// once per wake-up, not once per array.
     fn pass_all(&mut self) -> bool {
+        let meta = &mut *self.meta;
+        for bundle in self.arrays.iter_mut() {
+            let obs = observe(bundle);
+            let unacked = observe_unacked(bundle, &obs);
+            bundle.prev_state_before = bundle.record.prev_state;
+            bundle.decided = read_and_act_bb(&mut bundle.record, &obs, &unacked, &mut *meta);
+            self.retry_soon |= bundle.decided.retry_soon;
+        }
+        let synced = self.sync_metadata();
         let mut any_dirty = false;
         let sigterm = self.shared.sigterm.load(Ordering::Acquire);
         let mut i = 0;
         while i < self.arrays.len() {
-            let (dirty, retire) = self.pass_one(i);
+            let (dirty, retire) = self.carry_out(i, synced.as_ref());
             any_dirty |= dirty;
             self.report(i);
             // Under SIGTERM a clean array is left alone from now on (its successor mdmon
@@ -339,29 +354,20 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         any_dirty
     }
 
-    fn pass_one(&mut self, index: usize) -> (bool, bool) {
+    /// Tells the kernel what array `index`'s pass decided, if the metadata it needs is on
+    /// disk. Returns (dirty, deactivated).
+    fn carry_out(&mut self, index: usize, synced: Option<&MetadataSynced>) -> (bool, bool) {
         let Some(bundle) = self.arrays.get_mut(index) else {
             return (false, false);
         };
-        let obs = observe(bundle);
-        let unacked = observe_unacked(bundle, &obs);
-        let prev_state = bundle.record.prev_state;
-        let out = read_and_act_bb(&mut bundle.record, &obs, &unacked, &mut *self.meta);
-        if out.retry_soon {
-            self.retry_soon = true;
-        }
-        let Some(synced) = self.sync_metadata() else {
+        let out = core::mem::take(&mut bundle.decided);
+        let Some(synced) = synced else {
             // The decision stands but is not carried out: forget this pass's view so the
             // next one (soon) decides again from what the kernel shows then.
-            if let Some(bundle) = self.arrays.get_mut(index) {
-                bundle.record.prev_state = prev_state;
-            }
+            bundle.record.prev_state = bundle.prev_state_before;
             return (true, false);
         };
-        let Some(bundle) = self.arrays.get_mut(index) else {
-            return (false, false);
-        };
-        for w in out.writes(&synced) {
+        for w in out.writes(synced) {
             match w {
                 SysfsWrite::ArrayState(state) => {
                     bundle.array_state.write(state.word());

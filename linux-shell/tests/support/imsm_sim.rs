@@ -126,11 +126,37 @@ impl Sim {
 /// The bundle for r1 (volume 0 on the first two disks in serial order), with every
 /// attribute file in its starting state.
 pub fn r1_bundle(sim: &Sim) -> Box<ArrayBundle> {
-    let a = sim.disk_index("MDRS0001");
-    let b = sim.disk_index("MDRS0002");
-    let mut record = ArrayRecord::new(0, 1, 2, 67584);
+    let record = ArrayRecord::new(0, 1, 2, 67584);
+    volume_bundle(sim, "", "md126", record, &["MDRS0001", "MDRS0002"])
+}
+
+/// The bundle for r5 (volume 1, RAID5 on the first three disks); its attribute files are
+/// named `r5-…`, beside r1's.
+pub fn r5_bundle(sim: &Sim) -> Box<ArrayBundle> {
+    let record = ArrayRecord::new(1, 5, 3, 33792);
+    volume_bundle(
+        sim,
+        "r5-",
+        "md125",
+        record,
+        &["MDRS0001", "MDRS0002", "MDRS0003"],
+    )
+}
+
+/// A member array of the container: `record` watched through attribute files named
+/// `prefix` + the sysfs name, members in slot order by serial, all in sync and clean
+/// except `array_state`, which starts `write-pending`.
+fn volume_bundle(
+    sim: &Sim,
+    prefix: &str,
+    devnm: &str,
+    mut record: ArrayRecord,
+    serials: &[&str],
+) -> Box<ArrayBundle> {
     let mut members = heapless::Vec::new();
-    for (slot, idx) in [(0u32, a), (1, b)] {
+    for (slot, serial) in serials.iter().enumerate() {
+        let idx = sim.disk_index(serial);
+        let slot = slot as u32;
         let (ma, mi) = dev(idx);
         record
             .members
@@ -139,25 +165,29 @@ pub fn r1_bundle(sim: &Sim) -> Box<ArrayBundle> {
         members
             .push(MemberFds {
                 kname: sim.fixture.disks[idx].name.as_str().try_into().unwrap(),
-                state: sim.attr(&format!("dev{slot}-state"), "in_sync\n"),
-                recovery_start: sim.attr(&format!("dev{slot}-recovery_start"), "none\n"),
+                state: sim.attr(&format!("{prefix}dev{slot}-state"), "in_sync\n"),
+                recovery_start: sim.attr(&format!("{prefix}dev{slot}-recovery_start"), "none\n"),
                 bad_blocks: Some(BadBlockFds {
-                    acked: sim.attr(&format!("dev{slot}-bad_blocks"), ""),
-                    unacked: sim.attr(&format!("dev{slot}-unacknowledged_bad_blocks"), ""),
+                    acked: sim.attr(&format!("{prefix}dev{slot}-bad_blocks"), ""),
+                    unacked: sim.attr(&format!("{prefix}dev{slot}-unacknowledged_bad_blocks"), ""),
                 }),
             })
             .unwrap();
     }
+    let attr = |name: &str, value: &str| sim.attr(&format!("{prefix}{name}"), value);
+    let inst = record.inst;
     Box::new(ArrayBundle {
-        devnm: "md126".try_into().unwrap(),
+        devnm: devnm.try_into().unwrap(),
         record,
-        array_state: sim.attr("array_state", "write-pending\n"),
-        metadata_version: sim.attr("metadata_version", "external:/md127/0\n"),
-        sync_action: Some(sim.attr("sync_action", "idle\n")),
-        sync_completed: Some(sim.attr("sync_completed", "none\n")),
-        resync_start: Some(sim.attr("resync_start", "none\n")),
-        reshape_position: Some(sim.attr("reshape_position", "none\n")),
+        array_state: attr("array_state", "write-pending\n"),
+        metadata_version: attr("metadata_version", &format!("external:/md127/{inst}\n")),
+        sync_action: Some(attr("sync_action", "idle\n")),
+        sync_completed: Some(attr("sync_completed", "none\n")),
+        resync_start: Some(attr("resync_start", "none\n")),
+        reshape_position: Some(attr("reshape_position", "none\n")),
         members,
         event_owed: false,
+        decided: Default::default(),
+        prev_state_before: mdmon_core::sysfs::ArrayState::Inactive,
     })
 }
