@@ -683,6 +683,59 @@ fn a_spare_rebuilt_into_two_volumes_stays_rebuilding_until_both_are_done() {
     assert_eq!(rig.meta.op_errors(), 0);
 }
 
+/// After sdd was rebuilt into both volumes, sda fails too: r1 is left with sdd alone and r5
+/// with sdd and sdc. sdc has room for r1, but rebuilding r1 onto it would set its
+/// Rebuilding bit, and mdadm then leaves it out of r5 as well: a power cut during that
+/// rebuild would leave r5 with one member of three, unstartable. So no spare is chosen;
+/// r1 stays degraded until a disk no other volume needs is there.
+#[test]
+fn a_disk_that_keeps_another_volume_startable_is_not_taken_as_a_spare() {
+    use mdmon_core::ddf::ops::{ArrayInfo, ArrayMember};
+    let Some(before) = fixture("03-r1-dirty") else {
+        return;
+    };
+    let (mut rig, mut r1, mut r5) = sdb_failed_and_sdd_activated_in_both(before);
+    recover(&mut rig, &mut r1);
+    recover(&mut rig, &mut r5);
+    let faulty = DiskState::FAULTY | DiskState::BLOCKED;
+    let sda = r1.members.iter().position(|m| m.slot == 0).unwrap();
+    for a in [&mut r1, &mut r5] {
+        let mut states = states_of(a);
+        states[sda] = faulty;
+        read_and_act(a, &obs(ArrayState::Active, &states), &mut *rig.meta);
+        rig.sync();
+        a.members.retain(|m| !m.remove_requested);
+    }
+    assert!(pd_state_of(&rig, "sda").contains(PdState::FAILED));
+    let mut snap = Box::new(Container::new());
+    rig.meta.snapshot_into(&mut snap);
+    let members: Vec<ArrayMember> = r1
+        .members
+        .iter()
+        .map(|m| ArrayMember {
+            slot: m.slot,
+            id: disk_id(m.major, m.minor).unwrap(),
+            faulty: false,
+        })
+        .collect();
+    assert_eq!(members.len(), 1, "r1 runs on sdd alone");
+    let info = ArrayInfo {
+        vcnum: r1.inst as u16,
+        level: r1.level,
+        layout: r1.layout,
+        raid_disks: r1.raid_disks,
+        component_size: r1.component_size,
+        members: &members,
+    };
+    let mut ubuf = vec![0u8; 4 * 3584];
+    let plan = snap.activate_spare(&info, &mut ubuf).unwrap();
+    assert!(
+        plan.is_none(),
+        "sdc keeps r5 startable and must not be rebuilt into r1: {:?}",
+        plan.map(|p| p.choices)
+    );
+}
+
 /// r5's rebuild onto sdd is so short that no pass sees `recover` (md delayed it behind r1's
 /// on the same disks and ran it between two wake-ups): sdd turning in sync must still end
 /// its Rebuilding, or the next assembly leaves the disk out of both volumes.

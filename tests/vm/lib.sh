@@ -261,9 +261,9 @@ dm_dev() {
 }
 
 # --- Power cuts with two RAID1 volumes (ddf-cut.sh, imsm-cut.sh; `cut=` in the header) ---
-# Disks 1-4 form the container (volumes r1 and r2 on disks 1 and 2, the others spares);
-# disk 5 carries the churn writer's log and, from sector CUT_PULLED_AT, the serials of the
-# disks boot 1 pulled.
+# Disks 1-4 and 6 form the container (volumes r1 and r2 on disks 1 and 2, the others
+# spares: after two failures one is still free); disk 5 carries the churn writer's log and,
+# from sector CUT_PULLED_AT, the serials of the disks boot 1 pulled.
 CUT_PULLED_AT=2048
 # cut_volume N: the member array of subarray N of the container (by metadata_version).
 cut_volume() {
@@ -275,11 +275,11 @@ cut_volume() {
 # cut_boot1 FORMAT CONTAINER: the activity the host's cut falls into: both volumes churn
 # clean/dirty while two members in turn fail, are removed and zeroed, and spares rebuild.
 cut_boot1() {
-	local CUT_FMT=$1 CUT_C=$2 A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4) E=$(disk 5)
+	local CUT_FMT=$1 CUT_C=$2 A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4) E=$(disk 5) F=$(disk 6)
 	local n cycle v md R1 m victim
 	fast_sync
 	dd if=/dev/zero of=$E bs=1M count=2 2>/dev/null
-	run mdadm --create /dev/md/$CUT_C -e $CUT_FMT -n 4 $A $B $C $D --run
+	run mdadm --create /dev/md/$CUT_C -e $CUT_FMT -n 5 $A $B $C $D $F --run
 	run mdadm --create /dev/md/r1 -l 1 -n 2 --size=24M $A $B --run
 	run mdadm --create /dev/md/r2 -l 1 -n 2 --size=24M $A $B --run
 	wait_sync_idle /dev/md/r1
@@ -323,11 +323,11 @@ cut_boot1() {
 }
 # cut_boot2: what the disks hold after the cut.
 cut_boot2() {
-	local A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4) E=$(disk 5)
+	local A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4) E=$(disk 5) F=$(disk 6)
 	local pulled d s i md R1 R2
 	pulled=$(dd if=$E bs=512 skip=$CUT_PULLED_AT count=8 2>/dev/null | tr -d '\0' | sed -n 's/^PULLED //p')
 	log "pulled before the cut: ${pulled:-none}"
-	for d in $A $B $C $D; do
+	for d in $A $B $C $D $F; do
 		s=$(disk_serial $d)
 		if echo "$pulled" | grep -qx "$s"; then continue; fi
 		mdadm --examine $d > /tmp/ex.txt 2>&1 || { cat /tmp/ex.txt; fail "$d ($s) was never pulled but its metadata does not load"; }

@@ -236,11 +236,16 @@ fn fold_secondary(state: VdState, other: VdState, level: u8) -> VdState {
 impl Container {
     /// State of one BVD from the PD states of its members (`get_bvd_state`).
     pub fn bvd_state(&self, bvd: &Bvd) -> VdState {
+        self.bvd_state_without(bvd, None)
+    }
+
+    /// [`Self::bvd_state`] as it would be if the disk `without` (a refnum) did not work.
+    fn bvd_state_without(&self, bvd: &Bvd, without: Option<u32>) -> VdState {
         let n = bvd.prim_count();
         let mut avail = [false; super::MAX_PRIMARY_ELEMENTS];
         let mut working = 0usize;
         for (i, e) in bvd.members().enumerate() {
-            if self.refnum_state(e.refnum).is_working() {
+            if Some(e.refnum) != without && self.refnum_state(e.refnum).is_working() {
                 working += 1;
                 if let Some(a) = avail.get_mut(i) {
                     *a = true;
@@ -272,10 +277,15 @@ impl Container {
     /// State of a whole VD (`get_svd_state`): BVD states folded in BVD order. A BVD that was
     /// never seen counts as Failed (its members cannot be reached).
     pub fn volume_state(&self, guid: &Guid) -> Option<VdState> {
+        self.volume_state_without(guid, None)
+    }
+
+    /// [`Self::volume_state`] as it would be if the disk `without` (a refnum) did not work.
+    fn volume_state_without(&self, guid: &Guid, without: Option<u32>) -> Option<VdState> {
         let vol = self.volume(guid)?;
         let state_of = |i: u8| {
             self.bvd(guid, i)
-                .map(|b| self.bvd_state(b))
+                .map(|b| self.bvd_state_without(b, without))
                 .unwrap_or(VdState::Failed)
         };
         let level = self
@@ -717,11 +727,27 @@ impl Container {
             if is != class {
                 continue;
             }
+            if self.needed_elsewhere(guid, d.refnum()) {
+                continue;
+            }
             if let Some(pos) = self.find_space(i, a.component_size) {
                 return Some((d.id, pos));
             }
         }
         None
+    }
+
+    /// Whether disk `refnum` is what keeps some VD other than `target` startable. Being
+    /// rebuilt into `target` sets its PD entry's Rebuilding bit, and mdadm leaves a
+    /// Rebuilding disk out of every VD, so a power cut before the rebuild ends would leave
+    /// that other VD with no member mdadm starts (docs/ddf.md, "A disk in two volumes").
+    fn needed_elsewhere(&self, target: &Guid, refnum: u32) -> bool {
+        self.volumes.iter().any(|v| {
+            &v.guid != target
+                && self.bvd_listing(&v.guid, refnum).is_some()
+                && self.volume_state(&v.guid) != Some(VdState::Failed)
+                && self.volume_state_without(&v.guid, Some(refnum)) == Some(VdState::Failed)
+        })
     }
 
     /// Serialise the VD's BVDs (in BVD order) with the chosen disks filled in.

@@ -729,7 +729,10 @@ impl<'q, F: Format> Manager<'q, F> {
     }
 
     /// Spare activation for a degraded array (MDMON.md §4.6 step 9). Returns true when the
-    /// request is settled (activated, or nothing to do); false to retry later.
+    /// request is settled (spares added, or the array is gone); false to retry at a later
+    /// wake-up, also when no disk can be taken now: a disk another volume needs may be free
+    /// once that volume's rebuild ends (docs/ddf.md, "A disk in two volumes"), and a disk
+    /// added to the container wakes the manager too.
     fn activate_spare(&mut self, devnm: &str) -> bool {
         let Some(tracked) = self.tracked.get(devnm).cloned() else {
             return true;
@@ -745,6 +748,14 @@ impl<'q, F: Format> Manager<'q, F> {
         let Some(view) = self.array_view(devnm, &tracked) else {
             return false;
         };
+        let whole = view
+            .members
+            .iter()
+            .filter(|m| !m.1.contains(DiskState::FAULTY))
+            .count();
+        if u32::try_from(whole).is_ok_and(|n| n >= view.raid_disks) {
+            return true;
+        }
         let Some(choice) = (match self.current_snapshot() {
             Some(_) => {
                 let snap = self.snapshot.take();
@@ -756,7 +767,7 @@ impl<'q, F: Format> Manager<'q, F> {
             }
             None => None,
         }) else {
-            return true;
+            return false;
         };
         let (disks, update) = choice;
         // The kernel must not start recovery on a half-added disk.
