@@ -6,6 +6,7 @@
 mod common;
 
 use common::Fixture;
+use mdmon_core::imsm::layout::VOL_DIRTY;
 use mdmon_core::imsm::container::{Compat, Container, MemberCopy, PresentDisk};
 use mdmon_core::imsm::model::{gather_mpb, Mpb, TailGeometry, MPB_BUF_LEN};
 use mdmon_core::imsm::ops::{ds, ArrayInput, MemberInput, SyncAction, MAX_SECTOR};
@@ -278,6 +279,48 @@ fn rebuild_checkpoint_and_completion() {
         .ords
         .iter()
         .all(|o| o & mdmon_core::imsm::layout::ORD_REBUILD == 0));
+}
+
+/// 06 again: while r1 is dirty its rebuild checkpoint reads 0 on disk, and the real one
+/// comes back when it is clean. mdadm assembles a volume in a rebuild migration without a
+/// resync even when it is dirty, so after a power cut the part already rebuilt would keep
+/// any write that reached one mirror only; from checkpoint 0 the rebuild copies it all
+/// again. (The C mdmon writes the progress whatever the dirty flag; the rig's `imsm-cut`
+/// with throttled disks caught the difference it leaves.)
+#[test]
+fn a_dirty_volume_in_a_rebuild_keeps_checkpoint_zero_on_disk() {
+    let Some(f) = moment("06-mid-rebuild-checkpoint") else {
+        eprintln!("fixture 06 absent");
+        return;
+    };
+    let mut c = load(&f);
+    let r1 = volume_by_name(&c, b"r1");
+    assert!(c.is_rebuilding(r1));
+    let bpu = c.blocks_per_migr_unit(r1);
+    let units = c.mpb.volumes[r1].dev.curr_migr_unit();
+    let target = c.mpb.volumes[r1].map0.raw.failed_disk_num as usize;
+    let mut m = members(&c, r1, &[], &[]);
+    m[target].state = 0;
+    m[target].recovery_start = (units + 4) * bpu;
+    let mut a = array(&c, r1, &m);
+    a.prev_action = SyncAction::Recover;
+    a.curr_action = SyncAction::Recover;
+    a.resync_start = MAX_SECTOR;
+    a.last_checkpoint = (units + 4) * bpu;
+    // A write: dirty, and the checkpoint says nothing is rebuilt.
+    let out = c.set_array_state(&a, 0).unwrap();
+    assert!(out.needs_sync);
+    assert_ne!(c.mpb.volumes[r1].dev.dirty & VOL_DIRTY, 0);
+    assert_eq!(c.mpb.volumes[r1].dev.curr_migr_unit(), 0);
+    assert!(c.is_rebuilding(r1), "still the same rebuild");
+    // Progress while dirty: still 0.
+    a.last_checkpoint = (units + 8) * bpu;
+    c.set_array_state(&a, 0).unwrap();
+    assert_eq!(c.mpb.volumes[r1].dev.curr_migr_unit(), 0);
+    // Clean again: the progress md reported is recorded.
+    c.set_array_state(&a, 1).unwrap();
+    assert_eq!(c.mpb.volumes[r1].dev.dirty & VOL_DIRTY, 0);
+    assert_eq!(c.mpb.volumes[r1].dev.curr_migr_unit(), units + 8);
 }
 
 /// The container of tests/vm/imsm-rebuild-poweroff.sh just before MDRS0002 fails: r1 on

@@ -546,6 +546,19 @@ impl Container {
             vol.dev.dirty = d;
             self.touch();
         }
+        // mdadm assembles a volume in a rebuild migration without a resync, dirty or not:
+        // after a power cut while dirty, a write that reached one mirror and not the other
+        // would stay a difference forever in the part already rebuilt. So while the volume
+        // is dirty on disk the rebuild's checkpoint reads "nothing rebuilt yet": a cut then
+        // restarts the rebuild from the start, which copies the whole volume onto the
+        // rebuilt member again (docs/imsm.md, "Dirty during a rebuild").
+        if consistent == 0 && self.is_rebuilding(v) {
+            let vol = self.volume_mut(v)?;
+            if vol.dev.curr_migr_unit() != 0 {
+                vol.dev.set_curr_migr_unit(0);
+                self.touch();
+            }
+        }
         out.needs_sync = self.pending;
         // Upstream returns its int (2 stays 2); callers only ask "nonzero?", so normalise.
         out.consistent = u8::from(consistent != 0);
