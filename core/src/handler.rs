@@ -27,12 +27,19 @@ const fn max(a: usize, b: usize) -> usize {
 
 /// One write of a metadata sync: `len` bytes of the sync buffer from `buf_start`, to the
 /// member disk `disk` (the handler's id for it) at byte `offset`.
+///
+/// Writes go out in waves: every write of a wave has completed (or failed) before the
+/// first write of the next wave is issued; within a wave all disks are written at once,
+/// each disk's writes in list order. All writes of one disk share a wave. A format whose
+/// copy on a disk can be torn by a cut (a multi-sector IMSM record) puts one disk in each
+/// wave, so a power cut can tear at most one member's copy (docs/imsm.md, "Torn writes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DiskWrite {
     pub disk: u32,
     pub offset: u64,
     pub buf_start: usize,
     pub len: usize,
+    pub wave: u8,
 }
 
 /// Why a sync produced no writes although changes were pending.

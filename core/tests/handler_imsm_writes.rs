@@ -66,6 +66,7 @@ fn handler_writes_the_plan_bytes_with_one_write_per_disk() {
             offset: w.offset,
             buf_start: w.buf_start,
             len: w.len,
+            wave: 0,
         };
         apply(&mut by_plan, &buf, &dw);
     }

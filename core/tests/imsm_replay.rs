@@ -6,8 +6,8 @@
 mod common;
 
 use common::Fixture;
-use mdmon_core::imsm::layout::VOL_DIRTY;
 use mdmon_core::imsm::container::{Compat, Container, MemberCopy, PresentDisk};
+use mdmon_core::imsm::layout::VOL_DIRTY;
 use mdmon_core::imsm::model::{gather_mpb, Mpb, TailGeometry, MPB_BUF_LEN};
 use mdmon_core::imsm::ops::{ds, ArrayInput, MemberInput, SyncAction, MAX_SECTOR};
 use mdmon_core::imsm::update::{DiskChange, PreparedUpdate, Update, UpdateError};

@@ -368,6 +368,9 @@ impl DdfMetadata {
                             .checked_add(op.buf_start)
                             .ok_or(SyncError::BufferTooSmall)?,
                         len: op.len,
+                        // Each disk keeps a closed copy at every instant (docs/ddf.md,
+                        // "Write order"): all disks at once.
+                        wave: 0,
                     })
                     .map_err(|_| SyncError::TooManyWrites)?;
             }

@@ -181,10 +181,12 @@ impl ContainerMetadata for ImsmMetadata {
                     offset,
                     buf_start,
                     len,
+                    wave: 0,
                 })
                 .map_err(|_| SyncError::TooManyWrites)?;
             i += step;
         }
+        sequence_torn_copies(writes);
         if merged_any {
             // The sector after the anchor image (inside the MPB area of the buffer, which a
             // one-sector MPB leaves unused) becomes the cleared migration record.
@@ -209,5 +211,41 @@ impl ContainerMetadata for ImsmMetadata {
         // Known cost: `clone_from` builds the copy on the monitor's stack first; a
         // field-wise copy would avoid that (the stack is sized for it meanwhile).
         dst.clone_from(&self.container);
+    }
+}
+
+/// One disk per wave when some disk's copy takes more than one write (an MPB of several
+/// sectors, or a migration record beside it): its sectors are then new and old at once
+/// until its last write, and the copy fails its checksum. Written one disk after another,
+/// a power cut finds at most one member torn and every other with a whole copy, old or
+/// new (docs/imsm.md, "Torn writes"). A one-sector MPB goes out in one write per disk and
+/// every disk at once.
+fn sequence_torn_copies(writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>) {
+    let chained = writes.iter().enumerate().any(|(i, w)| {
+        writes
+            .iter()
+            .skip(i.saturating_add(1))
+            .any(|o| o.disk == w.disk)
+    });
+    if !chained {
+        return;
+    }
+    // Waves in the order disks first appear in the plan.
+    let mut order: Vec<u32, MAX_DISK_WRITES> = Vec::new();
+    for i in 0..writes.len() {
+        let Some(disk) = writes.get(i).map(|w| w.disk) else {
+            break;
+        };
+        let wave = match order.iter().position(|&d| d == disk) {
+            Some(p) => p,
+            None => {
+                // At most one entry per write: cannot overflow.
+                let _ = order.push(disk);
+                order.len().saturating_sub(1)
+            }
+        };
+        if let Some(w) = writes.get_mut(i) {
+            w.wave = u8::try_from(wave).unwrap_or(u8::MAX);
+        }
     }
 }

@@ -258,33 +258,56 @@ impl MetadataWriter {
         disk_of: impl Fn(u32) -> Option<&'d MetadataDisk>,
         mut done: impl FnMut(usize, bool),
     ) {
+        let last = writes.iter().map(|w| w.wave).max().unwrap_or(0);
+        for wave in 0..=last {
+            self.write_wave(buf, writes, wave, &disk_of, &mut done);
+        }
+    }
+
+    /// The writes of wave `wave`, as `write_all` describes; returns when each completed or
+    /// failed.
+    fn write_wave<'d>(
+        &mut self,
+        buf: &[u8],
+        writes: &[DiskWrite],
+        wave: u8,
+        disk_of: &impl Fn(u32) -> Option<&'d MetadataDisk>,
+        done: &mut impl FnMut(usize, bool),
+    ) {
         let Some(ctx) = self.ctx else {
             for (i, w) in writes.iter().enumerate() {
-                done(i, write_one(buf, w, &disk_of));
+                if w.wave == wave {
+                    done(i, write_one(buf, w, disk_of));
+                }
             }
             return;
         };
-        // Start one chain per disk: the first write listed for it.
+        // Start one chain per disk: the first write listed for it in this wave.
         let mut chains = 0usize;
         // Chains (slots) whose iocb is prepared and waits for io_submit.
         let mut queued = SlotList::new();
         for (i, w) in writes.iter().enumerate() {
-            if writes.iter().take(i).any(|p| p.disk == w.disk) {
+            if w.wave != wave
+                || writes
+                    .iter()
+                    .take(i)
+                    .any(|p| p.disk == w.disk && p.wave == wave)
+            {
                 continue;
             }
             if chains == MAX_CHAINS {
                 // Beyond capacity (more disks than any container can hold): write this
                 // disk's chain synchronously, in order.
-                write_chain_sync(buf, writes, i, &disk_of, &mut done);
+                write_chain_sync(buf, writes, i, disk_of, done);
                 continue;
             }
             let slot = chains;
             chains += 1;
-            if self.prepare(slot, i, buf, writes, &disk_of, &mut done) {
-                self.queue(&mut queued, slot, buf, writes, &disk_of, &mut done);
+            if self.prepare(slot, i, buf, writes, disk_of, done) {
+                self.queue(&mut queued, slot, buf, writes, disk_of, done);
             }
         }
-        let mut in_flight = self.submit(ctx, queued.as_slice(), buf, writes, &disk_of, &mut done);
+        let mut in_flight = self.submit(ctx, queued.as_slice(), buf, writes, disk_of, done);
         let mut events = [IoEvent::default(); MAX_CHAINS];
         while in_flight > 0 {
             // SAFETY: `events` has room for `in_flight` (≤ MAX_CHAINS) events; a null
@@ -330,12 +353,12 @@ impl MetadataWriter {
                 done(index, ok);
                 // The next write of the same disk, if any.
                 if let Some(next) = next_on_disk(writes, index) {
-                    if self.prepare(slot, next, buf, writes, &disk_of, &mut done) {
-                        self.queue(&mut queued, slot, buf, writes, &disk_of, &mut done);
+                    if self.prepare(slot, next, buf, writes, disk_of, done) {
+                        self.queue(&mut queued, slot, buf, writes, disk_of, done);
                     }
                 }
             }
-            in_flight += self.submit(ctx, queued.as_slice(), buf, writes, &disk_of, &mut done);
+            in_flight += self.submit(ctx, queued.as_slice(), buf, writes, disk_of, done);
         }
     }
 
@@ -506,14 +529,15 @@ impl SlotList {
     }
 }
 
-/// The write after `index` in `writes` that goes to the same disk.
+/// The write after `index` in `writes` that goes to the same disk in the same wave.
 fn next_on_disk(writes: &[DiskWrite], index: usize) -> Option<usize> {
-    let disk = writes.get(index)?.disk;
+    let w = writes.get(index)?;
+    let (disk, wave) = (w.disk, w.wave);
     writes
         .iter()
         .enumerate()
         .skip(index.saturating_add(1))
-        .find(|(_, w)| w.disk == disk)
+        .find(|(_, w)| w.disk == disk && w.wave == wave)
         .map(|(j, _)| j)
 }
 
@@ -588,6 +612,7 @@ mod tests {
             offset,
             buf_start,
             len,
+            wave: 0,
         }
     }
 
@@ -663,6 +688,48 @@ mod tests {
             "the old one stays"
         );
         let _ = std::fs::remove_file(path);
+    }
+
+    /// Both writers finish every write of a wave before the next wave starts, whatever the
+    /// list order; a disk's writes in a wave stay in list order.
+    fn check_waves(mut writer: MetadataWriter, tag: &str) {
+        let (pa, a) = disk_file(tag, 11);
+        let (pb, b) = disk_file(tag, 12);
+        let buf = AlignedBuf::new(4096).unwrap();
+        let wave = |mut x: DiskWrite, n: u8| {
+            x.wave = n;
+            x
+        };
+        let writes = [
+            wave(w(12, 0, 0, 4096), 1),
+            wave(w(11, 0, 0, 4096), 0),
+            wave(w(12, 4096, 0, 4096), 1),
+            wave(w(11, 4096, 0, 4096), 0),
+        ];
+        let disks = [&a, &b];
+        let mut order = Vec::new();
+        writer.write_all(
+            buf.as_slice(),
+            &writes,
+            |id| disks.iter().find(|d| d.id == id).copied(),
+            |i, ok| {
+                assert!(ok);
+                order.push(i);
+            },
+        );
+        assert_eq!(
+            order,
+            [1, 3, 0, 2],
+            "wave 0 (disk 11) first, each in list order"
+        );
+        let _ = std::fs::remove_file(pa);
+        let _ = std::fs::remove_file(pb);
+    }
+
+    #[test]
+    fn both_writers_write_wave_after_wave() {
+        check_waves(MetadataWriter::new(), "waves-aio");
+        check_waves(MetadataWriter::synchronous(), "waves-sync");
     }
 
     #[test]
