@@ -198,6 +198,7 @@ pub fn imsm_load(data: &[u8]) {
 /// Syncs `c` (marked changed) onto copies of the members' tails and loads those again.
 fn imsm_write_back(c: &mut imsm::container::Container, members: &[ImsmMember], compat: Compat) {
     let lss = c.sector_size;
+    let family_before = c.mpb.header.family_num.get();
     c.touch();
     let mut buf = vec![0u8; sync_buffer_len(lss as usize)];
     let plan = match c.sync_metadata(&mut buf) {
@@ -217,8 +218,23 @@ fn imsm_write_back(c: &mut imsm::container::Container, members: &[ImsmMember], c
             .expect("a write from outside the sync buffer");
         t.write(w.offset, data, IMSM_REGION);
     }
-    let again = imsm::container::Container::load(&copies(&written, lss), compat)
-        .unwrap_or_else(|e| panic!("the written-back container does not load: {e:?}"));
+    // A member the sync did not write (not in the champion's table) still holds its own
+    // MPB. If that MPB is of the champion's family, the vote (upstream's thunderdome) may
+    // pick it after the write, or refuse both: an identical MPB on a disk whose serial its
+    // table lacks (a dd clone) takes the champion's place and owns no disk. That is the
+    // format's rule, not the writer's fault, so the reload is required only without such
+    // a stale member.
+    let family = c.mpb.header.family_num.get();
+    let stale = members.iter().enumerate().any(|(i, (_, t))| {
+        !plan.writes.iter().any(|w| w.member as usize == i)
+            && imsm_family(t, lss).is_some_and(|f| f == family || f == family_before)
+    });
+    let reloaded = imsm::container::Container::load(&copies(&written, lss), compat);
+    if stale {
+        return;
+    }
+    let again =
+        reloaded.unwrap_or_else(|e| panic!("the written-back container does not load: {e:?}"));
     // Spares get a spare-only MPB of generation 1 (as upstream writes them), so only a
     // container with table members written must come back as the generation just written.
     // Two members with one serial (cheap bridges do that) may both bind to one entry, and
@@ -241,6 +257,14 @@ fn imsm_write_back(c: &mut imsm::container::Container, members: &[ImsmMember], c
             "the reloaded container is not the one just written"
         );
     }
+}
+
+/// The family of the MPB a member holds, if it parses.
+fn imsm_family(t: &Tail, lss: u32) -> Option<u32> {
+    let mut buf = vec![0u8; imsm::model::MPB_BUF_LEN];
+    let n = imsm::model::gather_mpb(&t.bytes, t.disk_bytes, lss, &mut buf).ok()?;
+    let mpb = imsm::model::Mpb::parse(&buf[..n], lss).ok()?;
+    Some(mpb.header.family_num.get())
 }
 
 // ---------------------------------------------------------------------------------------
