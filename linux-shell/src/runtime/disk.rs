@@ -276,8 +276,13 @@ impl MetadataWriter {
     ) {
         let Some(ctx) = self.ctx else {
             for (i, w) in writes.iter().enumerate() {
-                if w.wave == wave {
-                    done(i, write_one(buf, w, disk_of));
+                if w.wave == wave
+                    && !writes
+                        .iter()
+                        .take(i)
+                        .any(|p| p.disk == w.disk && p.wave == wave)
+                {
+                    write_chain_sync(buf, writes, i, disk_of, done);
                 }
             }
             return;
@@ -351,6 +356,10 @@ impl MetadataWriter {
                 iocb.aio_nbytes = 0;
                 in_flight = in_flight.saturating_sub(1);
                 done(index, ok);
+                if !ok {
+                    fail_rest_of_chain(writes, index, done);
+                    continue;
+                }
                 // The next write of the same disk, if any.
                 if let Some(next) = next_on_disk(writes, index) {
                     if self.prepare(slot, next, buf, writes, disk_of, done) {
@@ -396,13 +405,13 @@ impl MetadataWriter {
         write_chain_sync(buf, writes, index, disk_of, done);
     }
 
-    /// Fills `slot`'s iocb for write `index`, skipping (and reporting as failed) writes
-    /// that cannot be issued, and moving on to that disk's next write. False when the
-    /// chain has nothing left to submit (or was written synchronously).
+    /// Fills `slot`'s iocb for write `index`. A write that cannot be issued is reported
+    /// failed, and so is the rest of its disk's chain (`fail_rest_of_chain`). False when
+    /// the chain has nothing left to submit (or was written synchronously).
     fn prepare<'d>(
         &mut self,
         slot: usize,
-        mut index: usize,
+        index: usize,
         buf: &[u8],
         writes: &[DiskWrite],
         disk_of: &impl Fn(u32) -> Option<&'d MetadataDisk>,
@@ -416,33 +425,29 @@ impl MetadataWriter {
             write_chain_sync(buf, writes, index, disk_of, done);
             return false;
         };
-        loop {
-            let Some(w) = writes.get(index) else {
-                return false;
-            };
-            let bytes = buf.get(w.buf_start..w.buf_start.saturating_add(w.len));
-            let fd = disk_of(w.disk).map(|d| d.fd.as_raw_fd());
-            let offset = i64::try_from(w.offset).ok();
-            if let (Some(bytes), Some(fd), Some(offset)) = (bytes, fd, offset) {
-                *cursor = index;
-                *iocb = Iocb {
-                    aio_data: slot as u64,
-                    key_rw_flags: RWF_DSYNC << 32,
-                    aio_lio_opcode: IOCB_CMD_PWRITE,
-                    aio_fildes: fd as u32,
-                    aio_buf: bytes.as_ptr() as u64,
-                    aio_nbytes: bytes.len() as u64,
-                    aio_offset: offset,
-                    ..Iocb::default()
-                };
-                return true;
-            }
+        let Some(w) = writes.get(index) else {
+            return false;
+        };
+        let bytes = buf.get(w.buf_start..w.buf_start.saturating_add(w.len));
+        let fd = disk_of(w.disk).map(|d| d.fd.as_raw_fd());
+        let offset = i64::try_from(w.offset).ok();
+        let (Some(bytes), Some(fd), Some(offset)) = (bytes, fd, offset) else {
             done(index, false);
-            match next_on_disk(writes, index) {
-                Some(next) => index = next,
-                None => return false,
-            }
-        }
+            fail_rest_of_chain(writes, index, done);
+            return false;
+        };
+        *cursor = index;
+        *iocb = Iocb {
+            aio_data: slot as u64,
+            key_rw_flags: RWF_DSYNC << 32,
+            aio_lio_opcode: IOCB_CMD_PWRITE,
+            aio_fildes: fd as u32,
+            aio_buf: bytes.as_ptr() as u64,
+            aio_nbytes: bytes.len() as u64,
+            aio_offset: offset,
+            ..Iocb::default()
+        };
+        true
     }
 
     /// Submits the prepared iocbs of the chains `queued`; returns how many the kernel
@@ -552,11 +557,28 @@ fn write_chain_sync<'d>(
 ) {
     let mut index = first;
     while let Some(w) = writes.get(index) {
-        done(index, write_one(buf, w, disk_of));
+        let ok = write_one(buf, w, disk_of);
+        done(index, ok);
+        if !ok {
+            fail_rest_of_chain(writes, index, done);
+            return;
+        }
         match next_on_disk(writes, index) {
             Some(next) => index = next,
             None => break,
         }
+    }
+}
+
+/// A disk's chain stops at its first failed write: the writes after it are reported failed
+/// and never issued. A later write of a chain closes what the earlier ones opened (an
+/// IMSM anchor over its extended sectors, a DDF primary header over its sections), and
+/// closing over a body that did not land would make a torn copy look whole.
+fn fail_rest_of_chain(writes: &[DiskWrite], failed: usize, done: &mut impl FnMut(usize, bool)) {
+    let mut index = failed;
+    while let Some(next) = next_on_disk(writes, index) {
+        done(next, false);
+        index = next;
     }
 }
 
@@ -724,6 +746,45 @@ mod tests {
         );
         let _ = std::fs::remove_file(pa);
         let _ = std::fs::remove_file(pb);
+    }
+
+    /// A disk's chain stops at its first failed write, in both writers: what follows is
+    /// reported failed and never lands; other disks go on.
+    fn check_chain_stops(mut writer: MetadataWriter, tag: &str) {
+        let (pa, a) = disk_file(tag, 21);
+        let (pb, b) = disk_file(tag, 22);
+        let mut buf = AlignedBuf::new(4096).unwrap();
+        buf.as_mut_slice().fill(b'x');
+        let writes = [
+            // Its bytes lie outside the buffer: cannot be issued.
+            w(21, 0, 8192, 4096),
+            w(22, 0, 0, 4096),
+            w(21, 4096, 0, 4096),
+        ];
+        let disks = [&a, &b];
+        let mut results = [None; 3];
+        writer.write_all(
+            buf.as_slice(),
+            &writes,
+            |id| disks.iter().find(|d| d.id == id).copied(),
+            |i, ok| results[i] = Some(ok),
+        );
+        assert_eq!(results, [Some(false), Some(true), Some(false)]);
+        let da = std::fs::read(&pa).unwrap();
+        assert!(
+            da.iter().all(|&x| x == 0),
+            "nothing after the failed write landed"
+        );
+        let db = std::fs::read(&pb).unwrap();
+        assert!(db[..4096].iter().all(|&x| x == b'x'));
+        let _ = std::fs::remove_file(pa);
+        let _ = std::fs::remove_file(pb);
+    }
+
+    #[test]
+    fn both_writers_stop_a_chain_at_its_first_failed_write() {
+        check_chain_stops(MetadataWriter::new(), "stop-aio");
+        check_chain_stops(MetadataWriter::synchronous(), "stop-sync");
     }
 
     #[test]

@@ -407,9 +407,9 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
 
     /// Writes what the handler marked pending to every member disk. Returns the token that
     /// allows the sysfs writes when the metadata is on disk: nothing was pending, or at
-    /// least one member took the write (at assembly mdadm trusts the newest copy, so one
-    /// disk holding "dirty" suffices; a disk refusing writes is about to be failed by the
-    /// kernel anyway). When no disk took it, nothing is told to the kernel — writes keep
+    /// least one member took every write of its chain (at assembly mdadm trusts the newest
+    /// copy, so one disk holding "dirty" suffices; a disk refusing writes is about to be
+    /// failed by the kernel anyway). When no disk took it, nothing is told to the kernel — writes keep
     /// waiting rather than proceed on an unrecorded "dirty" — and the sync is retried soon.
     fn sync_metadata(&mut self) -> Option<MetadataSynced> {
         let mut writes: heapless::Vec<DiskWrite, MAX_DISK_WRITES> = heapless::Vec::new();
@@ -417,8 +417,7 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
             Ok(true) => {
                 // All members' writes in flight at once, each disk's in the handler's order;
                 // this returns when every one completed (durably: RWF_DSYNC) or failed.
-                let mut any_ok = false;
-                let mut any_failed = false;
+                let mut failed = [false; MAX_DISK_WRITES];
                 let disks = &self.disks;
                 let shared = self.shared;
                 let list = &writes;
@@ -427,10 +426,10 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                     list,
                     |id| disks.iter().find(|d| d.id == id).map(|d| &**d),
                     |i, ok| {
-                        if ok {
-                            any_ok = true;
-                        } else {
-                            any_failed = true;
+                        if !ok {
+                            if let Some(f) = failed.get_mut(i) {
+                                *f = true;
+                            }
                             shared.write_errors.fetch_add(1, Ordering::Relaxed);
                             if let Some(w) = list.get(i) {
                                 shared.disk_write_errors.note(w.disk);
@@ -438,14 +437,18 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                         }
                     },
                 );
-                if any_failed {
+                if failed.iter().any(|&f| f) {
                     // The manager logs which disk failed (the monitor cannot format text).
                     self.manager_wake.signal();
                 }
-                if !any_ok {
+                // Recorded: some disk took every write of its chain, so it holds the whole
+                // new copy. One good write of a disk whose closing write failed proves
+                // nothing (README, "Crash consistency").
+                let recorded = some_chain_complete(list, &failed);
+                if !recorded {
                     self.meta.mark_unwritten();
                 }
-                any_ok
+                recorded
             }
             Ok(false) => true,
             Err(_) => {
@@ -564,6 +567,16 @@ fn audit_mutant_panic(arrays: usize) {
 
 /// Removes element `i`, keeping the order, through `retain` (heapless' `remove` asserts
 /// the index, which would put a panic on the monitor path).
+/// Whether some disk of `writes` had none of its writes fail (`failed[i]` for write `i`).
+fn some_chain_complete(writes: &[DiskWrite], failed: &[bool]) -> bool {
+    writes.iter().any(|w| {
+        !writes
+            .iter()
+            .zip(failed.iter())
+            .any(|(o, &f)| f && o.disk == w.disk)
+    })
+}
+
 fn remove_at<T, const N: usize>(v: &mut heapless::Vec<T, N>, i: usize) {
     let mut k = 0;
     v.retain(|_| {
@@ -656,5 +669,30 @@ fn observe(a: &ArrayBundle) -> Observation {
         blocked,
         reshape_finished,
         members,
+    }
+}
+
+#[cfg(test)]
+mod recorded_tests {
+    use super::*;
+
+    fn w(disk: u32) -> DiskWrite {
+        DiskWrite {
+            disk,
+            offset: 0,
+            buf_start: 0,
+            len: 512,
+            wave: 0,
+        }
+    }
+
+    #[test]
+    fn recorded_means_one_disk_took_its_whole_chain() {
+        // Disks 1 and 2 each write twice; the closing write of each fails.
+        let writes = [w(1), w(2), w(1), w(2)];
+        assert!(!some_chain_complete(&writes, &[false, false, true, true]));
+        assert!(some_chain_complete(&writes, &[false, false, true, false]));
+        assert!(some_chain_complete(&writes, &[false; 4]));
+        assert!(!some_chain_complete(&writes, &[true; 4]));
     }
 }
