@@ -302,9 +302,9 @@ cut_boot1() {
 		R1=$(devnm_of /dev/md/r1)
 		victim=""
 		for m in /sys/block/$R1/md/dev-*; do
-			[ "$(cat $m/state)" = in_sync ] && { victim=/dev/${m##*/dev-}; break; }
+			case "$(cat $m/state)" in in_sync | in_sync,*) victim=/dev/${m##*/dev-}; break ;; esac
 		done
-		[ -n "$victim" ] || fail "no in-sync member of r1 to fail"
+		[ -n "$victim" ] || fail "no in-sync member of r1 to fail: $(grep -H . /sys/block/$R1/md/dev-*/state | tr "\n" " ")"
 		log "cycle $cycle: failing $victim"
 		mdadm /dev/md/r1 --fail $victim
 		wait_for 20 "$victim out of both volumes" sh -c "! grep '^md.*raid1' /proc/mdstat | grep -q '${victim##*/}\['"
