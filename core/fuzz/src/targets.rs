@@ -198,7 +198,6 @@ pub fn imsm_load(data: &[u8]) {
 /// Syncs `c` (marked changed) onto copies of the members' tails and loads those again.
 fn imsm_write_back(c: &mut imsm::container::Container, members: &[ImsmMember], compat: Compat) {
     let lss = c.sector_size;
-    let family_before = c.mpb.header.family_num.get();
     c.touch();
     let mut buf = vec![0u8; sync_buffer_len(lss as usize)];
     let plan = match c.sync_metadata(&mut buf) {
@@ -219,15 +218,14 @@ fn imsm_write_back(c: &mut imsm::container::Container, members: &[ImsmMember], c
         t.write(w.offset, data, IMSM_REGION);
     }
     // A member the sync did not write (not in the champion's table) still holds its own
-    // MPB. If that MPB is of the champion's family, the vote (upstream's thunderdome) may
-    // pick it after the write, or refuse both: an identical MPB on a disk whose serial its
-    // table lacks (a dd clone) takes the champion's place and owns no disk. That is the
-    // format's rule, not the writer's fault, so the reload is required only without such
-    // a stale member.
-    let family = c.mpb.header.family_num.get();
+    // MPB, and the vote (upstream's thunderdome) is then free to pick it or refuse both
+    // after the write: an identical MPB on a disk its table lacks (a dd clone) takes the
+    // champion's place and owns no disk; a family another family migrated from, or a table
+    // naming a disk another candidate owns, wins on ownership. Those are the format's
+    // rules, not the writer's fault, so the reload is required only when no stale MPB
+    // remains.
     let stale = members.iter().enumerate().any(|(i, (_, t))| {
-        !plan.writes.iter().any(|w| w.member as usize == i)
-            && imsm_family(t, lss).is_some_and(|f| f == family || f == family_before)
+        !plan.writes.iter().any(|w| w.member as usize == i) && imsm_family(t, lss).is_some()
     });
     let reloaded = imsm::container::Container::load(&copies(&written, lss), compat);
     if stale {
@@ -259,7 +257,7 @@ fn imsm_write_back(c: &mut imsm::container::Container, members: &[ImsmMember], c
     }
 }
 
-/// The family of the MPB a member holds, if it parses.
+/// The family of the MPB a member holds, if it has one that parses.
 fn imsm_family(t: &Tail, lss: u32) -> Option<u32> {
     let mut buf = vec![0u8; imsm::model::MPB_BUF_LEN];
     let n = imsm::model::gather_mpb(&t.bytes, t.disk_bytes, lss, &mut buf).ok()?;
