@@ -1,12 +1,13 @@
 //! A power cut at any point of an IMSM metadata sync whose MPB spans two sectors (two
-//! volumes, as mdadm 4.2 wrote it in the rig), on real members: every member holds a whole
-//! copy, old or new, except at most one, and the members load as the metadata before the
-//! sync or the one after it.
+//! volumes, as mdadm 4.2 wrote it in the rig), on real members: every volume keeps all its
+//! members whole (old or new copy) but at most one, and the members load as the metadata
+//! before the sync or the one after it.
 //!
 //! IMSM keeps one copy per disk, and a copy of several sectors is torn (its checksum fails)
 //! from its first write until its last. The handler therefore writes such copies one disk
-//! after another (`DiskWrite::wave`, docs/imsm.md "Torn writes"). With every disk written
-//! at once, a cut would tear all of them together and nothing would load.
+//! after another when they hold members of one volume (`DiskWrite::wave`, docs/imsm.md
+//! "Torn writes"). With every disk written at once, a cut would tear all of them together
+//! and nothing would load.
 
 mod common;
 
@@ -50,8 +51,8 @@ fn write_sector(f: &Fixture, regions: &mut [Vec<u8>], buf: &[u8], w: &DiskWrite,
 }
 
 /// Marks volume `v` dirty, then cuts the sync at every sector of every write; returns the
-/// number of cut points checked.
-fn check_every_cut(f: &Fixture, v: usize) -> usize {
+/// number of cut points checked and the number of waves.
+fn check_every_cut(f: &Fixture, v: usize) -> (usize, u8) {
     let all = members(f);
     let start: Vec<Vec<u8>> = f.disks.iter().map(|d| d.region.clone()).collect();
     let mut meta = ImsmMetadata::new(load(f, &start, &all).expect("fixture loads"));
@@ -67,13 +68,34 @@ fn check_every_cut(f: &Fixture, v: usize) -> usize {
     let mut writes: heapless::Vec<DiskWrite, MAX_DISK_WRITES> = heapless::Vec::new();
     assert!(meta.sync(&mut buf, &mut writes).unwrap());
 
+    // Fixture disk indexes holding a member of each volume.
+    let volumes: Vec<Vec<usize>> = meta
+        .container
+        .mpb
+        .volumes
+        .iter()
+        .map(|vol| {
+            (0..vol.map0.num_members())
+                .filter_map(|slot| vol.map0.index_at(slot))
+                .filter_map(|idx| meta.container.disk_by_index(idx))
+                .map(|d| d.member as usize)
+                .collect()
+        })
+        .collect();
+    assert!(volumes.iter().all(|m| m.len() >= 2));
     let mut regions = start.clone();
     let mut points = 0;
     let mut check = |regions: &[Vec<u8>], at: &str| {
         // mdadm takes into the container only disks whose own copy loads.
         let (whole, torn): (Vec<usize>, Vec<usize>) =
             all.iter().partition(|&&i| load(f, regions, &[i]).is_some());
-        assert!(torn.len() <= 1, "cut {at}: torn copies on disks {torn:?}");
+        for (v, members) in volumes.iter().enumerate() {
+            let n = members.iter().filter(|m| torn.contains(m)).count();
+            assert!(
+                n <= 1,
+                "cut {at}: volume {v} has {n} torn members ({torn:?})"
+            );
+        }
         let c = load(f, regions, &whole).unwrap_or_else(|| panic!("cut {at}: nothing loads"));
         let g = c.mpb.header.generation_num.get();
         assert!(g == before || g == before + 1, "cut {at}: generation {g}");
@@ -122,16 +144,19 @@ fn check_every_cut(f: &Fixture, v: usize) -> usize {
     }
     let end = load(f, &regions, &all).unwrap();
     assert_eq!(end.mpb.header.generation_num.get(), before + 1);
-    points
+    (points, waves + 1)
 }
 
 #[test]
-fn a_cut_anywhere_in_a_two_sector_sync_leaves_at_most_one_member_torn() {
+fn a_cut_anywhere_in_a_two_sector_sync_tears_at_most_one_member_of_each_volume() {
     let Some(f) = common::moment("imsm", "02-volumes-resynced") else {
         return;
     };
     // Volume 1's record lies in the MPB's second sector.
-    let points = check_every_cut(&f, 1);
+    let (points, waves) = check_every_cut(&f, 1);
     assert!(points > 4, "{points} cut points");
+    // r1 on sda+sdb and r5 on sda+sdb+sdc: three waves; the spare sdd, in no volume, goes
+    // with the first.
+    assert_eq!(waves, 3);
     check_every_cut(&f, 0);
 }

@@ -186,7 +186,7 @@ impl ContainerMetadata for ImsmMetadata {
                 .map_err(|_| SyncError::TooManyWrites)?;
             i += step;
         }
-        sequence_torn_copies(writes);
+        sequence_torn_copies(&self.container, writes);
         if merged_any {
             // The sector after the anchor image (inside the MPB area of the buffer, which a
             // one-sector MPB leaves unused) becomes the cleared migration record.
@@ -214,13 +214,15 @@ impl ContainerMetadata for ImsmMetadata {
     }
 }
 
-/// One disk per wave when some disk's copy takes more than one write (an MPB of several
+/// Waves for a sync in which some disk's copy takes more than one write (an MPB of several
 /// sectors, or a migration record beside it): its sectors are then new and old at once
-/// until its last write, and the copy fails its checksum. Written one disk after another,
-/// a power cut finds at most one member torn and every other with a whole copy, old or
-/// new (docs/imsm.md, "Torn writes"). A one-sector MPB goes out in one write per disk and
-/// every disk at once.
-fn sequence_torn_copies(writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>) {
+/// until its last write, the copy fails its checksum, and mdadm leaves that disk out of the
+/// container. Two disks that hold a member of the same volume never share a wave, so a
+/// power cut tears at most one member of each volume: the volume still starts (degraded),
+/// and every other disk holds the old or the new copy whole (docs/imsm.md, "Torn writes").
+/// Disks that share no volume (spares, disjoint volumes) go out together. A one-sector MPB
+/// goes out in one write per disk and every disk at once.
+fn sequence_torn_copies(c: &Container, writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>) {
     let chained = writes.iter().enumerate().any(|(i, w)| {
         writes
             .iter()
@@ -230,22 +232,50 @@ fn sequence_torn_copies(writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>) {
     if !chained {
         return;
     }
-    // Waves in the order disks first appear in the plan.
-    let mut order: Vec<u32, MAX_DISK_WRITES> = Vec::new();
+    // (disk, wave) in the order disks first appear in the plan; each disk takes the first
+    // wave none of whose disks shares a volume with it.
+    let mut placed: Vec<(u32, u8), MAX_DISK_WRITES> = Vec::new();
     for i in 0..writes.len() {
         let Some(disk) = writes.get(i).map(|w| w.disk) else {
             break;
         };
-        let wave = match order.iter().position(|&d| d == disk) {
-            Some(p) => p,
+        let wave = match placed.iter().find(|(d, _)| *d == disk) {
+            Some(&(_, wave)) => wave,
             None => {
+                let mut wave = 0u8;
+                while placed
+                    .iter()
+                    .any(|&(d, w)| w == wave && share_a_volume(c, d, disk))
+                {
+                    wave = wave.saturating_add(1);
+                    if wave == u8::MAX {
+                        break;
+                    }
+                }
                 // At most one entry per write: cannot overflow.
-                let _ = order.push(disk);
-                order.len().saturating_sub(1)
+                let _ = placed.push((disk, wave));
+                wave
             }
         };
         if let Some(w) = writes.get_mut(i) {
-            w.wave = u8::try_from(wave).unwrap_or(u8::MAX);
+            w.wave = wave;
         }
     }
+}
+
+/// Whether members `a` and `b` both hold a member of some volume (in either map of a
+/// migrating one).
+fn share_a_volume(c: &Container, a: u32, b: u32) -> bool {
+    let in_map = |map: &crate::imsm::model::Map, m: u32| {
+        (0..map.num_members()).any(|slot| {
+            map.index_at(slot)
+                .and_then(|idx| c.disk_by_index(idx))
+                .is_some_and(|d| d.member == m)
+        })
+    };
+    c.mpb.volumes.iter().any(|v| {
+        let maps = [Some(&v.map0), v.map1.as_ref()];
+        let holds = |m: u32| maps.iter().flatten().any(|map| in_map(map, m));
+        holds(a) && holds(b)
+    })
 }
