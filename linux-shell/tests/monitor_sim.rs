@@ -196,6 +196,48 @@ fn one_wake_up_writes_the_metadata_once_for_all_its_arrays() {
     assert_eq!(sim.written("r5-array_state", 6), "active");
 }
 
+/// A member whose metadata write fails while the others take the copy is failed in its
+/// arrays (as md fails a member whose superblock write fails); the kernel is still told
+/// `active`, since the other member holds "dirty".
+#[test]
+fn a_member_whose_metadata_write_fails_is_failed_in_its_arrays() {
+    use std::os::fd::OwnedFd;
+    let sim = Sim::new("02-volumes-resynced", "write-fails");
+    let meta = ImsmMetadata::new(sim.load());
+    let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
+    let sdb = sim.disk_index("MDRS0002");
+    let mut disks = heapless::Vec::new();
+    for i in 0..sim.fixture.disks.len() {
+        let disk = if i == sdb {
+            // Read-only: every write to it fails.
+            let f = std::fs::File::open(sim.dir.join(&sim.fixture.disks[i].name)).unwrap();
+            let (ma, mi) = dev(i);
+            Box::new(mdmon::runtime::disk::MetadataDisk::from_fd(
+                OwnedFd::from(f),
+                i as u32,
+                ma,
+                mi,
+            ))
+        } else {
+            sim.open_disk(i)
+        };
+        let _ = disks.push(disk);
+    }
+    let mut links = Links::<ImsmMetadata>::new();
+    let Wired {
+        mut monitor,
+        mut tx,
+        shared,
+        ..
+    } = links.wire(Box::new(meta), sync_buf, disks);
+    tx.enqueue(ToMonitor::Array(r1_bundle(&sim))).unwrap();
+    step_without_allocating(&mut monitor);
+    assert!(shared.write_errors.load(Ordering::Relaxed) > 0);
+    assert_eq!(sim.written("array_state", 6), "active", "sda holds dirty");
+    assert_eq!(sim.written("dev1-state", 6), "faulty", "sdb is r1's slot 1");
+    assert_eq!(sim.written("dev0-state", 7), "in_sync");
+}
+
 #[test]
 fn without_a_metadata_write_the_kernel_is_not_told_active() {
     let sim = Sim::new("02-volumes-resynced", "nowrite");

@@ -102,6 +102,18 @@ impl MetadataDisk {
         })
     }
 
+    /// A disk over an already open descriptor (tests: a read-only one makes every write
+    /// fail).
+    pub fn from_fd(fd: OwnedFd, id: u32, major: u32, minor: u32) -> Self {
+        MetadataDisk {
+            id,
+            major,
+            minor,
+            fd,
+            sync_buf: None,
+        }
+    }
+
     /// Monitor side: if this disk brought a larger sync buffer, make it `current` and keep
     /// the previous one here (freed with the disk's box, by whoever frees that: the monitor
     /// frees nothing). No allocation, no copy.

@@ -445,7 +445,9 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                 // new copy. One good write of a disk whose closing write failed proves
                 // nothing (README, "Crash consistency").
                 let recorded = some_chain_complete(list, &failed);
-                if !recorded {
+                if recorded {
+                    self.fail_members_whose_writes_failed(&writes, &failed);
+                } else {
                     self.meta.mark_unwritten();
                 }
                 recorded
@@ -463,6 +465,36 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         } else {
             self.retry_soon = true;
             None
+        }
+    }
+
+    /// A member whose metadata write failed while another disk took the whole copy is
+    /// failed in every array that uses it, as md fails a member whose superblock write
+    /// fails: its copy is now stale or torn, and a disk that cannot take the metadata
+    /// cannot be trusted with "dirty". The next pass records the failure and the manager
+    /// removes it and looks for a spare; the manager logs the write errors with the disk's
+    /// name. (When no disk took the copy, nothing is failed: the sync is retried.)
+    fn fail_members_whose_writes_failed(&self, writes: &[DiskWrite], failed: &[bool]) {
+        for (i, w) in writes.iter().enumerate() {
+            let first_failure = failed.get(i) == Some(&true)
+                && !writes
+                    .iter()
+                    .zip(failed)
+                    .take(i)
+                    .any(|(o, &f)| f && o.disk == w.disk);
+            if !first_failure {
+                continue;
+            }
+            let Some(disk) = self.disks.iter().find(|d| d.id == w.disk) else {
+                continue;
+            };
+            for a in self.arrays.iter() {
+                for (m, fds) in a.record.members.iter().zip(a.members.iter()) {
+                    if m.major == disk.major && m.minor == disk.minor && !m.remove_requested {
+                        fds.state.write(b"faulty");
+                    }
+                }
+            }
         }
     }
 
