@@ -958,19 +958,36 @@ impl Container {
         if vol.is_migrating() || vol.map0.num_members() != old as usize {
             return Err(UpdateError::NotApplicable("member count"));
         }
-        // Resolve every disk before changing anything.
+        // Resolve every disk, and the table index each will have, before changing anything:
+        // a refusal after a spare's entry was appended left a table entry for a disk that
+        // stayed a spare (and got a spare-only MPB), so the next load's vote gave the
+        // container to that spare and dropped the volumes.
         let mut positions: Vec<usize, MAX_MEMBERS> = Vec::new();
-        for &devt in new_disks {
+        let mut appended = self.mpb.disks.len();
+        for (i, &devt) in new_disks.iter().enumerate() {
             let dev = decode_dev_t(devt);
             let pos = self
                 .disks
                 .iter()
                 .position(|d| d.dev == dev && !d.detached)
                 .ok_or(UpdateError::NotApplicable("new disk not present"))?;
-            match self.disks.get(pos).map(|d| d.slot) {
-                Some(DiskSlot::Spare) => {}
-                Some(DiskSlot::Table(i)) if u32::from(i) >= old => {}
+            if positions.contains(&pos) {
+                return Err(UpdateError::NotApplicable("new disk listed twice"));
+            }
+            let idx = match self.disks.get(pos).map(|d| d.slot) {
+                Some(DiskSlot::Spare) => {
+                    appended += 1;
+                    appended - 1
+                }
+                Some(DiskSlot::Table(t)) if u32::from(t) >= old => usize::from(t),
                 _ => return Err(UpdateError::NotApplicable("new disk already a member")),
+            };
+            if idx != old as usize + i {
+                // Upstream assumes table index == slot; refuse layouts where it does not hold.
+                return Err(UpdateError::NotApplicable("table index differs from slot"));
+            }
+            if appended > MAX_DISKS {
+                return Err(UpdateError::CapacityExceeded);
             }
             let _ = positions.push(pos);
         }
@@ -993,7 +1010,7 @@ impl Container {
                 }
             };
             if idx != want {
-                // Upstream assumes table index == slot; refuse layouts where it does not hold.
+                // Checked above; kept so a disagreement can never bind a wrong entry.
                 return Err(UpdateError::NotApplicable("table index differs from slot"));
             }
             if let Some(d) = self.disks.get_mut(pos) {
