@@ -103,6 +103,7 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
                     ("BENCH_REPS".into(), args.reps.to_string()),
                     ("BENCH_FAIL_REPS".into(), args.fail_reps.to_string()),
                 ],
+                client: None,
             };
             eprintln!(
                 "bench: {} latency repetitions, {} failure/takeover repetitions (TCG: allow ~{} min)",

@@ -19,11 +19,13 @@ commands:
   demo  the README demo: an IMSM RAID1 kept by our mdmon through a write, a member failure
         and a spare rebuild in the real-kernel rig (same as vm --scenario demo --mdmon ours)
   vm [--scenario NAME]... [--all] [--mdmon original|ours] [--keep] [--quiet] [--list]
-     [--cuts N] [--cut-seed S] [--disk-iops N]
+     [--cuts N] [--cut-seed S] [--disk-iops N] [--client VER]
         boot the real-kernel rig (Debian 6.1 kernel, mdadm 4.2 in qemu) and run scenarios
         from tests/vm/; exits non-zero if any scenario fails. A scenario with a power cut
         (header cut=A-B) runs N times, seeds S, S+1, ... (S from the clock if not given);
-        --disk-iops N: qemu throttles every member disk to N requests a second
+        --disk-iops N: qemu throttles every member disk to N requests a second;
+        --client VER: upstream mdadm VER (4.3 .. 4.6, from ../shared/clients or
+        $MDMON_RS_CLIENTS) replaces Debian's 4.2, and its own C mdmon is the original
   vm --upstream [GLOB]... [--mdmon original|ours|both] [--baseline [--group N]]
         [--timeout SECS] [--keep] [--verbose] [--write-readme] [--list]
         mdadm's own test suite (Debian's mdadm 4.2-5 source) in the rig, one fresh boot
@@ -193,6 +195,7 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
             keep: false,
             quiet: true,
             extra_env: Vec::new(),
+            client: None,
         };
         for s in rig::list_scenarios(&ws)?
             .iter()
@@ -232,6 +235,7 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
                     keep: false,
                     quiet: true,
                     extra_env: Vec::new(),
+                    client: None,
                 };
                 for s in rig::list_scenarios(&ws)?
                     .iter()
@@ -323,6 +327,7 @@ fn cmd_vm(args: &[String]) -> rig::Result<()> {
     let mut cut_seed: Option<u64> = None;
     let mut extra_env: Vec<(String, String)> = Vec::new();
     let mut cuts: u64 = 1;
+    let mut client = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -348,6 +353,12 @@ fn cmd_vm(args: &[String]) -> rig::Result<()> {
                     .and_then(|v| v.parse().ok())
                     .filter(|n| *n > 0)
                     .ok_or("--cuts needs a positive number")?
+            }
+            "--client" => {
+                client = Some(rig::Client::find(
+                    &ws,
+                    it.next().ok_or("--client needs a version (4.3 .. 4.6)")?,
+                )?)
             }
             "--all" => all = true,
             "--keep" => keep = true,
@@ -402,6 +413,7 @@ fn cmd_vm(args: &[String]) -> rig::Result<()> {
         keep,
         quiet,
         extra_env,
+        client,
     };
     let mut failed = Vec::new();
     let mut summary = Vec::new();
@@ -472,6 +484,7 @@ fn cmd_fixtures(args: &[String]) -> rig::Result<()> {
         keep: false,
         quiet: false,
         extra_env: Vec::new(),
+        client: None,
     };
     let opts = RunOptions {
         extra_env: vec![("RIG_CAPTURE".into(), "1".into())],

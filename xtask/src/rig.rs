@@ -637,6 +637,39 @@ pub struct RunOptions {
     pub keep: bool,
     pub quiet: bool,
     pub extra_env: Vec<(String, String)>,
+    /// `--client VER`: an upstream mdadm release from `../shared/clients/mdadm-VER` replaces
+    /// Debian's 4.2 in the guest, and its C mdmon is "the original".
+    pub client: Option<Client>,
+}
+
+/// An upstream mdadm release and its own C mdmon (`../shared/clients/README.md`).
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub version: String,
+    pub mdadm: PathBuf,
+    pub mdmon: PathBuf,
+}
+
+impl Client {
+    /// `mdadm-VER` under `$MDMON_RS_CLIENTS`, else `../shared/clients` beside the checkout.
+    pub fn find(ws: &Workspace, version: &str) -> Result<Client> {
+        let root = std::env::var_os("MDMON_RS_CLIENTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| ws.root.join("../shared/clients"));
+        let dir = root.join(format!("mdadm-{version}"));
+        let client = Client {
+            version: version.to_string(),
+            mdadm: dir.join("mdadm"),
+            mdmon: dir.join("mdmon"),
+        };
+        if !client.mdadm.is_file() || !client.mdmon.is_file() {
+            return Err(format!(
+                "no mdadm client {version}: {} needs `mdadm` and `mdmon` (set MDMON_RS_CLIENTS)",
+                dir.display()
+            ));
+        }
+        Ok(client)
+    }
 }
 
 pub struct RunResult {
@@ -927,6 +960,21 @@ fn build_overlay(
         "RIG_SCENARIO={}\nRIG_BOOT={boot}\nRIG_BOOTS={}\nRIG_DISKS={}\nRIG_MDMON={mdmon_tag}\n",
         spec.name, spec.boots, spec.disks
     );
+    if let Some(c) = &opts.client {
+        // The overlay comes after the base image, so these replace Debian's 4.2 binaries
+        // (`init` sets MDADM_NO_SYSTEMCTL for 4.3+, which would first ask systemd).
+        env.push_str(&format!("RIG_CLIENT={}\n", c.version));
+        let mdadm = read(&c.mdadm)?;
+        let mdmon = read(&c.mdmon)?;
+        cpio.file("sbin/mdadm", 0o755, &mdadm)
+            .map_err(|e| e.to_string())?;
+        cpio.file("usr/lib/rig/mdmon.orig", 0o755, &mdmon)
+            .map_err(|e| e.to_string())?;
+        if opts.mdmon == Mdmon::Original {
+            cpio.file("sbin/mdmon", 0o755, &mdmon)
+                .map_err(|e| e.to_string())?;
+        }
+    }
     for (k, v) in &opts.extra_env {
         env.push_str(&format!("{k}={v}\n"));
     }

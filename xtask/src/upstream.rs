@@ -326,6 +326,7 @@ fn run_test(run: &Runner, name: &str, mdmon: Mdmon, timeout: u64) -> rig::Result
             ("RIG_UPSTREAM_TEST".into(), name.into()),
             ("RIG_UPSTREAM_TIMEOUT".into(), timeout.to_string()),
         ],
+        client: None,
     };
     let r = rig::run_scenario(ws, image, &spec, &opts)?;
     let verdict = r
