@@ -49,6 +49,18 @@ pub fn sort_small<T: Ord>(s: &mut [T]) {
     sort_small_by(s, T::cmp);
 }
 
+/// `dst.copy_from_slice(src)` without its length-mismatch panic: false (and nothing copied)
+/// when the lengths differ.
+pub fn copy_exact(dst: &mut [u8], src: &[u8]) -> bool {
+    if dst.len() != src.len() {
+        return false;
+    }
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ mod imsm_support;
 use imsm_support::*;
 use mdmon_core::handler::imsm::ImsmMetadata;
 use mdmon_core::handler::{ContainerMetadata, DiskWrite, MAX_DISK_WRITES};
-use mdmon_core::imsm::container::{sync_buffer_len, Compat, Container, MemberCopy};
+use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
 use mdmon_core::imsm::layout::DISK_SPARE;
 
 const SERIALS: [&str; 3] = ["MDRS0001", "MDRS0002", "MDRS0003"];
@@ -51,46 +51,61 @@ fn apply(regions: &mut [Vec<u8>], buf: &[u8], w: &DiskWrite) {
     regions[w.disk as usize][at..at + w.len].copy_from_slice(&buf[w.buf_start..][..w.len]);
 }
 
-#[test]
-fn handler_writes_the_plan_bytes_with_one_write_per_disk() {
-    let start = regions();
-    // The plan, applied write by write.
-    let mut c = load(&start);
-    c.touch();
-    let mut buf = vec![0u8; sync_buffer_len(512)];
-    let plan = c.sync_metadata(&mut buf).unwrap().expect("pending");
-    let mut by_plan = start.clone();
-    for w in plan.writes.iter() {
-        let dw = DiskWrite {
-            disk: w.member,
-            offset: w.offset,
-            buf_start: w.buf_start,
-            len: w.len,
-            wave: 0,
-        };
-        apply(&mut by_plan, &buf, &dw);
+/// Every disk gets one write: a member's copy as it lies on the disk (extended sectors, the
+/// anchor, the cleared migration record), a spare its own sector. What lands is what a
+/// fresh load reads back, and the record is cleared.
+fn check_one_write_per_disk(base: &MpbSpec) {
+    let mut start = regions();
+    for r in start.iter_mut().take(2) {
+        let n = r.len();
+        let fresh = region_with(&mpb_bytes(base), DISK_SIZE, 512);
+        r.copy_from_slice(&fresh);
+        r[n - 512..].fill(0xa5);
     }
-    assert_eq!(plan.writes.len(), 5, "two per member, one for the spare");
-
-    // The handler, from a buffer whose spare area is dirty with an earlier sync's bytes.
     let mut meta = ImsmMetadata::new(load(&start));
     meta.container.touch();
+    // A buffer dirty with an earlier sync's bytes.
     let mut buf = vec![0x5au8; meta.sync_buffer_len()];
     let mut writes: heapless::Vec<DiskWrite, MAX_DISK_WRITES> = heapless::Vec::new();
     assert!(meta.sync(&mut buf, &mut writes).unwrap());
-    let mut by_handler = start.clone();
-    for w in writes.iter() {
-        apply(&mut by_handler, &buf, w);
-    }
     assert_eq!(writes.len(), 3, "one write per disk: {writes:?}");
+    let mpb_len = meta.container.mpb.header.mpb_size.get() as u64;
+    let sectors = mpb_len.div_ceil(512);
     for w in writes.iter().filter(|w| w.disk < 2) {
-        assert_eq!((w.offset, w.len), ((DISK_SECTORS - 2) * 512, 1024));
+        // From the first extended sector (LBA N-1-sectors) to the end of the disk.
+        assert_eq!(
+            (w.offset, w.len as u64),
+            ((DISK_SECTORS - 1 - sectors) * 512, (sectors + 1) * 512),
+            "{sectors} MPB sector(s)"
+        );
     }
-    for (i, (a, b)) in by_plan.iter().zip(&by_handler).enumerate() {
-        assert!(a == b, "disk {i} differs from the plan's result");
+    let mut after = start.clone();
+    for w in writes.iter() {
+        apply(&mut after, &buf, w);
     }
-    // And the record really was cleared on the members.
-    for r in &by_handler[..2] {
-        assert!(r[r.len() - 512..].iter().all(|&x| x == 0));
+    let reloaded = load(&after);
+    assert_eq!(
+        reloaded.mpb.header.generation_num.get(),
+        meta.container.mpb.header.generation_num.get()
+    );
+    assert_eq!(reloaded.mpb.volumes.len(), base.vols.len());
+    for r in &after[..2] {
+        assert!(r[r.len() - 512..].iter().all(|&x| x == 0), "record cleared");
     }
+    // A multi-sector copy can tear inside its write: members go out in waves.
+    let waves: std::collections::BTreeSet<u8> = writes.iter().map(|w| w.wave).collect();
+    assert_eq!(waves.len(), if sectors > 1 { 2 } else { 1 }, "{writes:?}");
+}
+
+#[test]
+fn a_one_sector_copy_is_one_write_per_disk_all_at_once() {
+    check_one_write_per_disk(&two_disk_raid1());
+}
+
+#[test]
+fn a_two_sector_copy_is_one_write_per_disk_one_member_at_a_time() {
+    let mut two = two_disk_raid1();
+    two.vols.push(raid1_vol("vol1", 0));
+    two.vols[1].map0.pba = 1 << 16;
+    check_one_write_per_disk(&two);
 }

@@ -214,15 +214,11 @@ fn fixture_containers_load_and_rewrite_like_mdmon() {
         let plan = c.sync_metadata(&mut buf).unwrap().unwrap();
         for (i, d) in disks.iter().enumerate() {
             let geo = TailGeometry::new(d.size, d.sector).unwrap();
-            let anchor = plan
-                .writes
-                .iter()
-                .find(|w| w.member == i as u32 && w.offset == geo.anchor_offset());
             let spare = c
                 .disks
                 .iter()
                 .any(|p| p.member == i as u32 && p.slot == DiskSlot::Spare);
-            let written = anchor.map(|a| &buf[a.buf_start..][..lss]);
+            let written = landing(&plan, &buf, i as u32, geo.anchor_offset(), lss);
             if spare {
                 let written =
                     written.unwrap_or_else(|| panic!("{}/{}: spare not written", f.moment, d.name));
@@ -270,16 +266,11 @@ fn fixture_containers_load_and_rewrite_like_mdmon() {
                 d.name
             );
             if sectors > 1 {
-                let ext = plan
-                    .writes
-                    .iter()
-                    .find(|w| {
-                        w.member == i as u32
-                            && Some(w.offset) == geo.extended_offset(sectors as u64 - 1)
-                    })
+                let at = geo.extended_offset(sectors as u64 - 1).unwrap();
+                let ext = landing(&plan, &buf, i as u32, at, (sectors - 1) * lss)
                     .unwrap_or_else(|| panic!("{}/{}: no extended write", f.moment, d.name));
                 assert_eq!(
-                    &buf[ext.buf_start..][..ext.len],
+                    ext,
                     &expect[lss..],
                     "{}/{}: extended sectors",
                     f.moment,
@@ -509,4 +500,19 @@ fn examine_json_is_well_formed_and_agrees_with_mdadm() {
         }
     }
     eprintln!("checked {checked} JSON documents");
+}
+
+/// The bytes the plan puts at `offset..offset + len` of `member`, if one write covers them.
+fn landing<'b>(
+    plan: &mdmon_core::imsm::container::WritePlan,
+    buf: &'b [u8],
+    member: u32,
+    offset: u64,
+    len: usize,
+) -> Option<&'b [u8]> {
+    plan.writes.iter().find_map(|w| {
+        let end = w.offset + w.len as u64;
+        (w.member == member && w.offset <= offset && offset + len as u64 <= end)
+            .then(|| &buf[w.buf_start + (offset - w.offset) as usize..][..len])
+    })
 }

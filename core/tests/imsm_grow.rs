@@ -236,20 +236,23 @@ fn the_end_of_the_reshape_ends_the_migration_as_upstream_did() {
     assert_eq!(c.mpb.volumes[0], theirs.volumes[0]);
     assert_eq!(c.mpb.disks, theirs.disks);
 
-    // The next write clears mdadm's migration record on every member (one zero sector
-    // at N-1 from the start of the buffer) before the MPB without the migration.
-    let mut buf = vec![0u8; sync_buffer_len(512)];
+    // The next write clears mdadm's migration record on every member (the zero sector at
+    // N-1, in the same write as the MPB without the migration).
+    let mut buf = vec![0x5au8; sync_buffer_len(512)];
     let plan = c.sync_metadata(&mut buf).unwrap().unwrap();
     let records = migr_record_offsets(&f);
     for (member, offset) in records.iter().enumerate() {
         let w = plan
             .writes
             .iter()
-            .find(|w| w.member == member as u32 && w.offset == *offset)
+            .find(|w| {
+                w.member == member as u32
+                    && w.offset <= *offset
+                    && *offset + 512 <= w.offset + w.len as u64
+            })
             .unwrap_or_else(|| panic!("member {member}: migration record not cleared"));
-        assert!(buf[w.buf_start..w.buf_start + w.len]
-            .iter()
-            .all(|&b| b == 0));
+        let at = w.buf_start + (*offset - w.offset) as usize;
+        assert!(buf[at..at + 512].iter().all(|&b| b == 0));
     }
     // And the fixture agrees: the record sector is zero on every disk after the grow.
     for d in &done.disks {

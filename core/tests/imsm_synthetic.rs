@@ -275,7 +275,8 @@ fn sync_writes_new_generation_to_members_and_spare_record_to_spares() {
     let plan = c.sync_metadata(&mut buf).unwrap().expect("plan");
     assert_eq!(plan.generation, 8);
     let n = DISK_SECTORS;
-    // Members: zero migration sector then anchor; spare: its own record.
+    // Members: one write of the anchor (LBA N-2) and the cleared migration record (N-1);
+    // spare: its own record.
     let for_member = |m: u32| {
         plan.writes
             .iter()
@@ -283,13 +284,12 @@ fn sync_writes_new_generation_to_members_and_spare_record_to_spares() {
             .collect::<Vec<_>>()
     };
     let w0 = for_member(0);
-    assert_eq!(w0.len(), 2);
-    assert_eq!(w0[0].offset, (n - 1) * 512);
-    assert!(buf[w0[0].buf_start..w0[0].buf_start + 512]
+    assert_eq!(w0.len(), 1);
+    assert_eq!((w0[0].offset, w0[0].len), ((n - 2) * 512, 1024));
+    assert!(buf[w0[0].buf_start + 512..w0[0].buf_start + 1024]
         .iter()
         .all(|&b| b == 0));
-    assert_eq!(w0[1].offset, (n - 2) * 512);
-    let anchor = &buf[w0[1].buf_start..w0[1].buf_start + 512];
+    let anchor = &buf[w0[0].buf_start..w0[0].buf_start + 512];
     let reparsed = Mpb::parse(anchor, 512).expect("written MPB parses");
     assert_eq!(reparsed.header.generation_num.get(), 8);
     assert_eq!(reparsed.volumes, c.mpb.volumes);
@@ -893,18 +893,14 @@ fn four_k_container_writes_in_4k_units() {
     let mut buf = vec![0u8; sync_buffer_len(4096)];
     let plan = c.sync_metadata(&mut buf).unwrap().unwrap();
     let n = DISK_SIZE / 4096;
+    // One write: the anchor (N-2) and the cleared migration record (N-1), in 4K units.
     let w = plan
         .writes
         .iter()
         .find(|w| w.member == 0 && w.offset == (n - 2) * 4096)
         .unwrap();
-    assert_eq!(w.len, 4096);
-    let zero = plan
-        .writes
-        .iter()
-        .find(|w| w.member == 0 && w.offset == (n - 1) * 4096)
-        .unwrap();
-    assert_eq!(zero.len, 4096);
+    assert_eq!(w.len, 2 * 4096);
+    assert!(buf[w.buf_start + 4096..][..4096].iter().all(|&b| b == 0));
     let sector = &buf[w.buf_start..][..4096];
     // On disk: sizes divided by 8, dirty set, checksum over the 4K-unit image.
     let m = Mpb::parse(sector, 4096).unwrap();

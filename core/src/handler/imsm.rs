@@ -145,54 +145,19 @@ impl ContainerMetadata for ImsmMetadata {
             }
             Err(_) => return Err(SyncError::Encode),
         };
-        let lss = self.container.sector_size as usize;
-        let mut merged_any = false;
-        let mut i = 0;
-        while let Some(w) = plan.writes.get(i) {
-            // A one-sector MPB: the zeroed migration record (LBA N-1, from the zero sector
-            // at the buffer's start) and the anchor (LBA N-2, from `lss`) are neighbours on
-            // the disk, so they go out as one two-sector write from `lss`, the anchor's
-            // following sector zeroed (unused by a one-sector MPB). One write per disk
-            // instead of two halves the time a dirty mark takes on every disk.
-            //
-            // Crash safety is unchanged where it matters: the record is only cleared when
-            // the new MPB has no migration (`Container::sync_metadata`), so the one outcome
-            // the two separate writes could not produce — new anchor, old record — is an
-            // MPB without a migration, which does not read the record; old anchor with a
-            // cleared record was already possible with upstream's order.
-            let merge = plan.writes.get(i + 1).filter(|next| {
-                w.buf_start == 0
-                    && w.len == lss
-                    && next.member == w.member
-                    && next.buf_start == lss
-                    && next.len == lss
-                    && next.offset.checked_add(lss as u64) == Some(w.offset)
-            });
-            let (offset, buf_start, len, step) = match merge {
-                Some(anchor) => {
-                    merged_any = true;
-                    (anchor.offset, lss, 2 * lss, 2)
-                }
-                None => (w.offset, w.buf_start, w.len, 1),
-            };
+        for w in plan.writes.iter() {
             writes
                 .push(DiskWrite {
                     disk: w.member,
-                    offset,
-                    buf_start,
-                    len,
+                    offset: w.offset,
+                    buf_start: w.buf_start,
+                    len: w.len,
                     wave: 0,
                 })
                 .map_err(|_| SyncError::TooManyWrites)?;
-            i += step;
         }
-        sequence_torn_copies(&self.container, writes);
-        if merged_any {
-            // The sector after the anchor image (inside the MPB area of the buffer, which a
-            // one-sector MPB leaves unused) becomes the cleared migration record.
-            buf.get_mut(2 * lss..3 * lss)
-                .ok_or(SyncError::BufferTooSmall)?
-                .fill(0);
+        if plan.multi_sector {
+            sequence_torn_copies(&self.container, writes);
         }
         Ok(true)
     }
@@ -214,24 +179,14 @@ impl ContainerMetadata for ImsmMetadata {
     }
 }
 
-/// Waves for a sync in which some disk's copy takes more than one write (an MPB of several
-/// sectors, or a migration record beside it): its sectors are then new and old at once
-/// until its last write, the copy fails its checksum, and mdadm leaves that disk out of the
-/// container. Two disks that hold a member of the same volume never share a wave, so a
+/// Waves for a sync whose MPB spans several sectors: a member's copy is then new and old
+/// at once until its write completes, fails its checksum, and mdadm leaves that disk out of
+/// the container. Two disks that hold a member of the same volume never share a wave, so a
 /// power cut tears at most one member of each volume: the volume still starts (degraded),
 /// and every other disk holds the old or the new copy whole (docs/imsm.md, "Torn writes").
 /// Disks that share no volume (spares, disjoint volumes) go out together. A one-sector MPB
-/// goes out in one write per disk and every disk at once.
+/// (one atomic sector) goes to every disk at once.
 fn sequence_torn_copies(c: &Container, writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>) {
-    let chained = writes.iter().enumerate().any(|(i, w)| {
-        writes
-            .iter()
-            .skip(i.saturating_add(1))
-            .any(|o| o.disk == w.disk)
-    });
-    if !chained {
-        return;
-    }
     // (disk, wave) in the order disks first appear in the plan; each disk takes the first
     // wave none of whose disks shares a volume with it.
     let mut placed: Vec<(u32, u8), MAX_DISK_WRITES> = Vec::new();

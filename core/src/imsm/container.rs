@@ -122,21 +122,25 @@ pub struct PlannedWrite {
     pub len: usize,
 }
 
-/// What a sync wants written. Writes for the same member must be issued in plan order
-/// (migration-record sector, extended MPB sectors, then the anchor, so a torn write leaves
-/// the old anchor pointing at a consistent MPB as often as possible); different members are
-/// independent and may be written in parallel.
+/// What a sync wants written: one write per member disk. A table member's write covers its
+/// whole copy as it lies on the disk (extended MPB sectors, the anchor, then the cleared
+/// migration record when it is cleared), so it goes out as one request; a copy of several
+/// sectors can still tear inside it, which is why the handler puts members of one volume
+/// in different waves (docs/imsm.md, "Torn writes").
 #[derive(Debug, Clone, Default)]
 pub struct WritePlan {
     pub writes: Vec<PlannedWrite, MAX_PLANNED_WRITES>,
+    /// The MPB spans several sectors: a member's copy can be torn by a cut.
+    pub multi_sector: bool,
     /// generation_num the written MPB carries.
     pub generation: u32,
 }
 
-/// Buffer length `sync_metadata` needs for sector size `lss`: a zero sector, the largest
-/// MPB image, and one sector per possible spare.
+/// Buffer length `sync_metadata` needs for sector size `lss`: room for the largest MPB's
+/// extended sectors, its anchor, a zero sector (the cleared migration record), in disk
+/// order, and one sector per possible spare.
 pub const fn sync_buffer_len(lss: usize) -> usize {
-    lss + MPB_BUF_LEN + MAX_PRESENT_DISKS * lss
+    MPB_BUF_LEN + 2 * lss + MAX_PRESENT_DISKS * lss
 }
 
 /// What the vote needs to know about one member's copy. The full MPB is re-parsed from the
@@ -390,23 +394,39 @@ impl Container {
             self.migr_rec = RawMigrRecord::new_zeroed();
         }
 
-        let (zero, rest) = buf.split_at_mut(lss);
+        // The buffer, in disk order: [.. extended sectors][anchor][zero sector][spares].
+        // The extended sectors end where the anchor starts, so a member's copy (and the
+        // cleared record after it, LBA N-1) is one contiguous write.
+        let (ext_area, rest) = buf.split_at_mut(MPB_BUF_LEN);
+        let (anchor, rest) = rest.split_at_mut(lss);
+        let (zero, spares) = rest.split_at_mut(lss);
         zero.fill(0);
-        let (image, spares) = rest.split_at_mut(MPB_BUF_LEN);
         let total = self.mpb.encode_over(self.sector_size, &mut self.image.0)?;
-        image
-            .get_mut(..total)
-            .ok_or(EncodeError::BufferTooSmall { needed })?
-            .copy_from_slice(self.image.0.get(..total).unwrap_or(&[]));
+        let image = self.image.0.get(..total).unwrap_or(&[]);
         let ext_len = total.saturating_sub(lss);
+        let ext_start = MPB_BUF_LEN
+            .checked_sub(ext_len)
+            .ok_or(EncodeError::BufferTooSmall { needed })?;
+        let ext_dst = ext_area
+            .get_mut(ext_start..)
+            .ok_or(EncodeError::BufferTooSmall { needed })?;
+        if !crate::total::copy_exact(anchor, image.get(..lss).unwrap_or(&[]))
+            || !crate::total::copy_exact(ext_dst, image.get(lss..).unwrap_or(&[]))
+        {
+            return Err(EncodeError::BufferTooSmall { needed });
+        }
         // encode_over refuses sector sizes other than 512/4096, so lss is never 0; the
         // checked form keeps the division's panic path out of the monitor.
         let k = ext_len
             .checked_div(lss)
             .ok_or(EncodeError::BadSectorSize(self.sector_size))? as u64;
+        // The record is only cleared when the new MPB has no migration (above), so a write
+        // torn after the MPB and before the record leaves an MPB that does not read it.
+        let copy_len = ext_len + lss + if clear_migr { lss } else { 0 };
 
         let mut plan = WritePlan {
             writes: Vec::new(),
+            multi_sector: k > 0,
             generation: self.mpb.header.generation_num.get(),
         };
         let mut spare_at = 0usize;
@@ -421,14 +441,8 @@ impl Container {
                     {
                         continue;
                     }
-                    if clear_migr {
-                        push(&mut plan, d.member, d.geometry.migr_record_offset(), 0, lss)?;
-                    }
-                    if k > 0 {
-                        let off = d.geometry.extended_offset(k).ok_or(EncodeError::TooLarge)?;
-                        push(&mut plan, d.member, off, lss + lss, ext_len)?;
-                    }
-                    push(&mut plan, d.member, d.geometry.anchor_offset(), lss, lss)?;
+                    let off = d.geometry.extended_offset(k).ok_or(EncodeError::TooLarge)?;
+                    push(&mut plan, d.member, off, ext_start, copy_len)?;
                 }
                 DiskSlot::Spare => {
                     let dst = spares
@@ -439,7 +453,7 @@ impl Container {
                         &mut plan,
                         d.member,
                         d.geometry.anchor_offset(),
-                        lss + MPB_BUF_LEN + spare_at,
+                        MPB_BUF_LEN + 2 * lss + spare_at,
                         lss,
                     )?;
                     spare_at += lss;
