@@ -127,25 +127,16 @@ const ERROR_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// The error counters of [`Shared`] at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErrorCounts {
-    /// Failed writes per disk id (ids of the container's disks, and the shared last slot).
-    pub disks: BTreeMap<u32, u32>,
+    /// Failed writes per disk key ([`super::DiskErrors`]).
+    pub disks: BTreeMap<u64, u32>,
     pub sync: u32,
     pub refused: u32,
 }
 
 impl ErrorCounts {
-    fn read(shared: &Shared, disks: &BTreeMap<(u32, u32), u32>) -> ErrorCounts {
-        let mut ids: BTreeSet<u32> = disks.values().copied().collect();
-        // Writes to disks that left the container, or whose ids share the last slot.
-        ids.extend(
-            (0..super::DiskErrors::SLOTS as u32).filter(|&id| shared.disk_write_errors.get(id) > 0),
-        );
+    fn read(shared: &Shared) -> ErrorCounts {
         ErrorCounts {
-            disks: ids
-                .into_iter()
-                .map(|id| (id, shared.disk_write_errors.get(id)))
-                .filter(|&(_, n)| n > 0)
-                .collect(),
+            disks: shared.disk_write_errors.entries().collect(),
             sync: shared.sync_errors.load(Ordering::Relaxed),
             refused: shared.op_errors.load(Ordering::Relaxed),
         }
@@ -157,7 +148,7 @@ impl ErrorCounts {
 pub fn error_lines(
     was: &ErrorCounts,
     now: &ErrorCounts,
-    label: impl Fn(u32) -> String,
+    label: impl Fn(u64) -> String,
 ) -> Vec<String> {
     let mut lines = Vec::new();
     for (&id, &n) in &now.disks {
@@ -286,7 +277,7 @@ impl<'q, F: Format> Manager<'q, F> {
         if !self.removals.is_empty() || !self.pending.is_empty() {
             return Some(Duration::from_millis(100));
         }
-        let counts = ErrorCounts::read(self.shared, &self.container_disks);
+        let counts = ErrorCounts::read(self.shared);
         (counts != self.reported).then(|| {
             self.reported_at.map_or(Duration::ZERO, |t| {
                 ERROR_REPORT_INTERVAL.saturating_sub(t.elapsed())
@@ -305,7 +296,7 @@ impl<'q, F: Format> Manager<'q, F> {
         {
             return;
         }
-        let now = ErrorCounts::read(self.shared, &self.container_disks);
+        let now = ErrorCounts::read(self.shared);
         if now == self.reported {
             return;
         }
@@ -317,18 +308,19 @@ impl<'q, F: Format> Manager<'q, F> {
         self.reported_at = Some(Instant::now());
     }
 
-    /// How the logs name disk `id`: `sdb (8:16)`, or what is known of it.
-    fn disk_label(&self, id: u32) -> String {
-        if !super::DiskErrors::exact(id) {
-            return format!("a disk with id {id} or above");
-        }
-        let Some(&(major, minor)) = self
-            .container_disks
-            .iter()
-            .find(|(_, &i)| i == id)
-            .map(|(d, _)| d)
-        else {
-            return format!("disk id {id} (no longer in the container)");
+    /// How the logs name the disk of an error key: `sdb (8:16)`, or what is known of it.
+    fn disk_label(&self, key: u64) -> String {
+        let (major, minor) = match super::DiskErrors::decode(key) {
+            Ok(dev) => dev,
+            Err(id) => match self
+                .container_disks
+                .iter()
+                .find(|(_, &i)| i == id)
+                .map(|(d, _)| d)
+            {
+                Some(&dev) => dev,
+                None => return format!("disk id {id} (no longer in the container)"),
+            },
         };
         match std::fs::read_link(format!("/sys/dev/block/{major}:{minor}"))
             .ok()
@@ -1225,7 +1217,7 @@ mod tests {
 
     #[test]
     fn error_lines_name_each_disk_and_count_only_what_is_new() {
-        let label = |id: u32| format!("sd{} (8:{})", (b'a' + id as u8) as char, id * 16);
+        let label = |id: u64| format!("sd{} (8:{})", (b'a' + id as u8) as char, id * 16);
         let was = ErrorCounts {
             disks: [(1, 2)].into_iter().collect(),
             sync: 0,

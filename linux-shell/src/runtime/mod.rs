@@ -188,41 +188,77 @@ pub struct Shared {
     pub monitor_parked: AtomicBool,
 }
 
-/// Failed metadata writes per disk id. Ids come from the manager, one per disk that ever
-/// joined (never reused); ids from [`DiskErrors::SLOTS`]` - 1` on share the last slot.
+/// Failed metadata writes per disk. The monitor keys a disk by its device number when it
+/// has the disk open (`DiskErrors::dev_key`), else by the handler's id for it
+/// (`DiskErrors::id_key`): DDF's ids are built from device numbers, IMSM's are the
+/// manager's indexes, and only the device number names a disk the same way for both.
 #[derive(Debug)]
-pub struct DiskErrors([AtomicU32; DiskErrors::SLOTS]);
+pub struct DiskErrors {
+    keys: [AtomicU64; DiskErrors::SLOTS],
+    counts: [AtomicU32; DiskErrors::SLOTS],
+}
 
 impl DiskErrors {
     pub const SLOTS: usize = 128;
+    const EMPTY: u64 = u64::MAX;
+    const DEV: u64 = 1 << 63;
 
-    fn slot(id: u32) -> usize {
-        (id as usize).min(Self::SLOTS - 1)
+    /// The key of an open disk: its device number.
+    pub fn dev_key(major: u32, minor: u32) -> u64 {
+        Self::DEV | (u64::from(major) << 32) | u64::from(minor)
     }
 
-    /// One more failed write to disk `id` (the monitor; no allocation, no panic).
-    pub fn note(&self, id: u32) {
-        if let Some(c) = self.0.get(Self::slot(id)) {
+    /// The key of a disk the monitor has no open file for: the handler's id.
+    pub fn id_key(id: u32) -> u64 {
+        u64::from(id)
+    }
+
+    /// What a key names: a device number, or a handler id.
+    pub fn decode(key: u64) -> Result<(u32, u32), u32> {
+        if key & Self::DEV != 0 {
+            Ok((((key >> 32) as u32) & 0x7fff_ffff, key as u32))
+        } else {
+            Err(key as u32)
+        }
+    }
+
+    /// One more failed write to the disk `key` (the monitor, the only writer: no
+    /// allocation, no panic). Keys beyond the table's room share its last slot.
+    pub fn note(&self, key: u64) {
+        let slot = self
+            .keys
+            .iter()
+            .position(|k| k.load(Ordering::Relaxed) == key)
+            .or_else(|| {
+                let free = self
+                    .keys
+                    .iter()
+                    .position(|k| k.load(Ordering::Relaxed) == Self::EMPTY)?;
+                self.keys.get(free)?.store(key, Ordering::Relaxed);
+                Some(free)
+            })
+            .unwrap_or(Self::SLOTS - 1);
+        if let Some(c) = self.counts.get(slot) {
             c.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Failed writes counted in `id`'s slot.
-    pub fn get(&self, id: u32) -> u32 {
-        self.0
-            .get(Self::slot(id))
-            .map_or(0, |c| c.load(Ordering::Relaxed))
-    }
-
-    /// Whether `id` has its own slot (else it shares the last one with later ids).
-    pub fn exact(id: u32) -> bool {
-        (id as usize) < Self::SLOTS - 1
+    /// (key, failed writes) of every disk that had one.
+    pub fn entries(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.keys
+            .iter()
+            .zip(self.counts.iter())
+            .map(|(k, c)| (k.load(Ordering::Relaxed), c.load(Ordering::Relaxed)))
+            .filter(|&(k, n)| k != Self::EMPTY && n > 0)
     }
 }
 
 impl Default for DiskErrors {
     fn default() -> Self {
-        DiskErrors(std::array::from_fn(|_| AtomicU32::new(0)))
+        DiskErrors {
+            keys: std::array::from_fn(|_| AtomicU64::new(Self::EMPTY)),
+            counts: std::array::from_fn(|_| AtomicU32::new(0)),
+        }
     }
 }
 
@@ -251,5 +287,43 @@ impl Shared {
                 next_note += Duration::from_secs(10);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod disk_errors_tests {
+    use super::DiskErrors;
+
+    /// A DDF disk (keyed by device number: its handler id is far beyond any table index)
+    /// and a disk the monitor never opened (keyed by id) are counted apart and named back.
+    #[test]
+    fn failed_writes_are_counted_per_disk_whatever_the_id() {
+        let e = DiskErrors::default();
+        let ddf = DiskErrors::dev_key(8, 16);
+        let unopened = DiskErrors::id_key(3);
+        for _ in 0..3 {
+            e.note(ddf);
+        }
+        e.note(unopened);
+        let mut got: Vec<(u64, u32)> = e.entries().collect();
+        got.sort();
+        assert_eq!(got, [(unopened, 1), (ddf, 3)]);
+        assert_eq!(DiskErrors::decode(ddf), Ok((8, 16)));
+        assert_eq!(DiskErrors::decode(unopened), Err(3));
+        assert_eq!(
+            DiskErrors::decode(DiskErrors::dev_key(259, 1 << 20)),
+            Ok((259, 1 << 20))
+        );
+    }
+
+    #[test]
+    fn more_disks_than_slots_share_the_last_one() {
+        let e = DiskErrors::default();
+        for minor in 0..(DiskErrors::SLOTS as u32 + 5) {
+            e.note(DiskErrors::dev_key(8, minor));
+        }
+        let total: u32 = e.entries().map(|(_, n)| n).sum();
+        assert_eq!(total, DiskErrors::SLOTS as u32 + 5, "nothing lost");
+        assert_eq!(e.entries().count(), DiskErrors::SLOTS);
     }
 }

@@ -8,7 +8,9 @@
 use super::disk::{AlignedBuf, MetadataDisk, MetadataWriter};
 use super::sysfs_fd::ATTR_BUF;
 use super::wake::Wake;
-use super::{ArrayBundle, ArrayEvent, FromMonitor, Shared, ToMonitor, MAX_ARRAYS, QUEUE_LEN};
+use super::{
+    ArrayBundle, ArrayEvent, DiskErrors, FromMonitor, Shared, ToMonitor, MAX_ARRAYS, QUEUE_LEN,
+};
 use heapless::spsc::{Consumer, Producer};
 use mdmon_core::handler::ddf::DdfMetadata;
 use mdmon_core::handler::imsm::ImsmMetadata;
@@ -432,7 +434,13 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                             }
                             shared.write_errors.fetch_add(1, Ordering::Relaxed);
                             if let Some(w) = list.get(i) {
-                                shared.disk_write_errors.note(w.disk);
+                                let key = disks
+                                    .iter()
+                                    .find(|d| d.id == w.disk)
+                                    .map_or(DiskErrors::id_key(w.disk), |d| {
+                                        DiskErrors::dev_key(d.major, d.minor)
+                                    });
+                                shared.disk_write_errors.note(key);
                             }
                         }
                     },
