@@ -260,10 +260,19 @@ dm_dev() {
 	done
 }
 
-# --- Power cuts with two RAID1 volumes (ddf-cut.sh, imsm-cut.sh; `cut=` in the header) ---
-# Disks 1-4 and 6 form the container (volumes r1 and r2 on disks 1 and 2, the others
-# spares: after two failures one is still free); disk 5 carries the churn writer's log and,
-# from sector CUT_PULLED_AT, the serials of the disks boot 1 pulled.
+# --- Power cuts (ddf-cut.sh, imsm-cut.sh, ddf4-cut.sh; `cut=` in the header) ---
+# CUT_LAYOUT (set by the scenario before calling):
+# - two (default): disks 1-4 and 6 form the container, volumes r1 and r2 (RAID1) on disks
+#   1 and 2, the others spares (after two failures one is still free);
+# - four (DDF): disks 1-4, 6 and 7 form the container, four volumes on mixed member sets:
+#   r1 (RAID1, disks 1+2), r5 (RAID5, 1-3), r10 (RAID10, 1-4), rb (RAID1, 3+4); disks 6
+#   and 7 are spares, one for each failure. r5 is filled once before the window and not
+#   written during it: md will not start a RAID5 that is degraded and dirty (the write
+#   hole; native md arrays too), which a cut between a failure and the end of its
+#   rebuild would make it. Its checksum is kept on disk 5 at CUT_PULLED_AT + 16.
+# Disk 5 carries the churn writer's log and, from sector CUT_PULLED_AT, the serials of the
+# disks boot 1 pulled. Volumes are written round-robin in creation order, which is their
+# subarray order.
 CUT_PULLED_AT=2048
 # cut_volume N: the member array of subarray N of the container (by metadata_version).
 cut_volume() {
@@ -272,32 +281,77 @@ cut_volume() {
 		case "$(cat $v 2>/dev/null)" in external:/md*/$1) v=${v%/md/*}; echo ${v##*/}; return ;; esac
 	done
 }
-# cut_boot1 FORMAT CONTAINER: the activity the host's cut falls into: both volumes churn
-# clean/dirty while two members in turn fail, are removed and zeroed, and spares rebuild.
+# The container's member disks and its volumes' names for CUT_LAYOUT.
+cut_members() {
+	case "${CUT_LAYOUT:-two}" in
+	four) echo "$(disk 1) $(disk 2) $(disk 3) $(disk 4) $(disk 6) $(disk 7)" ;;
+	*) echo "$(disk 1) $(disk 2) $(disk 3) $(disk 4) $(disk 6)" ;;
+	esac
+}
+cut_names() {
+	case "${CUT_LAYOUT:-two}" in
+	four) echo "r1 r5 r10 rb" ;;
+	*) echo "r1 r2" ;;
+	esac
+}
+# Subarrays the churn writes, in its device order.
+cut_churned() {
+	case "${CUT_LAYOUT:-two}" in
+	four) echo "0 2 3" ;;
+	*) echo "0 1" ;;
+	esac
+}
+# cut_whole MD: every slot of MD in use and in sync ([UU...] in /proc/mdstat).
+cut_whole() {
+	grep -A1 "^$1 " /proc/mdstat | grep -Eq '\[U+\]'
+}
+# cut_boot1 FORMAT CONTAINER: the activity the host's cut falls into: every volume churns
+# clean/dirty while two members of r1 in turn fail, are removed and zeroed, and spares
+# rebuild.
 cut_boot1() {
-	local CUT_FMT=$1 CUT_C=$2 A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4) E=$(disk 5) F=$(disk 6)
-	local n cycle v md R1 m victim
+	local CUT_FMT=$1 CUT_C=$2 A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4) E=$(disk 5)
+	local n cycle v md R1 m victim members devs=""
+	members=$(cut_members)
 	fast_sync
 	dd if=/dev/zero of=$E bs=1M count=2 2>/dev/null
-	run mdadm --create /dev/md/$CUT_C -e $CUT_FMT -n 5 $A $B $C $D $F --run
-	run mdadm --create /dev/md/r1 -l 1 -n 2 --size=24M $A $B --run
-	run mdadm --create /dev/md/r2 -l 1 -n 2 --size=24M $A $B --run
-	wait_sync_idle /dev/md/r1
-	wait_sync_idle /dev/md/r2
-	for v in r1 r2; do echo 0.05 > /sys/block/$(devnm_of /dev/md/$v)/md/safe_mode_delay; done
+	run mdadm --create /dev/md/$CUT_C -e $CUT_FMT -n $(echo $members | wc -w) $members --run
+	case "${CUT_LAYOUT:-two}" in
+	four)
+		run mdadm --create /dev/md/r1 -l 1 -n 2 --size=24M $A $B --run
+		run mdadm --create /dev/md/r5 -l 5 -n 3 --size=12M $A $B $C --run
+		run mdadm --create /dev/md/r10 -l 10 -n 4 -p n2 --size=12M $A $B $C $D --run
+		run mdadm --create /dev/md/rb -l 1 -n 2 --size=24M $C $D --run
+		;;
+	*)
+		run mdadm --create /dev/md/r1 -l 1 -n 2 --size=24M $A $B --run
+		run mdadm --create /dev/md/r2 -l 1 -n 2 --size=24M $A $B --run
+		;;
+	esac
+	for v in $(cut_names); do
+		wait_sync_idle /dev/md/$v
+		echo 0.05 > /sys/block/$(devnm_of /dev/md/$v)/md/safe_mode_delay
+	done
+	for i in $(cut_churned); do
+		devs="$devs /dev/md/$(echo $(cut_names) | cut -d' ' -f$((i + 1)))"
+	done
+	if [ "${CUT_LAYOUT:-two}" = four ]; then
+		printf 'SUM %s\n' "$(fill /dev/md/r5 8)" | dd of=$E bs=512 seek=$((CUT_PULLED_AT + 16)) count=1 conv=sync 2>/dev/null
+		sync
+		wait_clean /dev/md/r5
+	fi
 	# rebuilds at 4 MB/s: a cut falls inside one more often than not
 	echo 1000 > /proc/sys/dev/raid/speed_limit_min
 	echo 4000 > /proc/sys/dev/raid/speed_limit_max
-	rig-probe churn $E /dev/md/r1 /dev/md/r2 --blocks 512 --interval-ms 15 &
+	rig-probe churn $E $devs --blocks 512 --interval-ms 15 &
 	sleep 1
 	echo "RIG_CUT_WINDOW"
 	n=0
 	for cycle in 1 2; do
 		sleep 2
 		# the previous rebuilds first: failing r1's last in-sync member is not the point
-		for v in r1 r2; do
+		for v in $(cut_names); do
 			md=$(devnm_of /dev/md/$v)
-			wait_for 60 "$v whole before cycle $cycle" sh -c "grep -A1 '^$md ' /proc/mdstat | grep -q '\[UU\]' && [ \$(cat /sys/block/$md/md/sync_action) = idle ]"
+			wait_for 90 "$v whole before cycle $cycle" sh -c ". /rig/lib.sh; cut_whole $md && [ \$(cat /sys/block/$md/md/sync_action) = idle ]"
 		done
 		R1=$(devnm_of /dev/md/r1)
 		victim=""
@@ -307,8 +361,8 @@ cut_boot1() {
 		[ -n "$victim" ] || fail "no in-sync member of r1 to fail: $(grep -H . /sys/block/$R1/md/dev-*/state | tr "\n" " ")"
 		log "cycle $cycle: failing $victim"
 		mdadm /dev/md/r1 --fail $victim
-		wait_for 20 "$victim out of both volumes" sh -c "! grep '^md.*raid1' /proc/mdstat | grep -q '${victim##*/}\['"
-		for v in r1 r2; do mdadm /dev/md/$v --remove $victim 2>/dev/null; done
+		wait_for 20 "$victim out of every volume" sh -c "! grep '^md.*raid' /proc/mdstat | grep -v container | grep -q '${victim##*/}\['"
+		for v in $(cut_names); do mdadm /dev/md/$v --remove $victim 2>/dev/null; done
 		mdadm /dev/md/$CUT_C --remove $victim
 		# record, then zero it: a pulled disk that must not come back
 		printf 'PULLED %s\n' "$(disk_serial $victim)" | dd of=$E bs=512 seek=$((CUT_PULLED_AT + n)) count=1 conv=sync 2>/dev/null
@@ -323,11 +377,12 @@ cut_boot1() {
 }
 # cut_boot2: what the disks hold after the cut.
 cut_boot2() {
-	local A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4) E=$(disk 5) F=$(disk 6)
-	local pulled d s i md R1 R2
+	local E=$(disk 5)
+	local pulled d s i md mds count
+	count=$(cut_names | wc -w)
 	pulled=$(dd if=$E bs=512 skip=$CUT_PULLED_AT count=8 2>/dev/null | tr -d '\0' | sed -n 's/^PULLED //p')
 	log "pulled before the cut: ${pulled:-none}"
-	for d in $A $B $C $D $F; do
+	for d in $(cut_members); do
 		s=$(disk_serial $d)
 		if echo "$pulled" | grep -qx "$s"; then continue; fi
 		mdadm --examine $d > /tmp/ex.txt 2>&1 || { cat /tmp/ex.txt; fail "$d ($s) was never pulled but its metadata does not load"; }
@@ -337,15 +392,30 @@ cut_boot2() {
 	echo 200000 > /proc/sys/dev/raid/speed_limit_max
 	mdadm --assemble --scan
 	cat /proc/mdstat
-	# r1 and r2 are subarrays 0 and 1 (mdadm's names for them differ by format without udev)
-	for i in 0 1; do
+	# subarray i is the i-th volume created (mdadm's names for them differ by format
+	# without udev)
+	mds=""
+	for i in $(seq 0 $((count - 1))); do
 		wait_for 30 "subarray $i assembled and running" sh -c ". /rig/lib.sh; md=\$(cut_volume $i); [ -n \"\$md\" ] && s=\$(cat /sys/block/\$md/md/array_state) && [ \"\$s\" != inactive ]"
+		mds="$mds $(cut_volume $i)"
 	done
-	R1=$(cut_volume 0) R2=$(cut_volume 1)
-	run rig-probe churn-verify $E /dev/$R1 /dev/$R2 --blocks 512
+	run rig-probe churn-verify $E $(for i in $(cut_churned); do echo /dev/$(cut_volume $i); done) --blocks 512
+	cut_still_volume
 	fast_sync
-	for md in $R1 $R2; do
-		wait_for 120 "$md whole again" sh -c "grep -A1 '^$md ' /proc/mdstat | grep -q '\[UU\]'"
+	for md in $mds; do
+		if [ "${CUT_LAYOUT:-two}" = four ]; then
+			# Two spares for four volumes: after two failures a volume may have no disk
+			# that can be rebuilt into it without taking another volume's last copy
+			# (docs/ddf.md, "A disk in two volumes"). It then stays degraded.
+			sleep 5
+			wait_sync_idle /dev/$md 180
+			if ! cut_whole $md; then
+				log "$md stays degraded: $(grep -A1 "^$md " /proc/mdstat | tr '\n' ' ')"
+				continue
+			fi
+		else
+			wait_for 180 "$md whole again" sh -c ". /rig/lib.sh; cut_whole $md"
+		fi
 		wait_sync_idle /dev/$md
 		echo check > /sys/block/$md/md/sync_action
 		sleep 1
@@ -356,8 +426,19 @@ cut_boot2() {
 	run mdadm -Ss
 	rm -f /dev/md/*
 	run mdadm --assemble --scan
-	for i in 0 1; do wait_for 20 "subarray $i back" sh -c ". /rig/lib.sh; [ -n \"\$(cut_volume $i)\" ]"; done
+	mds=""
+	for i in $(seq 0 $((count - 1))); do
+		wait_for 20 "subarray $i back" sh -c ". /rig/lib.sh; [ -n \"\$(cut_volume $i)\" ]"
+		mds="$mds $(cut_volume $i)"
+	done
 	expect_eq "no resync after the clean stop" "$(grep -Ec 'resync|recovery' /proc/mdstat)" 0
-	R1=$(cut_volume 0) R2=$(cut_volume 1)
-	run rig-probe churn-verify $E /dev/$R1 /dev/$R2 --blocks 512
+	run rig-probe churn-verify $E $(for i in $(cut_churned); do echo /dev/$(cut_volume $i); done) --blocks 512
+	cut_still_volume
+}
+# The four-volume layout's r5 (subarray 1) holds what was written before the window.
+cut_still_volume() {
+	local want
+	[ "${CUT_LAYOUT:-two}" = four ] || return 0
+	want=$(dd if=$(disk 5) bs=512 skip=$((CUT_PULLED_AT + 16)) count=1 2>/dev/null | tr -d '\0' | sed -n 's/^SUM //p')
+	expect_eq "r5 data" "$(checksum /dev/$(cut_volume 1) 8)" "$want"
 }
