@@ -497,6 +497,33 @@ fn states_of(a: &ArrayRecord) -> Vec<DiskState> {
     a.members.iter().map(|m| m.curr_state).collect()
 }
 
+/// The manager's spare choice for array `a` (its current members, none faulty) on `snap`.
+fn spare_plan(
+    snap: &Container,
+    a: &ArrayRecord,
+    buf: &mut [u8],
+) -> Option<mdmon_core::ddf::ops::SparePlan> {
+    use mdmon_core::ddf::ops::{ArrayInfo, ArrayMember};
+    let members: Vec<ArrayMember> = a
+        .members
+        .iter()
+        .map(|m| ArrayMember {
+            slot: m.slot,
+            id: disk_id(m.major, m.minor).unwrap(),
+            faulty: false,
+        })
+        .collect();
+    let info = ArrayInfo {
+        vcnum: a.inst as u16,
+        level: a.level,
+        layout: a.layout,
+        raid_disks: a.raid_disks,
+        component_size: a.component_size,
+        members: &members,
+    };
+    snap.activate_spare(&info, buf).unwrap()
+}
+
 /// 03 → 04 as the daemon would run it: sdb fails in r1, the monitor propagates the failure
 /// to r5, the manager activates the spare sdd from a snapshot and queues the VD_CONF updates,
 /// both arrays recover and go clean. The PD and VD tables read back from our writes equal
@@ -505,7 +532,6 @@ fn states_of(a: &ArrayRecord) -> Vec<DiskState> {
 /// manager activates the spare sdd into r1 and then r5 (one update each, as the C mdmon),
 /// and md adds sdd to both arrays as a recovering member.
 fn sdb_failed_and_sdd_activated_in_both(before: &Fixture) -> (Rig, ArrayRecord, ArrayRecord) {
-    use mdmon_core::ddf::ops::{ArrayInfo, ArrayMember};
     use mdmon_core::monitor::failures_to_propagate;
     let mut rig = Rig::new(before);
     let mut r1 = r1();
@@ -547,24 +573,7 @@ fn sdb_failed_and_sdd_activated_in_both(before: &Fixture) -> (Rig, ArrayRecord, 
         rig.meta.snapshot_into(&mut snap);
         let ctx = snap.update_context().unwrap();
         let a = if which == 0 { &r1 } else { &r5 };
-        let members: Vec<ArrayMember> = a
-            .members
-            .iter()
-            .map(|m| ArrayMember {
-                slot: m.slot,
-                id: disk_id(m.major, m.minor).unwrap(),
-                faulty: false,
-            })
-            .collect();
-        let info = ArrayInfo {
-            vcnum: a.inst as u16,
-            level: a.level,
-            layout: a.layout,
-            raid_disks: a.raid_disks,
-            component_size: a.component_size,
-            members: &members,
-        };
-        let plan = snap.activate_spare(&info, &mut ubuf).unwrap().unwrap();
+        let plan = spare_plan(&snap, a, &mut ubuf).unwrap();
         assert_eq!((plan.choices[0].slot, plan.choices[0].id), (1, sdd));
         let u = ctx.prepare(&ubuf[..plan.update_len]).unwrap();
         // The monitor applies the queued update and writes it.
@@ -690,7 +699,6 @@ fn a_spare_rebuilt_into_two_volumes_stays_rebuilding_until_both_are_done() {
 /// r1 stays degraded until a disk no other volume needs is there.
 #[test]
 fn a_disk_that_keeps_another_volume_startable_is_not_taken_as_a_spare() {
-    use mdmon_core::ddf::ops::{ArrayInfo, ArrayMember};
     let Some(before) = fixture("03-r1-dirty") else {
         return;
     };
@@ -709,26 +717,9 @@ fn a_disk_that_keeps_another_volume_startable_is_not_taken_as_a_spare() {
     assert!(pd_state_of(&rig, "sda").contains(PdState::FAILED));
     let mut snap = Box::new(Container::new());
     rig.meta.snapshot_into(&mut snap);
-    let members: Vec<ArrayMember> = r1
-        .members
-        .iter()
-        .map(|m| ArrayMember {
-            slot: m.slot,
-            id: disk_id(m.major, m.minor).unwrap(),
-            faulty: false,
-        })
-        .collect();
-    assert_eq!(members.len(), 1, "r1 runs on sdd alone");
-    let info = ArrayInfo {
-        vcnum: r1.inst as u16,
-        level: r1.level,
-        layout: r1.layout,
-        raid_disks: r1.raid_disks,
-        component_size: r1.component_size,
-        members: &members,
-    };
+    assert_eq!(r1.members.len(), 1, "r1 runs on sdd alone");
     let mut ubuf = vec![0u8; 4 * 3584];
-    let plan = snap.activate_spare(&info, &mut ubuf).unwrap();
+    let plan = spare_plan(&snap, &r1, &mut ubuf);
     assert!(
         plan.is_none(),
         "sdc keeps r5 startable and must not be rebuilt into r1: {:?}",

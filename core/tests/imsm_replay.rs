@@ -231,6 +231,28 @@ fn write_marks_only_that_volume_dirty() {
     assert_same_metadata(&c.mpb, &parse(&after, "sda"), "02->03");
 }
 
+/// Fixture 06 loaded: r1 rebuilding onto its target slot. Returns the container, r1's index,
+/// its checkpoint (in migration units), the target slot, and r1's members as md reports
+/// them with the target not yet in sync (its `recovery_start` is the caller's).
+fn rebuilding_r1(f: &Fixture) -> (Container, usize, u64, usize, Vec<MemberInput>) {
+    let c = load(f);
+    let r1 = volume_by_name(&c, b"r1");
+    assert!(c.is_rebuilding(r1));
+    let units = c.mpb.volumes[r1].dev.curr_migr_unit();
+    let target = c.mpb.volumes[r1].map0.raw.failed_disk_num as usize;
+    let mut m = members(&c, r1, &[], &[]);
+    m[target].state = 0;
+    (c, r1, units, target, m)
+}
+
+/// Volume `v` with members `m`, as a pass during its recovery sees it.
+fn recovering<'a>(c: &Container, v: usize, m: &'a [MemberInput]) -> ArrayInput<'a> {
+    let mut a = array(c, v, m);
+    a.prev_action = SyncAction::Recover;
+    a.curr_action = SyncAction::Recover;
+    a
+}
+
 /// 06: r1 is rebuilding onto MDRS0003; the rebuild checkpoint on disk is in migration units
 /// of blocks_per_migr_unit sectors. Recording the same progress reproduces it, and the end
 /// of recovery ends the migration.
@@ -240,21 +262,12 @@ fn rebuild_checkpoint_and_completion() {
         eprintln!("fixture 06 absent");
         return;
     };
-    let mut c = load(&f);
-    let r1 = volume_by_name(&c, b"r1");
-    assert!(c.is_rebuilding(r1));
-    let units = c.mpb.volumes[r1].dev.curr_migr_unit();
+    let (mut c, r1, units, target, mut m) = rebuilding_r1(&f);
     assert!(units > 0);
     let bpu = c.blocks_per_migr_unit(r1);
     assert_eq!(bpu, 512, "examine shows Checkpoint : N (512)");
-    let target = c.mpb.volumes[r1].map0.raw.failed_disk_num as usize;
-    let mut m = members(&c, r1, &[], &[]);
-    m[target].state = 0;
     m[target].recovery_start = units * bpu + 100;
-    let mut a = array(&c, r1, &m);
-    a.prev_action = SyncAction::Recover;
-    a.curr_action = SyncAction::Recover;
-    a.resync_start = MAX_SECTOR;
+    let mut a = recovering(&c, r1, &m);
     a.last_checkpoint = units * bpu + 100;
     let out = c.set_array_state(&a, 1).unwrap();
     assert!(out.needs_sync);
@@ -293,19 +306,10 @@ fn a_dirty_volume_in_a_rebuild_keeps_checkpoint_zero_on_disk() {
         eprintln!("fixture 06 absent");
         return;
     };
-    let mut c = load(&f);
-    let r1 = volume_by_name(&c, b"r1");
-    assert!(c.is_rebuilding(r1));
+    let (mut c, r1, units, target, mut m) = rebuilding_r1(&f);
     let bpu = c.blocks_per_migr_unit(r1);
-    let units = c.mpb.volumes[r1].dev.curr_migr_unit();
-    let target = c.mpb.volumes[r1].map0.raw.failed_disk_num as usize;
-    let mut m = members(&c, r1, &[], &[]);
-    m[target].state = 0;
     m[target].recovery_start = (units + 4) * bpu;
-    let mut a = array(&c, r1, &m);
-    a.prev_action = SyncAction::Recover;
-    a.curr_action = SyncAction::Recover;
-    a.resync_start = MAX_SECTOR;
+    let mut a = recovering(&c, r1, &m);
     a.last_checkpoint = (units + 4) * bpu;
     // A write: dirty, and the checkpoint says nothing is rebuilt.
     let out = c.set_array_state(&a, 0).unwrap();

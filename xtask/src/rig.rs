@@ -642,7 +642,7 @@ pub struct RunOptions {
     pub client: Option<Client>,
 }
 
-/// An upstream mdadm release and its own C mdmon (`../shared/clients/README.md`).
+/// An upstream mdadm release, built unmodified, and the C mdmon of the same release.
 #[derive(Clone, Debug)]
 pub struct Client {
     pub version: String,

@@ -187,28 +187,23 @@ impl ContainerMetadata for ImsmMetadata {
 /// Disks that share no volume (spares, disjoint volumes) go out together. A one-sector MPB
 /// (one atomic sector) goes to every disk at once.
 fn sequence_torn_copies(c: &Container, writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>) {
-    // (disk, wave) in the order disks first appear in the plan; each disk takes the first
-    // wave none of whose disks shares a volume with it.
-    let mut placed: Vec<(u32, u8), MAX_DISK_WRITES> = Vec::new();
+    // (disk, wave, volumes it holds) in the order disks first appear in the plan; each disk
+    // takes the first wave none of whose disks shares a volume with it.
+    let mut placed: Vec<(u32, u8, u8), MAX_DISK_WRITES> = Vec::new();
     for i in 0..writes.len() {
         let Some(disk) = writes.get(i).map(|w| w.disk) else {
             break;
         };
-        let wave = match placed.iter().find(|(d, _)| *d == disk) {
-            Some(&(_, wave)) => wave,
+        let wave = match placed.iter().find(|p| p.0 == disk) {
+            Some(&(_, wave, _)) => wave,
             None => {
+                let held = volumes_held(c, disk);
                 let mut wave = 0u8;
-                while placed
-                    .iter()
-                    .any(|&(d, w)| w == wave && share_a_volume(c, d, disk))
-                {
-                    wave = wave.saturating_add(1);
-                    if wave == u8::MAX {
-                        break;
-                    }
+                while wave < u8::MAX && placed.iter().any(|p| p.1 == wave && p.2 & held != 0) {
+                    wave += 1;
                 }
                 // At most one entry per write: cannot overflow.
-                let _ = placed.push((disk, wave));
+                let _ = placed.push((disk, wave, held));
                 wave
             }
         };
@@ -218,19 +213,26 @@ fn sequence_torn_copies(c: &Container, writes: &mut Vec<DiskWrite, MAX_DISK_WRIT
     }
 }
 
-/// Whether members `a` and `b` both hold a member of some volume (in either map of a
-/// migrating one).
-fn share_a_volume(c: &Container, a: u32, b: u32) -> bool {
-    let in_map = |map: &crate::imsm::model::Map, m: u32| {
-        (0..map.num_members()).any(|slot| {
-            map.index_at(slot)
-                .and_then(|idx| c.disk_by_index(idx))
-                .is_some_and(|d| d.member == m)
+/// The volumes (bit `v` for volume `v`) that member `m` holds a member of, in either map
+/// of a migrating one.
+fn volumes_held(c: &Container, m: u32) -> u8 {
+    let Some(index) = c
+        .disks
+        .iter()
+        .find(|d| d.member == m)
+        .and_then(|d| match d.slot {
+            crate::imsm::container::DiskSlot::Table(i) => Some(u32::from(i)),
+            _ => None,
         })
+    else {
+        return 0;
     };
-    c.mpb.volumes.iter().any(|v| {
-        let maps = [Some(&v.map0), v.map1.as_ref()];
-        let holds = |m: u32| maps.iter().flatten().any(|map| in_map(map, m));
-        holds(a) && holds(b)
-    })
+    let mut held = 0u8;
+    for (v, vol) in c.mpb.volumes.iter().enumerate() {
+        let in_map = |map: &crate::imsm::model::Map| map.slot_of(index).is_some();
+        if in_map(&vol.map0) || vol.map1.as_ref().is_some_and(in_map) {
+            held |= 1u8.checked_shl(v as u32).unwrap_or(0);
+        }
+    }
+    held
 }

@@ -287,13 +287,8 @@ impl MetadataWriter {
         done: &mut impl FnMut(usize, bool),
     ) {
         let Some(ctx) = self.ctx else {
-            for (i, w) in writes.iter().enumerate() {
-                if w.wave == wave
-                    && !writes
-                        .iter()
-                        .take(i)
-                        .any(|p| p.disk == w.disk && p.wave == wave)
-                {
+            for i in 0..writes.len() {
+                if starts_chain(writes, i, wave) {
                     write_chain_sync(buf, writes, i, disk_of, done);
                 }
             }
@@ -303,13 +298,8 @@ impl MetadataWriter {
         let mut chains = 0usize;
         // Chains (slots) whose iocb is prepared and waits for io_submit.
         let mut queued = SlotList::new();
-        for (i, w) in writes.iter().enumerate() {
-            if w.wave != wave
-                || writes
-                    .iter()
-                    .take(i)
-                    .any(|p| p.disk == w.disk && p.wave == wave)
-            {
+        for i in 0..writes.len() {
+            if !starts_chain(writes, i, wave) {
                 continue;
             }
             if chains == MAX_CHAINS {
@@ -544,6 +534,17 @@ impl SlotList {
         // MAX_CHAINS; the fallback exists only to keep a panic path out of the monitor.
         self.slots.get(..self.len).unwrap_or(&[])
     }
+}
+
+/// Whether write `i` is the first of its disk in wave `wave` (where that disk's chain starts).
+fn starts_chain(writes: &[DiskWrite], i: usize, wave: u8) -> bool {
+    writes.get(i).is_some_and(|w| {
+        w.wave == wave
+            && !writes
+                .iter()
+                .take(i)
+                .any(|p| p.disk == w.disk && p.wave == wave)
+    })
 }
 
 /// The write after `index` in `writes` that goes to the same disk in the same wave.
