@@ -294,7 +294,7 @@ fn takeover_raid0_to_raid10_and_back() {
     assert_eq!(v.map0.level(), 10);
     assert_eq!(
         v.map0.raw.raid_level, 1,
-        "2 source members keep raw level 1 (IMSM.md §1.15)"
+        "2 source members keep raw level 1 (docs/imsm.md, \"RAID level and stripe count\")"
     );
     assert_eq!(v.map0.state(), map_state::DEGRADED);
     assert_eq!(c.mpb.disks.len(), 4);

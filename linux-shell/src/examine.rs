@@ -202,8 +202,8 @@ fn read_tail(path: &Path) -> io::Result<DiskTail> {
     })
 }
 
-/// The serial IMSM would use for a block device (IMSM.md §2), from sysfs; `None` when it
-/// cannot be determined (the examined disk is then not singled out).
+/// The serial IMSM would use for a block device (docs/imsm.md, "Disk serials"), from sysfs;
+/// `None` when it cannot be determined (the examined disk is then not singled out).
 fn device_serial(path: &Path) -> Option<[u8; 16]> {
     let real = std::fs::canonicalize(path).ok()?;
     // The daemon's own derivation, so examine shows the serial the daemon matches on.

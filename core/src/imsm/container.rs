@@ -1,7 +1,8 @@
 //! The container as mdmon holds it: the champion MPB, the member disks that are present
 //! (bound to table entries, spares, or unusable), the migration record, and the "pending"
-//! mark. Loading implements the family/generation vote (IMSM.md §3.2); syncing produces an
-//! explicit write plan (IMSM.md §3.7) over one caller-provided buffer.
+//! mark. Loading implements the family/generation vote (docs/imsm.md, "Loading: which copy wins");
+//! syncing produces an explicit write plan (docs/imsm.md, "Writing the metadata") over one
+//! caller-provided buffer.
 //!
 //! The disk table inside [`Mpb`] is the single source of truth for table members; a present
 //! disk only records which entry it is. Missing disks are the table entries no present disk
@@ -36,7 +37,7 @@ pub struct MemberCopy<'a> {
     pub disk_bytes: u64,
     /// Logical sector size (BLKSSZGET).
     pub sector_size: u32,
-    /// The disk's serial as IMSM derives it (IMSM.md §2), NUL-padded.
+    /// The disk's serial as IMSM derives it (docs/imsm.md, "Disk serials"), NUL-padded.
     pub serial: [u8; 16],
     /// Device number (major, minor); reshape updates name added disks by it.
     pub dev: (u32, u32),
@@ -70,7 +71,8 @@ pub struct PresentDisk {
     pub detached: bool,
 }
 
-/// Which mdadm generation to mimic where 4.2 and 4.6 write differently (IMSM.md §6).
+/// Which mdadm generation to mimic where 4.2 and 4.6 write differently
+/// (docs/imsm.md, "mdadm 4.2 and 4.6").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compat {
     Mdadm42,
@@ -191,7 +193,8 @@ fn zero_disk() -> RawDisk {
 }
 
 impl Container {
-    /// Parse every member's copy and keep the one mdadm would keep (IMSM.md §3.2).
+    /// Parse every member's copy and keep the one mdadm would keep
+    /// (docs/imsm.md, "Loading: which copy wins").
     pub fn load(members: &[MemberCopy<'_>], compat: Compat) -> Result<Container, LoadError> {
         if members.is_empty() {
             return Err(LoadError::NoMembers);
@@ -299,7 +302,8 @@ impl Container {
         Ok(c)
     }
 
-    /// Read the migration record when a volume is in general migration (IMSM.md §1.10).
+    /// Read the migration record when a volume is in general migration
+    /// (docs/imsm.md, "Migration record").
     fn load_migr_rec(&mut self, members: &[MemberCopy<'_>]) -> Result<(), LoadError> {
         let Some(vol) = self.mpb.volumes.iter().find(|v| v.is_gen_migration()) else {
             return Ok(());
@@ -369,9 +373,10 @@ impl Container {
         (0..self.mpb.disks.len() as u32).filter(move |&i| self.disk_by_index(i).is_none())
     }
 
-    /// Serialise and plan the writes of `sync_metadata` (IMSM.md §3.7) when something is
-    /// pending; `None` when nothing is. `buf` must be `sync_buffer_len(sector_size)` bytes
-    /// (aligned as O_DIRECT requires; plan ranges are whole sectors from its start).
+    /// Serialise and plan the writes of `sync_metadata` (docs/imsm.md, "Writing the metadata")
+    /// when something is pending; `None` when nothing is. `buf` must be
+    /// `sync_buffer_len(sector_size)` bytes (aligned as O_DIRECT requires; plan ranges are
+    /// whole sectors from its start).
     pub fn sync_metadata(&mut self, buf: &mut [u8]) -> Result<Option<WritePlan>, EncodeError> {
         if !self.pending {
             return Ok(None);
@@ -487,7 +492,8 @@ fn push(
         .map_err(|_| EncodeError::TooLarge)
 }
 
-/// Spare-only MPB for a disk not in the table (IMSM.md §1.11) into one sector `out`.
+/// Spare-only MPB for a disk not in the table (docs/imsm.md, "Spare-only records") into one
+/// sector `out`.
 pub fn encode_spare(
     entry: &RawDisk,
     compat: Compat,

@@ -1,4 +1,5 @@
-//! On-disk IMSM structures as plain little-endian byte layouts (IMSM.md §1).
+//! On-disk IMSM structures as plain little-endian byte layouts (docs/imsm.md, "On-disk
+//! structures").
 //!
 //! Every struct here is `#[repr(C)]`, unaligned and made of byte-order-aware integers, so a
 //! value can be read from any byte offset of a caller's buffer and written back bit for bit.
@@ -6,7 +7,8 @@
 //! cache policy, checkpoint ids...) therefore survive a load/store cycle unchanged, which is
 //! what makes a re-serialised MPB byte-identical to the one mdadm wrote.
 //!
-//! Accessors join the hi/lo halves of 64-bit quantities (IMSM.md §1.6) and never panic.
+//! Accessors join the hi/lo halves of 64-bit quantities (docs/imsm.md, "64-bit values in
+//! two halves") and never panic.
 
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -26,46 +28,48 @@ pub const ORD_LEN: usize = 4;
 pub const BBM_HEADER_LEN: usize = 8;
 pub const BBM_ENTRY_LEN: usize = 8;
 pub const MIGR_RECORD_LEN: usize = 128;
-/// mpb_size of a spare-only record: header plus exactly one disk entry (IMSM.md §1.11).
+/// mpb_size of a spare-only record: header plus exactly one disk entry (docs/imsm.md,
+/// "Spare-only records").
 pub const SPARE_MPB_SIZE: usize = SUPER_LEN + DISK_LEN;
 
-/// BBM log signature (IMSM.md §1.9).
+/// BBM log signature (docs/imsm.md, "Bad-block log").
 pub const BBM_LOG_SIGNATURE: u32 = 0xABAD_B10C;
-/// Most BBM entries a log may hold: the format's own limit (IMSM.md §1.9).
+/// Most BBM entries a log may hold: the format's own limit (docs/imsm.md, "Bad-block log").
 pub const BBM_LOG_MAX_ENTRIES: usize = 254;
 
-/// Metadata reservation at the end of every disk, in sectors (IMSM.md §1.12).
+/// Metadata reservation at the end of every disk, in sectors (docs/imsm.md, "Where the
+/// metadata lives").
 pub const MPB_SECTOR_CNT: u64 = 2210;
 /// Extra tail reservation of member disks.
 pub const IMSM_RESERVED_SECTORS: u64 = 8192;
 /// Per-member region after the data (PPL / bitmap), counted in blocks_per_member.
 pub const NUM_BLOCKS_DIRTY_STRIPE_REGION: u64 = 2048;
 
-/// Disk status bits (IMSM.md §1.3).
+/// Disk status bits (docs/imsm.md, "Disk table entries").
 pub const DISK_SPARE: u32 = 0x1;
 pub const DISK_CONFIGURED: u32 = 0x2;
 pub const DISK_FAILED: u32 = 0x4;
 pub const DISK_JOURNAL: u32 = 0x0200_0000;
 
-/// Map ord bit: slot is out of sync / failed / being rebuilt (IMSM.md §1.5).
+/// Map ord bit: slot is out of sync / failed / being rebuilt (docs/imsm.md, "Maps").
 pub const ORD_REBUILD: u32 = 0x0100_0000;
 /// Low 24 bits of an ord entry are the disk table index.
 pub const ORD_INDEX_MASK: u32 = 0x00FF_FFFF;
 
-/// Volume status bit used to store the logical REPAIR migration (IMSM.md §1.4).
+/// Volume status bit used to store the logical REPAIR migration (docs/imsm.md, "Volume records").
 pub const DEV_VERIFY_AND_FIX: u32 = 0x80;
 
-/// Volume dirty bits (IMSM.md §1.4).
+/// Volume dirty bits (docs/imsm.md, "Volume records").
 pub const VOL_DIRTY: u8 = 0x1;
 pub const VOL_DSRECORD_VALID: u8 = 0x2;
 
 /// failed_disk_num value meaning "no failed slot".
 pub const NO_FAILED_DISK: u8 = 0xFF;
 
-/// scsi_id of an entry marked missing (IMSM.md §3.12 mark_missing).
+/// scsi_id of an entry marked missing (docs/imsm.md, "Failed and missing disks").
 pub const SCSI_ID_MISSING: u32 = 0xFFFF_FFFF;
 
-/// Attribute bits (IMSM.md §1.14).
+/// Attribute bits (docs/imsm.md, "Attributes").
 pub mod attrib {
     pub const RAID0: u32 = 0x1;
     pub const RAID1: u32 = 0x2;
@@ -97,7 +101,7 @@ pub mod attrib {
     pub const IGNORED: u32 = NEVER_USE;
 }
 
-/// Map states (IMSM.md §1.5).
+/// Map states (docs/imsm.md, "Maps").
 pub mod map_state {
     pub const NORMAL: u8 = 0;
     pub const UNINITIALIZED: u8 = 1;
@@ -105,7 +109,7 @@ pub mod map_state {
     pub const FAILED: u8 = 3;
 }
 
-/// Raw migration types as stored in `vol.migr_type` (IMSM.md §1.4).
+/// Raw migration types as stored in `vol.migr_type` (docs/imsm.md, "Volume records").
 pub mod migr_type {
     pub const INIT: u8 = 0;
     pub const REBUILD: u8 = 1;
@@ -114,7 +118,7 @@ pub mod migr_type {
     pub const STATE_CHANGE: u8 = 4;
 }
 
-/// Write-hole policies (IMSM.md §1.4).
+/// Write-hole policies (docs/imsm.md, "Volume records").
 pub mod rwh {
     pub const OFF: u8 = 0;
     pub const DISTRIBUTED: u8 = 1;
@@ -135,7 +139,7 @@ fn split(v: u64, lo: &mut U32, hi: &mut U32) {
     hi.set((v >> 32) as u32);
 }
 
-/// `imsm_super`: the MPB header (216 bytes), IMSM.md §1.2.
+/// `imsm_super`: the MPB header (216 bytes; docs/imsm.md, "MPB header").
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -186,7 +190,7 @@ impl RawSuper {
     }
 }
 
-/// `imsm_disk`: one disk table entry (48 bytes), IMSM.md §1.3.
+/// `imsm_disk`: one disk table entry (48 bytes; docs/imsm.md, "Disk table entries").
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -235,12 +239,12 @@ pub fn serial_str(s: &[u8; 16]) -> &[u8] {
     s.get(..end).unwrap_or(&[])
 }
 
-/// strncmp(a, b, 16) == 0 on serial fields (IMSM.md §2 Matching).
+/// strncmp(a, b, 16) == 0 on serial fields (docs/imsm.md, "Disk serials").
 pub fn serial_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
     serial_str(a) == serial_str(b)
 }
 
-/// `imsm_dev` fixed part including `imsm_vol` (112 bytes), IMSM.md §1.4.
+/// `imsm_dev` fixed part including `imsm_vol` (112 bytes; docs/imsm.md, "Volume records").
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -297,7 +301,7 @@ impl RawDev {
     }
 }
 
-/// `imsm_map` without its ord table (48 bytes), IMSM.md §1.5.
+/// `imsm_map` without its ord table (48 bytes; docs/imsm.md, "Maps").
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -346,7 +350,7 @@ impl RawMap {
             &mut self.num_data_stripes_hi,
         );
     }
-    /// Zero the hi halves (`clear_hi`, IMSM.md §1.6).
+    /// Zero the hi halves (`clear_hi`; docs/imsm.md, "64-bit values in two halves").
     pub fn clear_hi(&mut self) {
         self.pba_of_lba0_hi.set(0);
         self.blocks_per_member_hi.set(0);
@@ -354,7 +358,7 @@ impl RawMap {
     }
 }
 
-/// BBM log header (8 bytes), IMSM.md §1.9.
+/// BBM log header (8 bytes; docs/imsm.md, "Bad-block log").
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -364,7 +368,7 @@ pub struct RawBbmHeader {
     pub entry_count: U32,
 }
 
-/// BBM log entry (8 bytes, packed), IMSM.md §1.9.
+/// BBM log entry (8 bytes, packed; docs/imsm.md, "Bad-block log").
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -392,7 +396,7 @@ impl RawBbmEntry {
     }
 }
 
-/// `migr_record` (128 bytes at LBA N-1), IMSM.md §1.10.
+/// `migr_record` (128 bytes at LBA N-1; docs/imsm.md, "Migration record").
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]

@@ -6,7 +6,7 @@
 //! (member binding, the family/generation vote, write plans), [`ops`] the handler operations,
 //! [`update`] the metadata-update messages mdadm sends, [`examine`] `--examine` rendering.
 //!
-//! # How the daemon drives it (MDMON.md §5)
+//! # How the daemon drives it (docs/monitor.md, "The handler's view")
 //!
 //! | superswitch method | here | side |
 //! |---|---|---|

@@ -1,6 +1,6 @@
 //! The decoded MPB: header, disk table, volumes (with both maps while migrating) and the BBM
 //! log, in fixed-capacity collections. Values are held in 512-byte sectors whatever the disk's
-//! sector size (IMSM.md §1.13); `parse` and `encode` do the 4K conversion.
+//! sector size (docs/imsm.md, "4K-sector disks"); `parse` and `encode` do the 4K conversion.
 //!
 //! `parse` is total: any byte string yields either a model or a [`ParseError`]. `encode` of
 //! an unchanged model reproduces the bytes mdadm wrote (fixture round-trip tests prove it).
@@ -23,7 +23,7 @@ pub const MAX_VOLUMES: usize = 4;
 /// Most members in one map. A slot refers to a distinct disk-table entry, so a map cannot
 /// usefully hold more members than the table holds disks.
 pub const MAX_MEMBERS: usize = MAX_DISKS;
-/// Entries of the BBM log: the format's own limit (IMSM.md §1.9).
+/// Entries of the BBM log: the format's own limit (docs/imsm.md, "Bad-block log").
 pub const MAX_BBM_ENTRIES: usize = BBM_LOG_MAX_ENTRIES;
 /// Largest MPB the capacities above can describe: header, full disk table, every volume
 /// migrating with full-width maps, full BBM log.
@@ -67,7 +67,8 @@ impl Map {
     pub fn slot_of(&self, index: u32) -> Option<usize> {
         self.ords.iter().position(|&o| o & ORD_INDEX_MASK == index)
     }
-    /// Logical RAID level (IMSM.md §1.15): raw 1 with other than 2 members is RAID10.
+    /// Logical RAID level (docs/imsm.md, "RAID level and stripe count"): raw 1 with other
+    /// than 2 members is RAID10.
     pub fn level(&self) -> u8 {
         match self.raw.raid_level {
             1 if self.num_members() != 2 => 10,
@@ -142,7 +143,7 @@ impl Volume {
     }
 }
 
-/// Logical migration types (IMSM.md §4).
+/// Logical migration types (docs/imsm.md, "Migrations").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MigrType {
     Init,
@@ -173,7 +174,8 @@ pub struct Mpb {
     pub bbm: Vec<BbmEntry, MAX_BBM_ENTRIES>,
 }
 
-/// Sum of LE u32 words of `bytes[..mpb_size]` minus the stored check_sum (IMSM.md §1.7).
+/// Sum of LE u32 words of `bytes[..mpb_size]` minus the stored check_sum
+/// (docs/imsm.md, "Checksum").
 pub fn checksum(bytes: &[u8]) -> u32 {
     let mut sum = 0u32;
     for w in bytes.chunks_exact(4) {
@@ -309,7 +311,7 @@ impl Mpb {
         }
     }
 
-    /// mpb_size this model serialises to (IMSM.md §5 invariant 3).
+    /// mpb_size this model serialises to (docs/imsm.md, "Size of the MPB").
     pub fn mpb_size(&self) -> usize {
         let bbm = if self.bbm.is_empty() {
             0

@@ -1,6 +1,7 @@
-//! Handler operations over a [`Container`] (IMSM.md §3.5–3.12, MDMON.md §5): pure functions
-//! of the in-memory model plus explicit inputs describing the md array. Nothing here does
-//! I/O; a change sets `Container::pending`, and `sync_metadata` turns it into writes.
+//! Handler operations over a [`Container`] (docs/imsm.md, "Handler operations";
+//! docs/monitor.md, "The handler's view"): pure functions of the in-memory model plus
+//! explicit inputs describing the md array. Nothing here does I/O; a change sets
+//! `Container::pending`, and `sync_metadata` turns it into writes.
 
 use super::container::{Container, DiskSlot, MemberId};
 use super::error::OpError;
@@ -10,8 +11,9 @@ use super::model::*;
 /// "Complete / none" in sector counts.
 pub const MAX_SECTOR: u64 = u64::MAX;
 
-/// Member state bits as the monitor derives them from `dev-X/state` (MDMON.md §3.4): the
-/// values of [`crate::sysfs::DiskState`], as plain `u32` for the ops' inputs.
+/// Member state bits as the monitor derives them from `dev-X/state` (docs/monitor.md,
+/// "What is read"): the values of [`crate::sysfs::DiskState`], as plain `u32` for the ops'
+/// inputs.
 pub mod ds {
     use crate::sysfs::DiskState;
     pub const FAULTY: u32 = DiskState::FAULTY.bits();
@@ -22,7 +24,7 @@ pub mod ds {
     pub const EXTERNAL_BBL: u32 = DiskState::EXTERNAL_BBL.bits();
 }
 
-/// md `sync_action` in the monitor's index order (MDMON.md §3.4).
+/// md `sync_action` in the monitor's index order (docs/monitor.md, "What is read").
 pub use crate::sysfs::SyncAction;
 
 /// One tracked member of the md array.
@@ -38,7 +40,8 @@ pub struct MemberInput {
     pub dev: (u32, u32),
 }
 
-/// What the handler reads from mdmon's record of one md array (MDMON.md §5.2).
+/// What the handler reads from mdmon's record of one md array (docs/monitor.md, "The
+/// handler's view").
 #[derive(Debug, Clone, Copy)]
 pub struct ArrayInput<'a> {
     /// Volume index (`container_member`).
@@ -56,7 +59,7 @@ pub struct ArrayInput<'a> {
 }
 
 impl ArrayInput<'_> {
-    /// Generic mdmon `is_resync_complete` (MDMON.md §5.2).
+    /// Generic mdmon `is_resync_complete` (docs/monitor.md, "The handler's view").
     pub fn resync_complete(&self) -> bool {
         crate::monitor::resync_complete(
             self.md_level,
@@ -122,7 +125,7 @@ impl Container {
             || self.entry(idx).is_none_or(RawDisk::is_failed)
     }
 
-    /// `imsm_count_failed` (IMSM.md §3.12).
+    /// `imsm_count_failed` (docs/imsm.md, "Counting failed members").
     pub fn count_failed(&self, v: usize, which: WhichMap) -> Result<usize, OpError> {
         let vol = self.volume(v)?;
         let map0 = &vol.map0;
@@ -230,7 +233,7 @@ impl Container {
         self.mpb.volumes.iter().any(Volume::is_gen_migration)
     }
 
-    /// `migrate` (IMSM.md §3.12): enter a migration towards `to_state`.
+    /// `migrate` (docs/imsm.md, "Migrations"): enter a migration towards `to_state`.
     pub fn migrate(&mut self, v: usize, to_state: u8, ty: MigrType) -> Result<(), OpError> {
         let gen = ty == MigrType::GeneralMigration;
         let vol = self.volume_mut(v)?;
@@ -261,7 +264,7 @@ impl Container {
         Ok(())
     }
 
-    /// `end_migration` (IMSM.md §3.12).
+    /// `end_migration` (docs/imsm.md, "Migrations").
     pub fn end_migration(&mut self, v: usize, mut state: u8) -> Result<(), OpError> {
         let gen = self.volume(v)?.is_gen_migration();
         let vol = self.volume(v)?;
@@ -343,7 +346,7 @@ impl Container {
         Ok(())
     }
 
-    /// `handle_missing` (IMSM.md §3.12).
+    /// `handle_missing` (docs/imsm.md, "Failed and missing disks").
     pub fn handle_missing(&mut self, v: usize) -> Result<(), OpError> {
         if self.missing_indexes().next().is_none() {
             return Ok(());
@@ -377,7 +380,7 @@ impl Container {
         Ok(())
     }
 
-    /// `blocks_per_migr_unit` (IMSM.md §3.12); 0 when not migrating.
+    /// `blocks_per_migr_unit` (docs/imsm.md, "Blocks per migration unit"); 0 when not migrating.
     pub fn blocks_per_migr_unit(&self, v: usize) -> u64 {
         let Ok(vol) = self.volume(v) else { return 0 };
         let Some(map1) = vol.map1.as_ref().filter(|_| vol.is_migrating()) else {
@@ -445,7 +448,7 @@ impl Container {
         }
     }
 
-    /// `imsm_set_array_state` (IMSM.md §3.5).
+    /// `imsm_set_array_state` (docs/imsm.md, "Marking the array dirty or clean").
     pub fn set_array_state(
         &mut self,
         a: &ArrayInput<'_>,
@@ -566,7 +569,8 @@ impl Container {
         Ok(out)
     }
 
-    /// `imsm_set_disk` (IMSM.md §3.6) for slot `n` with `ds::*` bits `state`.
+    /// `imsm_set_disk` (docs/imsm.md, "Member state changes") for slot `n` with `ds::*` bits
+    /// `state`.
     pub fn set_disk(
         &mut self,
         a: &ArrayInput<'_>,
@@ -801,7 +805,7 @@ impl Container {
 }
 
 /// Append ":0" to a failed disk's serial keeping at most 15 characters (the last ones)
-/// plus the NUL (IMSM.md §3.12 mark_failure).
+/// plus the NUL (docs/imsm.md, "Failed and missing disks").
 pub fn append_failed_suffix(serial: &mut [u8; 16]) {
     let cur = serial_str(serial);
     let mut buf = [0u8; 18];
@@ -852,10 +856,10 @@ pub struct SpareActivation {
 }
 
 impl Container {
-    /// `record_bad_block` for the disk in `slot` of volume `v` (IMSM.md §3.11). Returns the
-    /// number of entries recorded; 0 means failure (the monitor then turns external bad-block
-    /// handling off for that disk), including upstream's quirk of reporting 0 when the range
-    /// is already fully covered by 256-sector entries.
+    /// `record_bad_block` for the disk in `slot` of volume `v` (docs/imsm.md, "Recording bad
+    /// blocks"). Returns the number of entries recorded; 0 means failure (the monitor then
+    /// turns external bad-block handling off for that disk), including upstream's quirk of
+    /// reporting 0 when the range is already fully covered by 256-sector entries.
     pub fn record_bad_block(
         &mut self,
         v: usize,
@@ -1082,9 +1086,9 @@ impl Container {
         })
     }
 
-    /// `imsm_activate_spare` (IMSM.md §3.8), manager side: choose disks for the empty slots
-    /// of array `a` and build the update recording the choice; `random` is the value added
-    /// to family_num.
+    /// `imsm_activate_spare` (docs/imsm.md, "Spare activation"), manager side: choose disks
+    /// for the empty slots of array `a` and build the update recording the choice; `random`
+    /// is the value added to family_num.
     pub fn activate_spare(&self, a: &ArrayInput<'_>, random: u32) -> Option<SpareActivation> {
         let v = a.volume;
         let vol = self.mpb.volumes.get(v)?;

@@ -1,5 +1,6 @@
-//! SHA-1 (FIPS 180-4), only for IMSM's synthetic UUIDs (IMSM.md §1.16): mdadm derives
-//! array identities from a SHA-1 digest, so reporting the same UUIDs needs the same hash.
+//! SHA-1 (FIPS 180-4), only for IMSM's synthetic UUIDs (docs/imsm.md, "Volume UUIDs"): mdadm
+//! derives array identities from a SHA-1 digest, so reporting the same UUIDs needs the same
+//! hash.
 //! Not used for anything security-related.
 
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! IMSM metadata updates (IMSM.md §3.9, MDMON.md §2.7).
+//! IMSM metadata updates (docs/imsm.md, "Metadata updates"; docs/protocol.md).
 //!
 //! mdadm sends its in-memory C structs verbatim over the control socket (x86_64, LP64,
 //! native little-endian). [`decode`] is a bounded, validating decoder for each type; a
@@ -1368,7 +1368,7 @@ impl Container {
     }
 }
 
-/// `update_imsm_raid_level` (IMSM.md §1.15, 4.6 behaviour).
+/// `update_imsm_raid_level` (4.6 behaviour; docs/imsm.md, "RAID level and stripe count").
 pub fn set_raw_level(map: &mut Map, target: u8) {
     if target != 10 {
         map.raw.raid_level = target;
@@ -1392,7 +1392,8 @@ pub fn set_raw_level(map: &mut Map, target: u8) {
     };
 }
 
-/// num_data_stripes = size / data members / domains / chunk (IMSM.md §1.15).
+/// num_data_stripes = size / data members / domains / chunk
+/// (docs/imsm.md, "RAID level and stripe count").
 pub fn recompute_stripes(map: &mut Map, size: u64) {
     let d = map.data_members();
     let domains = u64::from(map.raw.num_domains.max(1));

@@ -1,5 +1,6 @@
-//! Builds IMSM metadata byte by byte from the tables in IMSM.md, independently of the
-//! crate's own encoder, so the parser is checked against the spec rather than itself.
+//! Builds IMSM metadata byte by byte, with offsets of its own, from the structures
+//! docs/imsm.md describes ("On-disk structures"), independently of the crate's own layouts
+//! and encoder, so the parser is checked against the format rather than itself.
 #![allow(dead_code)]
 
 pub const REGION: usize = 1 << 20;
@@ -72,7 +73,7 @@ pub fn raid1_map(state: u8, ords: Vec<u32>) -> MapSpec {
     MapSpec {
         pba: 0,
         blocks_per_member: 65536 + 2048,
-        // size / data members / domains / chunk (IMSM.md §1.15)
+        // size / data members / domains / chunk (docs/imsm.md, "RAID level and stripe count")
         stripes: 65536 / 2 / 128,
         strip: 128,
         state,

@@ -12,8 +12,9 @@ use mdmon_core::imsm::update::{DiskChange, Update};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
 /// The core is given the last MiB of every member: anchor, extended MPB (which holds the
-/// bad-block log) and migration record all live there (IMSM.md §1.1). Only the sectors it
-/// reads are read from the disk (see [`read_tail`]); the rest of the region stays zero.
+/// bad-block log) and migration record all live there (docs/imsm.md, "Where the metadata
+/// lives"). Only the sectors it reads are read from the disk (see [`read_tail`]); the rest of
+/// the region stays zero.
 const TAIL_BYTES: u64 = 1 << 20;
 
 /// Byte offset of `mpb_size` in the MPB header (`imsm_super`: 32-byte signature, checksum).
@@ -55,7 +56,8 @@ pub fn read_tail(file: &std::fs::File, size: u64, sector: u32) -> std::io::Resul
 #[derive(Debug, Default)]
 pub struct Imsm;
 
-/// The serials a disk may carry in IMSM metadata (IMSM.md §2), most likely first.
+/// The serials a disk may carry in IMSM metadata (docs/imsm.md, "Disk serials"), most likely
+/// first.
 ///
 /// Which one mdadm wrote depends on its version when `IMSM_DEVNAME_AS_SERIAL=1` is set:
 /// mdadm 4.3 and later use `/dev/<kname>` outright, while 4.2 asks the device first (NVMe
@@ -182,8 +184,9 @@ fn scsi_inquiry_serial_page(dev: &std::path::Path) -> Option<Vec<u8>> {
     Some(page)
 }
 
-/// IMSM serial clean-up (IMSM.md §2 step 4): drop blanks, control and non-ASCII bytes,
-/// ':' becomes ';' (reserved for failed/missing markers), keep the last 16 characters.
+/// IMSM serial clean-up (docs/imsm.md, "Disk serials", step 4): drop blanks, control and
+/// non-ASCII bytes, ':' becomes ';' (reserved for failed/missing markers), keep the last 16
+/// characters.
 pub fn clean_serial(raw: &[u8]) -> Option<[u8; 16]> {
     let kept: Vec<u8> = raw
         .iter()
@@ -245,7 +248,7 @@ impl Format for Imsm {
                 .collect()
         };
         // Debian 12 ships mdadm 4.2: write what it writes (the 4.6 checkpoint rhythm is
-        // accepted by both, MDMON.md §6).
+        // accepted by both; docs/monitor.md, "Checkpoints").
         let container = match Container::load(&copies(false), Compat::Mdadm42) {
             Ok(c) => c,
             // The other version's serial choice (see SerialCandidates).
