@@ -79,7 +79,7 @@ fn every_fixture_loads_with_valid_crcs() {
                 d.id
             );
         }
-        // Every VD entry in use has all its BVDs (DDF.md §5 invariant 9).
+        // Every VD entry in use has all its BVDs (docs/ddf.md, "Every VD has all its BVDs").
         for (vcnum, e) in c.vds.iter().enumerate() {
             if e.guid == layout::UNUSED_GUID {
                 continue;
@@ -436,7 +436,8 @@ fn replayed_failure_and_rebuild_matches_mdadm() {
         );
     }
     // Records: same elements; sequence one higher than the C mdmon's per spare activation
-    // (DDF.md QUIRK 7.9 fixed: the stored record is bumped, not the update buffer).
+    // (docs/ddf.md, "Sequence bump after a VD_CONF update": the stored record is bumped, not
+    // the update buffer).
     for v in want.volumes.iter() {
         let (ours, theirs) = (c.bvd(&v.guid, 0).unwrap(), want.bvd(&v.guid, 0).unwrap());
         assert_eq!(ours.elements, theirs.elements);

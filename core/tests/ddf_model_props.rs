@@ -1,5 +1,6 @@
 //! After any sequence of handler operations, what the writer produces loads back into the
-//! same model (DDF.md §5 invariant 19) and keeps the on-disk invariants of §5.
+//! same model (docs/ddf.md, "A written container loads back the same") and keeps the
+//! on-disk invariants ("What a write keeps true").
 
 mod ddf_support;
 
@@ -279,8 +280,9 @@ proptest! {
         r.load(&inputs).unwrap();
         prop_assert!(r.findings.is_empty(), "{:?}", r.findings);
         same_model(&c, &r);
-        // Right after set_disk on an existing slot the VD state equals the computation over the current PD
-        // states (§5.16); a VD_CONF update does not recompute it (nor does mdadm).
+        // Right after set_disk on an existing slot the VD state equals the computation over
+        // the current PD states (docs/ddf.md, "VD state"); a VD_CONF update does not
+        // recompute it (nor does mdadm).
         let guid = c.vd_guid(0).unwrap();
         if matches!(ops.last(), Some(Op::Disk(slot, ..)) if *slot < raid_disks) {
             prop_assert_eq!(VdState::from_byte(c.vds[0].state), c.volume_state(&guid).unwrap());

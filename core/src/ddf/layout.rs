@@ -51,7 +51,7 @@ pub struct SectionRef {
     pub length: U32,
 }
 
-/// Anchor, primary and secondary header (512 bytes, DDF.md §1.2).
+/// Anchor, primary and secondary header (512 bytes; docs/ddf.md, "Headers").
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -95,7 +95,7 @@ pub struct Header {
 /// each copy (type byte at 112 excluded).
 pub const HEADER_ANCHOR_COMPARE_FROM: usize = 113;
 
-/// Controller data, first sector (DDF.md §1.3). mdmon never interprets it.
+/// Controller data, first sector (docs/ddf.md, "Controller data"). mdmon never interprets it.
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -123,7 +123,7 @@ pub struct PhysRecordsHeader {
     pub reserved: [u8; 52],
 }
 
-/// One physical disk entry (64 bytes, DDF.md §1.4).
+/// One physical disk entry (64 bytes; docs/ddf.md, "Physical disk entries").
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -151,7 +151,7 @@ pub struct VirtRecordsHeader {
     pub reserved: [u8; 52],
 }
 
-/// One virtual disk entry (64 bytes, DDF.md §1.5).
+/// One virtual disk entry (64 bytes; docs/ddf.md, "Virtual disk entries").
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -170,7 +170,7 @@ pub struct VdEntry {
     pub name: [u8; 16],
 }
 
-/// Fixed 512-byte part of a VD configuration record (DDF.md §1.6).
+/// Fixed 512-byte part of a VD configuration record (docs/ddf.md, "Configuration records").
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -202,7 +202,7 @@ pub struct VdConfigFixed {
     pub vendor: [u8; 32],
 }
 
-/// Fixed 32-byte head of a spare assignment record (DDF.md §1.6).
+/// Fixed 32-byte head of a spare assignment record (docs/ddf.md, "Configuration records").
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -232,7 +232,7 @@ pub struct SpareEntry {
 /// Spare type bit: dedicated (otherwise global).
 pub const SPARE_DEDICATED: u8 = 0x01;
 
-/// Physical Disk Data (512 bytes, DDF.md §1.7).
+/// Physical Disk Data (512 bytes; docs/ddf.md, "Physical disk data").
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]

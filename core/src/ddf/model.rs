@@ -1,5 +1,5 @@
 //! The decoded container and how it is loaded from the tails of its member disks
-//! (DDF.md §3.1, §3.2).
+//! (docs/ddf.md, "Loading").
 
 use bitflags::bitflags;
 use heapless::Vec;
@@ -33,7 +33,7 @@ pub struct MemberInput<'a> {
 }
 
 bitflags! {
-    /// PD entry type bits (DDF.md §1.4).
+    /// PD entry type bits (docs/ddf.md, "Physical disk entries").
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct PdType: u16 {
         const FORCED_GUID = 0x0001;
@@ -46,7 +46,7 @@ bitflags! {
 }
 
 bitflags! {
-    /// PD entry state bits (DDF.md §1.4).
+    /// PD entry state bits (docs/ddf.md, "Physical disk entries").
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct PdState: u16 {
         const ONLINE = 0x01;
@@ -356,8 +356,9 @@ impl SpareRecord {
     }
 
     /// Encode into a whole record slot: header, entries, FF-fill, fresh CRC. mdadm's writer
-    /// emits garbage here (DDF.md QUIRK 7.6); writing the record as loaded is the fix, and
-    /// mdadm never interprets more than the populated entries.
+    /// emits garbage here; writing the record as loaded is the fix, and mdadm never
+    /// interprets more than the populated entries (docs/ddf.md, "Spare assignment records
+    /// written as loaded").
     pub fn encode(&self, out: &mut [u8]) {
         out.fill(0xFF);
         if let Some(h) = out.get_mut(..32) {
@@ -835,19 +836,21 @@ impl Container {
         geometry(&self.header)
     }
 
-    /// Load from all members (mdadm's `load_super_ddf_all`, DDF.md §3.1). On error the
+    /// Load from all members (mdadm's `load_super_ddf_all`; docs/ddf.md, "Loading"). On error the
     /// container is left empty-or-partial and must be loaded again before use.
     ///
     /// `members` in the order mdadm would list them (the container's `md/dev-*` entries);
     /// the first of equally good members supplies the container-wide sections.
     ///
-    /// Differences from upstream, each invisible to mdadm: the sequence number continues from
-    /// the highest one seen (QUIRK 7.3); VD configs without a VD entry are dropped (7.10); a
-    /// disk's config slots keep their positions and VDs keep their on-disk order (upstream
-    /// compacts slots and reverses the VD list); the disk list keeps the input order
-    /// (upstream reverses it); PD-data GUIDs of all 0xFF never bind to an unused PD entry;
-    /// a section whose signature or CRC is wrong is loaded anyway and noted in
-    /// [`Container::findings`] (upstream checks only header CRCs).
+    /// Differences from upstream, each invisible to mdadm (docs/ddf.md, "Where we depart
+    /// from mdadm's DDF code"): the sequence number continues from the highest one seen
+    /// ("Sequence number after a load"); VD configs without a VD entry are dropped ("Values
+    /// mdadm leaves undefined"); a disk's config slots keep their positions and VDs keep
+    /// their on-disk order (upstream compacts slots and reverses the VD list); the disk list
+    /// keeps the input order (upstream reverses it); PD-data GUIDs of all 0xFF never bind to
+    /// an unused PD entry; a section whose signature or CRC is wrong is loaded anyway and
+    /// noted in [`Container::findings`] (upstream checks only header CRCs) ("Loading
+    /// details").
     pub fn load(&mut self, members: &[MemberInput<'_>]) -> Result<(), LoadError> {
         self.clear();
         if members.is_empty() {
@@ -1149,7 +1152,7 @@ impl Container {
         Ok(())
     }
 
-    /// Merge one VD config record into the container (DDF.md §3.1 "local data").
+    /// Merge one VD config record into the container (docs/ddf.md, "Loading", step 3).
     fn absorb_bvd(
         &mut self,
         disk: usize,

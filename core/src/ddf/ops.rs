@@ -1,4 +1,4 @@
-//! Handler operations over the model (DDF.md §3.4–3.9, MDMON.md §5).
+//! Handler operations over the model (docs/ddf.md; docs/monitor.md, "The handler's view").
 //!
 //! Inputs are plain values the shell reads from sysfs; outputs say what changed and what the
 //! shell must do next (check for degraded arrays, add spares). Changes only touch the model
@@ -14,7 +14,7 @@ use super::model::{
 };
 use super::MAX_DISKS;
 
-/// Primary RAID level codes (DDF.md §2.2).
+/// Primary RAID level codes (docs/ddf.md, "RAID levels").
 pub mod prl {
     pub const RAID0: u8 = 0x00;
     pub const RAID1: u8 = 0x01;
@@ -68,8 +68,9 @@ pub enum ResyncProgress {
     Complete,
 }
 
-/// mdmon's `is_resync_complete` (MDMON.md §5.2) turned into the three cases DDF records.
-/// `resync_start` is in sectors, `u64::MAX` meaning "none".
+/// mdmon's `is_resync_complete` (docs/monitor.md, "The handler's view") turned into the
+/// three cases DDF records (docs/ddf.md, "Dirty and clean"). `resync_start` is in sectors,
+/// `u64::MAX` meaning "none".
 pub fn resync_progress(
     resync_start: u64,
     component_size: u64,
@@ -173,7 +174,8 @@ pub struct SparePlan {
 /// non-failed disk alike, in disk-list order. Here global spares come before free space on disks
 /// that already serve other VDs: a spare is what the administrator set aside for this, and
 /// using it keeps the other disks' load unchanged. Free space is still used when no spare fits
-/// (DDF.md QUIRK 7.12). On the rig this picks what the C mdmon picked (fixture 04-failed).
+/// (docs/ddf.md, "Spare preference"). On the rig this picks what the C mdmon picked (fixture
+/// 04-failed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SpareClass {
     Dedicated,
@@ -300,8 +302,9 @@ impl Container {
     }
 
     /// (BVD index, raw element slot) of md slot `n` (`find_vdcr`). Uses the primary count to
-    /// split the slot, where upstream divides by the secondary count (QUIRK 7.2: wrong for
-    /// RAID10 whose mirror count differs from its copy count; right everywhere else).
+    /// split the slot, where upstream divides by the secondary count: wrong for RAID10 whose
+    /// mirror count differs from its copy count, right everywhere else (docs/ddf.md, "Slot
+    /// to element in multi-BVD volumes").
     pub fn slot_element(&self, guid: &Guid, n: u32) -> Option<(u8, usize)> {
         let vol = self.volume(guid)?;
         let first = self.bvd(guid, 0)?;
@@ -366,7 +369,8 @@ impl Container {
         Ok(faulty)
     }
 
-    /// `set_array_state` (DDF.md §3.5). Returns the consistency recorded (true = clean).
+    /// `set_array_state` (docs/ddf.md, "Dirty and clean"). Returns the consistency recorded
+    /// (true = clean).
     pub fn set_array_state(
         &mut self,
         vcnum: u16,
@@ -457,8 +461,8 @@ impl Container {
         out
     }
 
-    /// `set_disk` (DDF.md §3.6): the kernel reports `bits` for md slot `slot`, held by
-    /// `device` (its container identity and data offset), or by nothing.
+    /// `set_disk` (docs/ddf.md, "Member state changes"): the kernel reports `bits` for md slot
+    /// `slot`, held by `device` (its container identity and data offset), or by nothing.
     pub fn set_disk(
         &mut self,
         vcnum: u16,
@@ -502,8 +506,9 @@ impl Container {
                     let t = self.pd_type(pd);
                     self.set_pd_type(pd, (t - PdType::GLOBAL_SPARE) | PdType::ACTIVE);
                     // Upstream does not touch the disk's VD list here, so the record would
-                    // not be written to the very disk it now lists (DDF.md §5 invariant 8)
-                    // until some VD_CONF rebuilds the lists; give it the slot now.
+                    // not be written to the very disk it now lists (docs/ddf.md, "A disk
+                    // carries the records that name it") until some VD_CONF rebuilds the
+                    // lists; give it the slot now.
                     self.ensure_volume_slot(disk, &guid);
                     update = true;
                 }
@@ -621,13 +626,15 @@ impl Container {
         None
     }
 
-    /// `activate_spare` (DDF.md §3.9): choose disks for the array's empty slots and build the
-    /// VD_CONF update recording them into `update_buf`. `Ok(None)`: nothing to do now.
+    /// `activate_spare` (docs/ddf.md, "Spare activation"): choose disks for the array's empty
+    /// slots and build the VD_CONF update recording them into `update_buf`. `Ok(None)`:
+    /// nothing to do now.
     ///
-    /// Differences from upstream: a disk is chosen at most once per call (QUIRK 7.8, upstream
-    /// may ask the kernel to add one disk twice); BVDs/elements are addressed by BVD index and
-    /// valid-entry counting (QUIRK 7.7); global spares are preferred over free space on disks
-    /// active in other VDs (see `SpareClass`).
+    /// Differences from upstream: a disk is chosen at most once per call (upstream may ask
+    /// the kernel to add one disk twice; docs/ddf.md, "A disk chosen once per spare
+    /// activation"); BVDs/elements are addressed by BVD index and valid-entry counting
+    /// ("BVDs addressed by their index"); global spares are preferred over free space on
+    /// disks active in other VDs (see `SpareClass`).
     pub fn activate_spare(
         &self,
         a: &ArrayInfo<'_>,

@@ -1,5 +1,5 @@
-//! Metadata updates (DDF.md §3.10–3.11, MDMON.md §2.7): bounded decoders for the payloads
-//! mdadm sends over the socket, and their application to the model.
+//! Metadata updates (docs/ddf.md, "Metadata updates"; docs/protocol.md): bounded decoders
+//! for the payloads mdadm sends over the socket, and their application to the model.
 //!
 //! `prepare_update` runs in the manager: it validates the whole payload and decodes it into a
 //! [`PreparedUpdate`] that owns everything the monitor needs, so `process_update` neither
@@ -241,7 +241,8 @@ pub struct NewDisk {
     /// Random bytes for the GUID tail.
     pub guid_random: [u8; 8],
     /// Random refnum candidates, tried in order; the first one unused (and neither 0 nor
-    /// 0xFFFFFFFF, which upstream does not exclude: QUIRK 7.10) is taken.
+    /// 0xFFFFFFFF, which upstream does not exclude: docs/ddf.md, "Values mdadm leaves
+    /// undefined") is taken.
     pub refnum_candidates: [u32; 4],
 }
 
@@ -295,7 +296,9 @@ impl Container {
             if let Some(d) = dist(r.primary_lba).filter(|&d| d < s) {
                 primary = s - d;
                 secondary = if r.secondary_lba == NO_LBA {
-                    NO_LBA // upstream leaves this uninitialised (QUIRK 7.10)
+                    // Upstream leaves this uninitialised (docs/ddf.md, "Values mdadm
+                    // leaves undefined").
+                    NO_LBA
                 } else {
                     dist(r.secondary_lba)
                         .filter(|&d| d < s)
@@ -419,9 +422,10 @@ impl Container {
                         }
                     }
                 }
-                // Upstream clears only the GUID (QUIRK 7.5); the other bytes of an unused
-                // entry are invisible to mdadm, so the entry is wiped whole. The populated
-                // count is left as upstream leaves it: `mdadm --examine` prints it.
+                // Upstream clears only the GUID; the other bytes of an unused entry are
+                // invisible to mdadm, so the entry is wiped whole. The populated count is left
+                // as upstream leaves it: `mdadm --examine` prints it (docs/ddf.md, "Deleted VD
+                // entries").
                 if let Some(e) = self.vds.iter_mut().find(|e| e.guid == guid) {
                     e.as_mut_bytes().fill(0xFF);
                 }
@@ -473,9 +477,10 @@ impl Container {
                 if let Some(dst) = self.bvd_mut(&guid, idx) {
                     if dst.elements != src.elements {
                         dst.elements.clone_from(&src.elements);
-                        // Upstream bumps the update buffer instead of the stored record
-                        // (QUIRK 7.9), so the record keeps its old sequence number; mdadm never
-                        // shows it, and bumping makes later multi-disk loads unambiguous.
+                        // Upstream bumps the update buffer instead of the stored record, so
+                        // the record keeps its old sequence number; mdadm never shows it, and
+                        // bumping makes later multi-disk loads unambiguous (docs/ddf.md,
+                        // "Sequence bump after a VD_CONF update").
                         dst.bump(now);
                     }
                 }
@@ -515,8 +520,8 @@ impl Container {
         out.changed = true;
     }
 
-    /// Common VD_CONF post-processing (DDF.md §3.11): Transition marks, every disk's VD list
-    /// and PD type, then removal of failed entries no VD uses.
+    /// Common VD_CONF post-processing (docs/ddf.md, "Metadata updates"): Transition marks,
+    /// every disk's VD list and PD type, then removal of failed entries no VD uses.
     fn after_conf_change(&mut self) {
         for e in self.pds.iter_mut() {
             let s = PdState::from_bits_retain(e.state.get());
@@ -603,7 +608,8 @@ impl Container {
 
     /// `ddf_remove_failed`: drop PD entries that are Failed+Transition and not present,
     /// compacting the table. Vacated trailing entries are wiped whole, where upstream clears
-    /// only their GUID and leaves phantom refnums behind (QUIRK 7.4, invisible to mdadm).
+    /// only their GUID and leaves phantom refnums behind (invisible to mdadm; docs/ddf.md,
+    /// "Vacated PD entries").
     fn remove_failed(&mut self) {
         let mut kept = 0usize;
         let len = self.pds.len();
@@ -645,7 +651,7 @@ impl Container {
     }
 }
 
-/// mdadm's `_set_config_size` (DDF.md §1.1), all in sectors.
+/// mdadm's `_set_config_size` (docs/ddf.md, "Where the metadata lives"), all in sectors.
 pub fn config_size(sectors: u64, primary: u64, secondary: u64, workspace: u64) -> u64 {
     let mut cs = sectors.saturating_sub(65536).min(primary);
     if secondary != NO_LBA {

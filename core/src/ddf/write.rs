@@ -1,4 +1,4 @@
-//! Per-member write images: "what to write where" (DDF.md §3.8).
+//! Per-member write images: "what to write where" (docs/ddf.md, "What each disk is written").
 //!
 //! For each disk the caller provides one buffer of [`Container::image_len`] bytes; we fill it
 //! and return an ordered list of `(disk offset, buffer range)` writes: the secondary header
@@ -7,8 +7,9 @@
 //! of one disk must be issued in order; different disks are independent, so the shell may
 //! write all members in parallel.
 //!
-//! Unlike mdadm's sequential writer (QUIRK 7.1) each section goes to the offset its header
-//! records; on mdadm's contiguous layout that is the same bytes at the same places.
+//! Unlike mdadm's sequential writer each section goes to the offset its header records; on
+//! mdadm's contiguous layout that is the same bytes at the same places (docs/ddf.md,
+//! "Sections written at their recorded offsets").
 
 use heapless::Vec;
 use zerocopy::IntoBytes;

@@ -1,5 +1,6 @@
 //! DDF on the manager side: loading the container from its member disks, preparing the
-//! updates the monitor applies (DDF.md §3.1, §3.4, §3.9–3.11).
+//! updates the monitor applies (docs/ddf.md: "Loading", "Starting to watch an array",
+//! "Spare activation", "Disks joining and leaving the container", "Metadata updates").
 //!
 //! Disk ids: the DDF handler knows a disk only by [`disk_id`]`(major, minor)` (the monitor
 //! matches md members to container disks by device number through it), so every
@@ -20,7 +21,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// mdmon reads the last 32 MiB of every member: the anchor is the last sector and mdadm puts
-/// the primary and secondary copies within that range (DDF.md §1.1, `ddf::mod` docs).
+/// the primary and secondary copies within that range (docs/ddf.md, "Where the metadata
+/// lives"; `ddf::mod` docs).
 const TAIL_BYTES: u64 = 32 << 20;
 
 /// The DDF manager side.
