@@ -1,7 +1,7 @@
 //! What the monitor thread needs from a container's metadata, whatever its format: the
 //! array-level decisions ([`MonitorHandler`]), applying prepared updates, and turning
 //! pending changes into sector writes for the member disks (mdadm's "superswitch", reduced
-//! to the monitor side; MDMON.md §5.3).
+//! to the monitor side; docs/monitor.md, "The handler's view").
 //!
 //! Implementations are pure: [`ContainerMetadata::sync`] fills a caller-owned buffer and
 //! lists which bytes go where, so the shell can submit the writes to all members at once.

@@ -1,5 +1,5 @@
-//! `/proc/mdstat` entries as mdmon reads them (MDMON.md §4.2, mdstat.c `mdstat_read`),
-//! parsed in place without allocation.
+//! `/proc/mdstat` entries as mdmon reads them (docs/manager.md, "What is read from
+//! /proc/mdstat"; upstream's mdstat.c `mdstat_read`), parsed in place without allocation.
 
 /// One `mdX : …` entry (its first line and continuation lines).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

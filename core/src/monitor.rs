@@ -1,14 +1,15 @@
 //! The monitor's decisions for one member array: sysfs values in, actions out.
 //!
-//! This is mdmon's `read_and_act` (MDMON.md §3.4, checkpoints §3.6) as a pure function. The
-//! shell reads every attribute into an [`Observation`], calls [`read_and_act`], then — and
-//! this order is the core safety rule — writes the metadata the handler marked pending, and
-//! only then performs the sysfs writes in the returned [`PassOutcome`]. The outcome can only
-//! be turned into sysfs writes with a [`MetadataSynced`] token, which only exists once the
-//! metadata write returned, so the order is enforced by types rather than by convention.
+//! This is mdmon's `read_and_act` (docs/monitor.md, "One pass over an array" and
+//! "Checkpoints") as a pure function. The shell reads every attribute into an
+//! [`Observation`], calls [`read_and_act`], then — and this order is the core safety rule —
+//! writes the metadata the handler marked pending, and only then performs the sysfs writes
+//! in the returned [`PassOutcome`]. The outcome can only be turned into sysfs writes with a
+//! [`MetadataSynced`] token, which only exists once the metadata write returned, so the order
+//! is enforced by types rather than by convention.
 //!
 //! Checkpointing follows mdadm 4.4+ (every progress event is written); mdadm 4.2 accepts
-//! either rhythm (MDMON.md §6 items 28/29).
+//! either rhythm (docs/monitor.md, "Checkpoints").
 
 use crate::sysfs::{ArrayState, BadBlock, BadBlockBatch, DiskState, SyncAction, MAX_SECTOR};
 use heapless::Vec;
@@ -61,7 +62,7 @@ impl Member {
 }
 
 /// The monitor-owned record of one member array: what the last pass saw and what handlers
-/// read and write (MDMON.md §5.2).
+/// read and write (docs/monitor.md, "The handler's view").
 #[derive(Clone, Debug)]
 pub struct ArrayRecord {
     /// Instance within the container (`external:/mdX/<inst>`).
@@ -76,7 +77,7 @@ pub struct ArrayRecord {
     pub curr_state: ArrayState,
     pub prev_action: SyncAction,
     pub curr_action: SyncAction,
-    /// Handler-visible progress mark, in sectors per member (see §3.6).
+    /// Handler-visible progress mark, in sectors per member (docs/monitor.md, "Checkpoints").
     pub last_checkpoint: u64,
     /// Set by handlers: the manager should look for a spare.
     pub check_degraded: bool,
@@ -152,14 +153,16 @@ pub fn resync_complete(
     }
 }
 
-/// The metadata handler as the monitor thread uses it (MDMON.md §5.1, monitor side).
+/// The metadata handler as the monitor thread uses it (monitor side; docs/monitor.md, "The
+/// handler's view").
 /// Implementations change only in-memory metadata and mark it pending; the shell writes it.
 pub trait MonitorHandler {
     /// Returns whether the array was recorded clean (only used for `LeavingReadOnly`).
     fn set_array_state(&mut self, array: &mut ArrayRecord, consistent: Consistency) -> bool;
     fn set_disk(&mut self, array: &mut ArrayRecord, slot: u32, state: DiskState);
     /// Records a bad block of the member in `slot` in the metadata (in memory, marked
-    /// pending; MDMON.md §3.8). Formats without a bad-block log keep the default.
+    /// pending; docs/monitor.md, "Bad blocks"). Formats without a bad-block log keep the
+    /// default.
     fn record_bad_block(
         &mut self,
         _array: &mut ArrayRecord,
@@ -470,11 +473,12 @@ fn reshaping(action: SyncAction) -> bool {
     matches!(action, SyncAction::Reshape | SyncAction::Unknown)
 }
 
-/// MDMON.md §3.8, record half: every unacknowledged bad block of a blocked `external_bbl`
-/// member goes into the metadata; acknowledged (after the sync) and then unblocked. If one
-/// cannot be recorded — or the file cannot be read — external bad-block handling is
-/// switched off for the member before it is unblocked: the kernel then fails the member
-/// rather than keep the write waiting for an acknowledgement that will never come.
+/// Bad blocks, recording (docs/monitor.md, "Bad blocks"): every unacknowledged bad block of a
+/// blocked `external_bbl` member goes into the metadata; acknowledged (after the sync) and
+/// then unblocked. If one cannot be recorded — or the file cannot be read — external
+/// bad-block handling is switched off for the member before it is unblocked: the kernel then
+/// fails the member rather than keep the write waiting for an acknowledgement that will never
+/// come.
 fn record_bad_blocks<H: MonitorHandler>(
     array: &mut ArrayRecord,
     unacked: &[(usize, BadBlockBatch)],

@@ -1,4 +1,4 @@
-//! The control-socket frame mdadm and mdmon exchange (MDMON.md §2.2, §2.3).
+//! The control-socket frame mdadm and mdmon exchange (docs/protocol.md, "Frame", "Requests").
 //!
 //! A frame is `start magic (u32) | length (i32) | payload | end magic (u32)`, every integer
 //! in host byte order: mdadm and mdmon always run on the same machine, and upstream simply
@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(Request::Update { len: 77 }.payload_len(), 77);
     }
 
-    // The byte examples of MDMON.md §2.3 are written for a little-endian host.
+    // The byte examples of docs/protocol.md, "Frame", are written for a little-endian host.
     #[cfg(target_endian = "little")]
     #[test]
     fn exact_bytes_of_the_spec_examples() {

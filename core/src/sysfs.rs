@@ -198,7 +198,7 @@ pub struct BadBlock {
 /// lives on the monitor's stack once per member.
 pub const BAD_BLOCKS_PER_PASS: usize = 4;
 
-/// The complete lines of one read of a bad-block file (MDMON.md §3.8).
+/// The complete lines of one read of a bad-block file (docs/monitor.md, "Bad blocks").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BadBlockBatch {
     entries: [BadBlock; BAD_BLOCKS_PER_PASS],

@@ -68,7 +68,8 @@ mdmon_rs_ensure() {
 			continue
 		fi
 		# No --takeover: a stale pid file (dead pid) or an mdmon that does not answer is
-		# replaced anyway (MDMON.md §1.5 step 11); a live one is left alone (exit 3).
+		# replaced anyway (docs/process.md, "Start sequence", step 11); a live one is left
+		# alone (exit 3).
 		mdmon --offroot "$c" || mdmon_rs_say "$c: mdmon --offroot failed ($?); volumes stay read-only until the root's mdmon starts"
 	done
 }

@@ -25,7 +25,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// Which mdadm the systemd unit is written for (MDMON.md §1.10).
+/// Which mdadm the systemd unit is written for (docs/process.md, "Boot and shutdown integration").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MdadmGeneration {
     /// mdadm 4.2 (Debian 12): `mdmon@mdN` everywhere, readiness by forking.

@@ -1,4 +1,4 @@
-//! mdmon's command line (MDMON.md §1.1, §1.2).
+//! mdmon's command line (docs/process.md, "Command line").
 //!
 //! Parsed the way glibc `getopt_long` with the short string `thaF` parses it, because
 //! systemd units, udev rules, dracut and mdadm itself were written against that: options
@@ -47,7 +47,8 @@ pub struct Options {
     pub offroot: bool,
     /// Index in the full argv (argv[0] = 0) of the element that selected all mode (the one
     /// carrying `--all`/`-a`, or the `/proc/mdstat` argument). All mode overwrites it with
-    /// each container's name before forking, so `ps` tells the instances apart (§1.3).
+    /// each container's name before forking, so `ps` tells the instances apart
+    /// (docs/process.md, "All containers").
     pub all_arg: Option<usize>,
 }
 
@@ -103,7 +104,8 @@ enum Opt {
 }
 
 /// Long names. `all-active-arrays` is what mdmon.8 documents; upstream's getopt table
-/// lacks it and rejects it, but an alias is harmless and makes the manual true (quirk #2).
+/// lacks it and rejects it, but an alias is harmless and makes the manual true
+/// (docs/process.md, "Command line").
 const LONG: &[(&str, Opt)] = &[
     ("all", Opt::All),
     ("all-active-arrays", Opt::All),

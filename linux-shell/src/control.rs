@@ -1,14 +1,14 @@
-//! The control-socket server (MDMON.md §2): mdadm's only way to talk to a running mdmon.
+//! The control-socket server (docs/protocol.md): mdadm's only way to talk to a running mdmon.
 //!
 //! The manager thread calls [`ControlServer::serve_pending`] when the listening socket is
-//! readable. It accepts at most one client and serves it to the end, as upstream does:
-//! while one client is connected the manager does nothing else (quirk #15), which is what
-//! gives metadata updates one global order. A conversation is any number of request/reply
-//! rounds and ends at EOF, at any error, after 3 s without a complete chunk, or once the
-//! client has had [`CONVERSATION_LIMIT`] of the manager's time: a client that sends a byte
-//! every 2.9 s would otherwise hold the manager (no mdstat pass, no member removal, no spare
-//! activation, SIGTERM unread) for as long as it likes. The manager's loop runs its own work
-//! between two conversations.
+//! readable. It accepts at most one client and serves it to the end, as upstream does: while
+//! one client is connected the manager does nothing else (docs/protocol.md, "Requests"), which
+//! is what gives metadata updates one global order. A conversation is any number of
+//! request/reply rounds and ends at EOF, at any error, after 3 s without a complete chunk, or
+//! once the client has had [`CONVERSATION_LIMIT`] of the manager's time: a client that sends a
+//! byte every 2.9 s would otherwise hold the manager (no mdstat pass, no member removal, no
+//! spare activation, SIGTERM unread) for as long as it likes. The manager's loop runs its own
+//! work between two conversations.
 //!
 //! Frames are decoded by `mdmon_core::protocol`; this module only moves bytes, enforces the
 //! timeouts and the size bound, checks the peer's credentials, and dispatches to a
@@ -40,8 +40,8 @@ const PAYLOAD_CHUNK: usize = 64 * 1024;
 /// returns, so each method may block until its promise holds.
 pub trait ControlHandler {
     /// "Ping monitor" (length 0). Return once queued updates are handed over and the monitor
-    /// has completed a full pass that started after this call (the barrier, §3.9); the
-    /// version frame is sent afterwards.
+    /// has completed a full pass that started after this call (the barrier; docs/monitor.md,
+    /// "The ping barrier"); the version frame is sent afterwards.
     fn ping_monitor(&mut self);
     /// "Ping manager" (length −1). Run a discovery pass now; an ack is sent afterwards.
     fn ping_manager(&mut self);

@@ -1,4 +1,4 @@
-//! The process life of mdmon (MDMON.md §1.3–§1.9): starting for one container or for all
+//! The process life of mdmon (docs/process.md): starting for one container or for all
 //! of them, the fork with its readiness pipe, the run-time files, the `@` argv[0] marker,
 //! detecting and replacing a previous instance, and the signal discipline. What runs after
 //! that is behind the seam in service.rs.
@@ -38,7 +38,8 @@ const RUN_DIR: &str = "/run/mdadm";
 /// is invisible to mdadm. Exists so tests can run without touching `/run/mdadm`.
 const RUN_DIR_ENV: &str = "MDMON_RUN_DIR";
 
-/// Launcher exit status: a start step of the child failed (§1.5 steps 3–15).
+/// Launcher exit status: a start step of the child failed (docs/process.md, "Start sequence",
+/// steps 3–15).
 pub const EXIT_START_FAILED: i32 = 3;
 
 /// How long a previous instance may take to answer the "already managed" ping; mdadm's own
@@ -155,8 +156,8 @@ pub fn main(args: &[OsString], options: Options) -> i32 {
     }
 }
 
-/// `--all` (§1.3): one forked daemon per container in `/proc/mdstat`, in file order. The
-/// status is the OR of the launchers' statuses.
+/// `--all` (docs/process.md, "All containers"): one forked daemon per container in
+/// `/proc/mdstat`, in file order. The status is the OR of the launchers' statuses.
 fn start_all(args: &[OsString], options: &Options) -> i32 {
     let text = match fs::read_to_string("/proc/mdstat") {
         Ok(t) => t,
@@ -178,9 +179,9 @@ fn start_all(args: &[OsString], options: &Options) -> i32 {
     status
 }
 
-/// The start sequence for one container (§1.5). With `fork` the function returns the
-/// launcher's status once the child is ready (0) or has failed; without, it never returns
-/// on success.
+/// The start sequence for one container (docs/process.md, "Start sequence"). With `fork` the
+/// function returns the launcher's status once the child is ready (0) or has failed; without,
+/// it never returns on success.
 pub fn start(devnm: &str, fork_child: bool, takeover: bool) -> i32 {
     // Step 1: the container must exist. Upstream opens its block device here; we need
     // nothing from the open, so sysfs is asked instead (works without a /dev node).
@@ -399,11 +400,11 @@ fn sigterm_pending() -> bool {
     }
 }
 
-/// stdin and stdout go to /dev/null (nothing reads them; a terminal may vanish). stderr is
-/// kept for our log lines, which journald or a console captures (quirk #8), except when we
-/// forked and it is a pipe: whoever reads that pipe (`x=$(mdmon md127 2>&1)`) would wait
-/// for an EOF that never comes while the daemon runs. In the foreground the caller waits
-/// for us anyway, so a pipe is kept there.
+/// stdin and stdout go to /dev/null (nothing reads them; a terminal may vanish). stderr is kept
+/// for our log lines, which journald or a console captures (docs/process.md, "Start sequence"),
+/// except when we forked and it is a pipe: whoever reads that pipe (`x=$(mdmon md127 2>&1)`)
+/// would wait for an EOF that never comes while the daemon runs. In the foreground the caller
+/// waits for us anyway, so a pipe is kept there.
 fn detach_stdio(devnm: &str, forked: bool) {
     let null = match fs::OpenOptions::new()
         .read(true)
@@ -493,7 +494,7 @@ fn atoi(text: &[u8]) -> i32 {
     value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
-/// Creates the pid file exclusively, mode 0600, holding `<pid>\n` (§1.6).
+/// Creates the pid file exclusively, mode 0600, holding `<pid>\n` (docs/process.md, "Run-time files").
 pub fn make_pid_file(path: &Path) -> io::Result<()> {
     let mut f = fs::OpenOptions::new()
         .read(true)
@@ -504,8 +505,9 @@ pub fn make_pid_file(path: &Path) -> io::Result<()> {
     f.write_all(format!("{}\n", std::process::id()).as_bytes())
 }
 
-/// Creates the listening control socket (§1.6): old file unlinked, umask 077 (kept for the
-/// life of the process, as upstream), bound, backlog 10, non-blocking, close-on-exec.
+/// Creates the listening control socket (docs/process.md, "Run-time files"): old file unlinked,
+/// umask 077 (kept for the life of the process, as upstream), bound, backlog 10, non-blocking,
+/// close-on-exec.
 pub fn make_control_socket(path: &Path) -> io::Result<UnixListener> {
     let _ = fs::remove_file(path);
     let fd = socket(
@@ -555,7 +557,7 @@ pub fn ping(sock: &UnixStream, timeout: Duration) -> io::Result<()> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
-/// A previous mdmon of the same container, to be replaced (§1.7).
+/// A previous mdmon of the same container, to be replaced (docs/process.md, "Taking over").
 #[derive(Debug)]
 pub struct Victim {
     pub pid: i32,
@@ -792,7 +794,8 @@ pub fn is_mdmon_cmdline(cmdline: &[u8]) -> bool {
     argv0.windows(5).any(|w| w == b"mdmon" || w == b"@dmon")
 }
 
-/// §1.4: `statfs("/")` is tmpfs or ramfs (4.2's test) or `/etc/initrd-release` exists (4.3+).
+/// docs/process.md, "The @ mark": `statfs("/")` is tmpfs or ramfs (4.2's test) or
+/// `/etc/initrd-release` exists (4.3+).
 pub fn in_initrd() -> bool {
     if Path::new("/etc/initrd-release").exists() {
         return true;
@@ -832,7 +835,8 @@ fn write_arg_area(offset: u64, bytes: &[u8]) -> io::Result<()> {
     mem.write_all_at(bytes, arg_start()? + offset)
 }
 
-/// Makes argv[0] start with `@` (§1.4) and checks that /proc/self/cmdline shows it.
+/// Makes argv[0] start with `@` (docs/process.md, "The @ mark") and checks that
+/// /proc/self/cmdline shows it.
 pub fn set_argv0_offroot() -> io::Result<()> {
     write_arg_area(0, b"@")?;
     let cmdline = fs::read("/proc/self/cmdline")?;
@@ -843,10 +847,10 @@ pub fn set_argv0_offroot() -> io::Result<()> {
     }
 }
 
-/// All mode: replaces argv element `index` with `name`, NUL-padded, if it fits (§1.3:
-/// up to the element's length, at most 32 bytes). A name that does not fit puts the
-/// original text back, so a child never shows the previous child's container (upstream
-/// leaves the previous name there).
+/// All mode: replaces argv element `index` with `name`, NUL-padded, if it fits
+/// (docs/process.md, "All containers": up to the element's length, at most 32 bytes). A name
+/// that does not fit puts the original text back, so a child never shows the previous child's
+/// container (upstream leaves the previous name there).
 fn rewrite_arg(args: &[OsString], index: usize, name: &[u8]) -> io::Result<()> {
     let Some(old) = args.get(index) else {
         return Ok(());

@@ -3,10 +3,10 @@
 //!
 //! daemon.rs calls exactly two functions:
 //!
-//! 1. [`prepare`] in the forked child, before any run-time file exists (MDMON.md §1.5 steps
-//!    3–7 and 12): the container's sysfs facts and its metadata, loaded from every member
-//!    disk. An error is printed by daemon.rs and the child exits 3, which the launcher
-//!    passes on as its own exit status.
+//! 1. [`prepare`] in the forked child, before any run-time file exists (docs/process.md,
+//!    "Start sequence", steps 3–7 and 12): the container's sysfs facts and its metadata,
+//!    loaded from every member disk. An error is printed by daemon.rs and the child exits 3,
+//!    which the launcher passes on as its own exit status.
 //! 2. [`run`] once the pid file and the control socket exist and the launcher has been told
 //!    "ready" (steps 18 onward: the caller has already done mlockall, setsid and the stdio
 //!    redirection): starts the monitor thread, then runs the manager loop. It never returns.
@@ -118,7 +118,8 @@ impl fmt::Display for StartError {
     }
 }
 
-/// Reads the container's sysfs description and loads its metadata (§1.5 steps 3–7, 12).
+/// Reads the container's sysfs description and loads its metadata (docs/process.md, "Start
+/// sequence", steps 3–7, 12).
 ///
 /// Upstream loads the metadata (step 12) only after the "already managed" ping (step 11);
 /// doing it here, earlier, only reads the member disks, so a start that then finds a live
@@ -129,7 +130,8 @@ pub fn prepare(devnm: &str) -> Result<Prepared, StartError> {
     Ok(prepared)
 }
 
-/// §1.5 step 12: read the metadata of every member disk and keep them open for writes.
+/// Step 12 of the start (docs/process.md, "Start sequence"): read the metadata of every member
+/// disk and keep them open for writes.
 fn load_metadata(prepared: &Prepared) -> Result<LoadedMetadata, StartError> {
     let err = |reason: String| StartError::LoadMetadata {
         devnm: prepared.devnm.clone(),
@@ -260,9 +262,11 @@ fn parse_dev(text: &str) -> Option<(u32, u32)> {
 #[derive(Debug)]
 pub struct RunContext {
     pub prepared: Prepared,
-    /// The control socket; `None` when it could not be created (not fatal, §1.6).
+    /// The control socket; `None` when it could not be created (not fatal; docs/process.md,
+    /// "Start sequence", step 16).
     pub control: Option<ControlServer>,
-    /// A previous mdmon of this container to replace once our threads run (§1.7).
+    /// A previous mdmon of this container to replace once our threads run
+    /// (docs/process.md, "Taking over").
     pub victim: Option<Victim>,
     /// SIGTERM and SIGUSR1, blocked in every thread and delivered only here.
     pub signals: SignalFd,
@@ -270,7 +274,7 @@ pub struct RunContext {
     pub files: RunFiles,
 }
 
-/// Runs the daemon (§1.5 steps 19 onward). Never returns.
+/// Runs the daemon (docs/process.md, "Start sequence", steps 19 onward). Never returns.
 ///
 pub fn run(mut ctx: RunContext) -> ! {
     if let Some(loaded) = ctx.prepared.metadata.imsm.take() {
@@ -301,7 +305,7 @@ const MONITOR_STACK: usize = 1 << 20;
 const MONITOR_RELEASE_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs a container whose format has a full handler: the monitor thread plus the manager
-/// loop in this thread (§1.5 steps 19 onward, §4.1).
+/// loop in this thread (docs/process.md, "Start sequence", steps 19 onward; docs/manager.md, "The loop").
 fn run_container<F: Format>(
     ctx: RunContext,
     format: F,
@@ -407,7 +411,7 @@ where
             .stack_size(MONITOR_STACK)
             .spawn_scoped(scope, move || monitor.run());
         if let Err(e) = spawned {
-            // §1.5 step 19.
+            // docs/process.md, "Start sequence", step 19.
             log!(devnm, "failed to start monitor process: {e}");
             std::process::exit(2);
         }
@@ -453,7 +457,7 @@ where
                 .monitor_done
                 .load(std::sync::atomic::Ordering::Acquire)
             {
-                // §1.9: SIGTERM and every array clean; the successor owns the files.
+                // SIGTERM and every array clean; the successor owns the files (docs/process.md, "Exit").
                 log!(
                     devnm,
                     "SIGTERM: arrays clean; exiting, leaving {} and {} in place",

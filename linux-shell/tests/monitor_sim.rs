@@ -476,11 +476,11 @@ fn a_withdrawn_array_is_handed_back_untouched() {
     );
 }
 
-/// MDMON.md §3.8 against the simulated kernel: a blocked `external_bbl` member's
-/// unacknowledged bad block goes into the IMSM BBM log on disk first; only a pass whose
-/// metadata write succeeded acknowledges it (the line to `bad_blocks`) and unblocks the
-/// member. A range the log cannot hold turns external bad-block handling off and still
-/// unblocks: the write never waits forever. No iteration allocates.
+/// Bad blocks (docs/monitor.md, "Bad blocks") against the simulated kernel: a blocked
+/// `external_bbl` member's unacknowledged bad block goes into the IMSM BBM log on disk first;
+/// only a pass whose metadata write succeeded acknowledges it (the line to `bad_blocks`) and
+/// unblocks the member. A range the log cannot hold turns external bad-block handling off and
+/// still unblocks: the write never waits forever. No iteration allocates.
 #[test]
 fn a_bad_block_is_on_disk_before_it_is_acknowledged() {
     let sim = Sim::new("02-volumes-resynced", "badblock");

@@ -408,7 +408,7 @@ fn resync_completion_by_level() {
     assert!(r0.resync_complete());
 }
 
-// --- external bad-block log (MDMON.md §3.8) ---
+// --- external bad-block log (docs/monitor.md, "Bad blocks") ---
 
 const BBL_BLOCKED: DiskState = DiskState::IN_SYNC
     .union(DiskState::EXTERNAL_BBL)

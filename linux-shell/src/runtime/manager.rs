@@ -1,6 +1,6 @@
 //! The manager's side of a running container: finding member arrays and handing complete
 //! records to the monitor, taking retired ones back, queueing metadata updates, the ping
-//! barrier, member removal, and the SIGTERM hand-over (MDMON.md §4).
+//! barrier, member removal, and the SIGTERM hand-over (docs/manager.md).
 //!
 //! Everything here may allocate, open and block; none of it runs on the monitor thread.
 
@@ -104,11 +104,12 @@ pub struct Manager<'q, F: Format> {
     /// The error counts of `Shared` as last logged, and when (see `report_errors`).
     reported: ErrorCounts,
     reported_at: Option<Instant>,
-    /// Takeover (MDMON.md §1.7): records built while the predecessor still runs, handed to
-    /// the monitor by [`Manager::release_held`] once it has exited. Building them (opening
-    /// and priming every sysfs file) before it is told to go keeps that work out of the
-    /// write stall of a takeover; holding them keeps two daemons from ever deciding the same
-    /// array's metadata. While set, metadata updates stay pending too.
+    /// Takeover (docs/threads.md, "Taking over from a predecessor"): records built while the
+    /// predecessor still runs, handed to the monitor by [`Manager::release_held`] once it has
+    /// exited. Building them (opening and priming every sysfs file) before it is told to go
+    /// keeps that work out of the write stall of a takeover; holding them keeps two daemons
+    /// from ever deciding the same array's metadata. While set, metadata updates stay pending
+    /// too.
     held: Option<Vec<Box<ArrayBundle>>>,
 }
 
@@ -337,7 +338,7 @@ impl<'q, F: Format> Manager<'q, F> {
 
     /// Member arrays of the last mdstat pass that need no monitoring at all (raid0, linear:
     /// no dirty state). They do not keep the daemon alive: upstream exits once it monitors
-    /// nothing, e.g. when a raid0 grow ends (MDMON.md §1.9).
+    /// nothing, e.g. when a raid0 grow ends (docs/process.md, "Exit").
     pub fn stateless_members(&self) -> usize {
         self.ignored
             .values()
@@ -471,7 +472,7 @@ impl<'q, F: Format> Manager<'q, F> {
     }
 
     /// "Ping monitor": every queued update applied, then one full monitor pass that started
-    /// after this call (MDMON.md §2.3, §3.9).
+    /// after this call (docs/protocol.md, "Requests"; docs/monitor.md, "The ping barrier").
     pub fn ping_monitor(&mut self) {
         self.wait_updates_applied();
         let c = self.shared.loop_count();
@@ -545,8 +546,9 @@ impl<'q, F: Format> Manager<'q, F> {
         self.monitor_wake.signal();
     }
 
-    /// Retries member removals the monitor asked for (MDMON.md §3.7 step 4): a fresh fd for
-    /// `dev-X/state`, never the monitor's (since Linux 6.7 a removal may block).
+    /// Retries member removals the monitor asked for (docs/manager.md, "Removing failed
+    /// members"): a fresh fd for `dev-X/state`, never the monitor's (since Linux 6.7 a removal
+    /// may block).
     fn remove_members(&mut self) {
         let mut still = Vec::new();
         for (devnm, kname) in std::mem::take(&mut self.removals) {
@@ -573,7 +575,7 @@ impl<'q, F: Format> Manager<'q, F> {
         }
     }
 
-    /// One management pass over `/proc/mdstat` (MDMON.md §4.3).
+    /// One management pass over `/proc/mdstat` (docs/manager.md, "A management pass").
     pub fn manage(&mut self, mdstat_text: &str) {
         self.drain_monitor();
         self.remove_members();
@@ -598,7 +600,7 @@ impl<'q, F: Format> Manager<'q, F> {
             }
             if let Some(was) = self.ignored.get(e.devnm) {
                 // Same level as when it was set aside: still nothing to do. A raid0 that a
-                // grow turned into raid4 is looked at again (MDMON.md §4.6 step 5).
+                // grow turned into raid4 is looked at again (docs/manager.md, "Level changes").
                 if *was == level || level.is_none_or(|l| l <= 0) {
                     continue;
                 }
@@ -627,7 +629,8 @@ impl<'q, F: Format> Manager<'q, F> {
         }
     }
 
-    /// Disks joined or left the container (MDMON.md §4.4): record them in the metadata.
+    /// Disks joined or left the container (docs/manager.md, "Disks joining or leaving the
+    /// container"): record them in the metadata.
     fn manage_container(&mut self, devcnt: u32) {
         let md = PathBuf::from(format!("/sys/block/{}/md", self.container));
         let Ok(entries) = std::fs::read_dir(&md) else {
@@ -720,10 +723,10 @@ impl<'q, F: Format> Manager<'q, F> {
         self.flush_updates();
     }
 
-    /// Spare activation for a degraded array (MDMON.md §4.6 step 9). Returns true when the
-    /// request is settled (spares added, or the array is gone); false to retry at a later
-    /// wake-up, also when no disk can be taken now: a disk another volume needs may be free
-    /// once that volume's rebuild ends (docs/ddf.md, "A disk in two volumes"), and a disk
+    /// Spare activation for a degraded array (docs/manager.md, "Activating spares"). Returns
+    /// true when the request is settled (spares added, or the array is gone); false to retry at
+    /// a later wake-up, also when no disk can be taken now: a disk another volume needs may be
+    /// free once that volume's rebuild ends (docs/ddf.md, "A disk in two volumes"), and a disk
     /// added to the container wakes the manager too.
     fn activate_spare(&mut self, devnm: &str) -> bool {
         let Some(tracked) = self.tracked.get(devnm).cloned() else {
@@ -860,7 +863,7 @@ impl<'q, F: Format> Manager<'q, F> {
             return;
         };
         if level <= 0 {
-            // raid0 and linear have no dirty state to keep (MDMON.md §4.5).
+            // raid0 and linear have no dirty state to keep (docs/manager.md, "A new member array").
             self.ignored.insert(devnm, Some(level));
             return;
         }
@@ -878,7 +881,8 @@ impl<'q, F: Format> Manager<'q, F> {
         match self.build_bundle(&devnm, level, inst) {
             Ok(mut bundle) => {
                 // Found in the middle of a reshape: its progress so far is the checkpoint
-                // (MDMON.md §4.5 step 7), so the next one is only written after progress.
+                // (docs/manager.md, "A new member array"), so the next one is only written
+                // after progress.
                 if let Some(cp) = reshape_checkpoint(&devnm, &bundle.record) {
                     bundle.record.last_checkpoint = cp;
                 }
@@ -951,7 +955,7 @@ impl<'q, F: Format> Manager<'q, F> {
         }
     }
 
-    /// A tracked array's level as mdstat shows it now (MDMON.md §4.6 step 5): raid0/linear
+    /// A tracked array's level as mdstat shows it now (docs/manager.md, "Level changes"): raid0/linear
     /// has no dirty state, so its record is withdrawn from the monitor (mdadm ends a raid0
     /// grow that way, after running the reshape as raid4); another level gets a fresh record.
     fn manage_level(&mut self, devnm: &str, level: Option<i32>) {
@@ -982,7 +986,7 @@ impl<'q, F: Format> Manager<'q, F> {
         self.replace_record(devnm, level, inst, "level change");
     }
 
-    /// The reshape follow-up (MDMON.md §4.6 step 10): members mdadm added join the
+    /// The reshape follow-up (docs/manager.md, "Reshape follow-up"): members mdadm added join the
     /// monitor's record, and the size the metadata asks for is given to the kernel.
     fn follow_reshape(&mut self, devnm: &str, custom_array_size: u64) {
         let Some(t) = self.tracked.get(devnm) else {
@@ -1078,7 +1082,8 @@ impl<'q, F: Format> Manager<'q, F> {
         }))
     }
 
-    /// Opens every attribute of a member array and builds its record (MDMON.md §4.5).
+    /// Opens every attribute of a member array and builds its record
+    /// (docs/manager.md, "A new member array").
     fn build_bundle(&self, devnm: &str, level: i32, inst: u32) -> Result<Box<ArrayBundle>, String> {
         let md = PathBuf::from(format!("/sys/block/{devnm}/md"));
         let read_num = |name: &str| -> Result<u64, String> {
@@ -1154,7 +1159,7 @@ impl<'q, F: Format> Manager<'q, F> {
     }
 }
 
-/// Safe mode (MDMON.md §4.5 step 6): keep the kernel's value if sensible, else 5 s (a
+/// Safe mode (docs/manager.md, "Safe mode"): keep the kernel's value if sensible, else 5 s (a
 /// predecessor may have left 1 ms behind at its SIGTERM exit); written back as `S.mmm`.
 fn settle_safe_mode(md: &Path) {
     let delay = read_text(&md.join("safe_mode_delay"))
@@ -1186,7 +1191,7 @@ fn member_slots(md: &Path) -> BTreeSet<u32> {
 }
 
 /// The checkpoint of a reshape the kernel is running: `reshape_position` (array sectors)
-/// per data member (MDMON.md §4.5 step 7). `None` when no reshape runs.
+/// per data member (docs/manager.md, "A new member array"). `None` when no reshape runs.
 fn reshape_checkpoint(devnm: &str, record: &ArrayRecord) -> Option<u64> {
     let md = PathBuf::from(format!("/sys/block/{devnm}/md"));
     let action = read_text(&md.join("sync_action"))?;

@@ -5,7 +5,8 @@
 //! buffer) and hands them over through fixed-capacity queues, and takes retired ones back
 //! to free them. Nothing mutable is shared except a few atomics (the ping barrier's loop
 //! counter, the SIGTERM flag), so the monitor never waits on a lock the manager could hold
-//! across an allocation or blocking I/O (MDMON.md §9, ARCHITECTURE.md).
+//! across an allocation or blocking I/O (docs/threads.md, "What the threads share";
+//! ARCHITECTURE.md).
 
 pub mod ddf;
 pub mod disk;
@@ -48,8 +49,8 @@ pub struct MemberFds {
     pub bad_blocks: Option<BadBlockFds>,
 }
 
-/// A member's bad-block lists (MDMON.md §3.8): the monitor reads the unacknowledged one and
-/// acknowledges a range by writing its line to the other.
+/// A member's bad-block lists (docs/monitor.md, "Bad blocks"): the monitor reads the
+/// unacknowledged one and acknowledges a range by writing its line to the other.
 #[derive(Debug)]
 pub struct BadBlockFds {
     pub acked: SysfsAttr,
@@ -161,7 +162,8 @@ pub enum FromMonitor<H: ContainerMetadata> {
 /// The only state both threads touch, all atomic.
 #[derive(Debug, Default)]
 pub struct Shared {
-    /// The ping barrier (MDMON.md §3.9): odd while the monitor waits, +1 on each wake.
+    /// The ping barrier (docs/monitor.md, "The ping barrier"): odd while the monitor waits,
+    /// +1 on each wake.
     pub loop_count: AtomicU64,
     /// SIGTERM arrived: drive arrays clean, then exit.
     pub sigterm: AtomicBool,
@@ -268,7 +270,7 @@ impl Shared {
     }
 
     /// Asks the monitor to stop before its next iteration and waits until it has
-    /// (docs/threads.md, "Ending the process"): the
+    /// (docs/threads.md, "Ending the process never cuts a metadata write"): the
     /// process must never end inside a metadata write, which would leave members with a
     /// half-written copy (a DDF primary header left open, sections of two generations).
     /// The monitor is woken by `wake`; a monitor busy in a slow write is waited for as

@@ -1,6 +1,7 @@
 //! The monitor thread: poll the pre-opened sysfs fds, run the core's decisions, write the
 //! metadata, then tell the kernel. Nothing on this path allocates, opens a file, or blocks
-//! anywhere but in `poll` (MDMON.md §3.1); `cargo xtask audit` checks the compiled code.
+//! anywhere but in `poll` (docs/monitor.md, "What the monitor may do"); `cargo xtask audit`
+//! checks the compiled code.
 //!
 //! Records arrive from the manager as boxes and go back as boxes: the monitor only moves
 //! them, never frees them.
@@ -544,7 +545,8 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         add(self.wake.raw(), libc::POLLIN);
         let except = libc::POLLPRI | libc::POLLERR;
         for a in self.arrays.iter() {
-            // A deleted sysfs node reports POLLERR forever: skip it (MDMON.md §3.3).
+            // A deleted sysfs node reports POLLERR forever: skip it (docs/monitor.md, "Files
+            // and waiting").
             if a.array_state.alive() {
                 add(a.array_state.raw(), except);
             }
@@ -630,8 +632,9 @@ fn remove_at<T, const N: usize>(v: &mut heapless::Vec<T, N>, i: usize) {
 type Unacked = heapless::Vec<(usize, BadBlockBatch), MAX_MEMBERS>;
 
 /// Reads `unacknowledged_bad_blocks` of every member whose state shows `external_bbl` and
-/// `blocked` (MDMON.md §3.8): one read from offset 0; lines cut by the buffer wait for the
-/// next pass, which comes soon (`retry_soon`) once the complete ones are acknowledged.
+/// `blocked` (docs/monitor.md, "Bad blocks"): one read from offset 0; lines cut by the buffer
+/// wait for the next pass, which comes soon (`retry_soon`) once the complete ones are
+/// acknowledged.
 fn observe_unacked(a: &ArrayBundle, obs: &Observation) -> Unacked {
     let mut out = Unacked::new();
     let wanted = DiskState::EXTERNAL_BBL | DiskState::BLOCKED;

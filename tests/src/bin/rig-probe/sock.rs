@@ -1,4 +1,4 @@
-//! `rig-probe sock`: a raw client for mdmon's control socket (MDMON.md §2), for what mdadm
+//! `rig-probe sock`: a raw client for mdmon's control socket (docs/protocol.md), for what mdadm
 //! never sends: frames that break the protocol, and requests from a non-root user.
 //!
 //! It connects (after dropping to another uid/gid if asked: the daemon reads the peer's
