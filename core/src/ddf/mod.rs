@@ -1,6 +1,6 @@
 //! SNIA DDF metadata as mdadm writes it.
 //!
-//! Layers (see ARCHITECTURE.md):
+//! Layers:
 //! - [`layout`]: big-endian `zerocopy` records of every on-disk structure;
 //! - [`crc`]: mdadm's DDF checksum;
 //! - [`model`]: the decoded container ([`Container`]) in fixed-capacity `heapless`

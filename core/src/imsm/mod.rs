@@ -1,6 +1,6 @@
 //! Intel IMSM (Matrix Storage Manager / RST / VROC) metadata.
 //!
-//! Layers (see ARCHITECTURE.md): [`layout`] raw little-endian records, [`view`] the checked
+//! Layers: [`layout`] raw little-endian records, [`view`] the checked
 //! zero-copy view of an MPB in the caller's bytes, [`model`] the decoded
 //! MPB in fixed-capacity collections, [`container`] the multi-disk view mdmon works on
 //! (member binding, the family/generation vote, write plans), [`ops`] the handler operations,

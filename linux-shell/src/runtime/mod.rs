@@ -5,8 +5,7 @@
 //! buffer) and hands them over through fixed-capacity queues, and takes retired ones back
 //! to free them. Nothing mutable is shared except a few atomics (the ping barrier's loop
 //! counter, the SIGTERM flag), so the monitor never waits on a lock the manager could hold
-//! across an allocation or blocking I/O (docs/threads.md, "What the threads share";
-//! ARCHITECTURE.md).
+//! across an allocation or blocking I/O (docs/threads.md, "What the threads share").
 
 pub mod ddf;
 pub mod disk;
