@@ -418,6 +418,11 @@ pub struct Disk {
     /// ends: a power cut then brings the second VD back with a member that was never
     /// rebuilt, read as good (docs/ddf.md, "Rebuilding").
     pub rebuilding: Vec<Guid, MAX_VOLUMES>,
+    /// The VDs whose record this disk's copy held when it was last written (or loaded);
+    /// memory only. [`Container::begin_sync`] compares it with the records the disk is
+    /// about to be written with to choose the order of the disks (docs/ddf.md, "Member
+    /// lists under a cut").
+    pub written_records: Vec<Guid, MAX_VOLUMES>,
 }
 
 impl Disk {
@@ -900,6 +905,13 @@ impl Container {
                 .map_err(|error| LoadError::Member { index, error })?;
         }
         self.rebuilding_from_states();
+        for d in 0..self.disks.len() {
+            let mut carried = Vec::new();
+            self.records_carried(d, &mut carried);
+            if let Some(disk) = self.disks.get_mut(d) {
+                disk.written_records = carried;
+            }
+        }
         Ok(())
     }
 
@@ -1098,6 +1110,7 @@ impl Container {
             spare: None,
             slots: Vec::new(),
             rebuilding: Vec::new(),
+            written_records: Vec::new(),
         };
         let config = r.read(
             Structure::ConfigRecords,
@@ -1326,8 +1339,18 @@ impl Container {
 
     /// Start a write batch (mdadm's `ddf_sync_metadata`): returns false if nothing is pending;
     /// otherwise clears pending and stamps every disk with `now` (DDF time). Then write every
-    /// disk with [`Container::write_disk`].
+    /// disk with [`Container::write_disk`]; a writer that does not write all disks at once
+    /// uses [`Container::begin_sync_in_waves`].
     pub fn begin_sync(&mut self, now: u32) -> bool {
+        let mut waves = Vec::new();
+        self.begin_sync_in_waves(now, &mut waves)
+    }
+
+    /// [`Container::begin_sync`], also giving the wave each disk (by index into `disks`) is
+    /// to be written in: every write of a wave completes before the next wave starts, the
+    /// disks of one wave may be written at once (docs/ddf.md, "Member lists under a cut").
+    pub fn begin_sync_in_waves(&mut self, now: u32, waves: &mut Vec<u8, MAX_DISKS>) -> bool {
+        waves.clear();
         if !self.updates_pending {
             return false;
         }
@@ -1335,6 +1358,64 @@ impl Container {
         for d in self.disks.iter_mut() {
             d.timestamp = now;
         }
+        self.order_writes(waves);
         true
+    }
+
+    /// The VDs whose record disk `d` is written with: a slot names the VD and one of its
+    /// BVDs lists the disk (a slot whose VD no longer lists the disk is written empty).
+    fn records_carried(&self, d: usize, out: &mut Vec<Guid, MAX_VOLUMES>) {
+        out.clear();
+        let Some(disk) = self.disks.get(d) else {
+            return;
+        };
+        for s in disk.slots.iter() {
+            if let ConfigSlot::Volume(g) = s {
+                if !out.contains(g) && self.bvd_listing(g, disk.refnum()).is_some() {
+                    // One entry per VD, and at most MAX_VOLUMES VDs: cannot fail.
+                    let _ = out.push(*g);
+                }
+            }
+        }
+    }
+
+    /// Waves of this sync (docs/ddf.md, "Member lists under a cut"). The disks of a wave are
+    /// written at once, so a cut may leave any of them old and any new; the members' copies
+    /// are what lists who belongs to a VD, and each member must carry its own record of the
+    /// VD whenever a copy that loads lists it. So a disk that is to carry a record it did not
+    /// carry when last written (a spare activated into a VD, a member of a new VD) goes in
+    /// the first wave, before any copy listing it can load; a disk that drops a record (a
+    /// member replaced, a VD deleted) goes in the last, once no copy that loads lists it any
+    /// more; all others in between. A sync that changes no disk's records is one wave.
+    fn order_writes(&mut self, waves: &mut Vec<u8, MAX_DISKS>) {
+        const GAINS: u8 = 0;
+        const KEEPS: u8 = 1;
+        const DROPS: u8 = 2;
+        let mut used = [false; 3];
+        for d in 0..self.disks.len() {
+            let mut now = Vec::new();
+            self.records_carried(d, &mut now);
+            let Some(disk) = self.disks.get_mut(d) else {
+                break;
+            };
+            let wave = if now.iter().any(|g| !disk.written_records.contains(g)) {
+                GAINS
+            } else if disk.written_records.iter().any(|g| !now.contains(g)) {
+                DROPS
+            } else {
+                KEEPS
+            };
+            disk.written_records = now;
+            if let Some(u) = used.get_mut(usize::from(wave)) {
+                *u = true;
+            }
+            // One entry per disk, and MAX_DISKS disks at most: cannot fail.
+            let _ = waves.push(wave);
+        }
+        // Number the waves in use from 0, without gaps.
+        for w in waves.iter_mut() {
+            let earlier = used.iter().take(usize::from(*w)).filter(|u| **u).count();
+            *w = u8::try_from(earlier).unwrap_or(0);
+        }
     }
 }

@@ -550,7 +550,13 @@ impl Container {
 
     /// Recompute and store the state of every VD other than `except` that lists `refnum`
     /// (the disk's PD state changed under them), bumping each VD whose state changed.
-    fn restate_volumes_listing(&mut self, refnum: u32, except: &Guid, now: u32, out: &mut Outcome) {
+    pub(crate) fn restate_volumes_listing(
+        &mut self,
+        refnum: u32,
+        except: &Guid,
+        now: u32,
+        out: &mut Outcome,
+    ) {
         let mut guids: Vec<Guid, { super::MAX_VOLUMES }> = Vec::new();
         for v in self.volumes.iter() {
             if &v.guid != except && self.bvd_listing(&v.guid, refnum).is_some() {

@@ -353,6 +353,8 @@ impl Container {
             spare: None,
             slots: Vec::new(),
             rebuilding: Vec::new(),
+            // Whatever the new disk held before, it carries no record of this container.
+            written_records: Vec::new(),
         };
         for _ in 0..slots {
             let _ = disk.slots.push(ConfigSlot::Empty);
@@ -515,6 +517,14 @@ impl Container {
         self.after_conf_change();
         for d in joined.iter() {
             self.start_rebuild(*d, &guid);
+            // A disk already in other VDs stops counting as working there too (its Rebuilding
+            // bit takes it out of all of them at assembly): their states read Degraded until
+            // the bit is cleared, when `set_disk` states them again (docs/ddf.md,
+            // "Rebuilding").
+            if let Some(refnum) = self.disks.get(*d).map(|disk| disk.refnum()) {
+                let mut o = super::ops::Outcome::default();
+                self.restate_volumes_listing(refnum, &guid, now, &mut o);
+            }
         }
         self.mark_pending();
         out.changed = true;

@@ -301,10 +301,11 @@ impl ContainerMetadata for DdfMetadata {
         {
             return Err(SyncError::Encode);
         }
-        if !self.container.begin_sync(self.now) {
+        let mut waves = Vec::new();
+        if !self.container.begin_sync_in_waves(self.now, &mut waves) {
             return Ok(false);
         }
-        let result = self.lay_out(buf, stride, writes);
+        let result = self.lay_out(buf, stride, &waves, writes);
         if result.is_err() {
             writes.clear();
             // Nothing was written: keep the changes pending so the next pass tries again
@@ -334,11 +335,13 @@ impl ContainerMetadata for DdfMetadata {
 }
 
 impl DdfMetadata {
-    /// Fills one stride of `buf` per disk and lists its writes, coalesced and in plan order.
+    /// Fills one stride of `buf` per disk and lists its writes, coalesced and in plan order,
+    /// each disk in its wave (`waves`, by disk index).
     fn lay_out(
         &self,
         buf: &mut [u8],
         stride: usize,
+        waves: &[u8],
         writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>,
     ) -> Result<(), SyncError> {
         for (i, d) in self.container.disks.iter().enumerate() {
@@ -369,8 +372,10 @@ impl DdfMetadata {
                             .ok_or(SyncError::BufferTooSmall)?,
                         len: op.len,
                         // Each disk keeps a closed copy at every instant (docs/ddf.md,
-                        // "Write order"): all disks at once.
-                        wave: 0,
+                        // "Write order"), so the disks of a wave go out at once; a sync that
+                        // changes who carries which VD record is split in waves (docs/ddf.md,
+                        // "Member lists under a cut").
+                        wave: waves.get(i).copied().unwrap_or(0),
                     })
                     .map_err(|_| SyncError::TooManyWrites)?;
             }

@@ -349,3 +349,128 @@ pub fn raid10() -> Spec {
         seq: 5,
     }
 }
+
+/// A single-BVD VD of `blocks` sectors per member on `members` (disk index, LBA).
+fn vd(
+    name: &'static str,
+    rand: u32,
+    prl: u8,
+    rlq: u8,
+    members: &[(usize, u64)],
+    blocks: u64,
+    array_blocks: u64,
+) -> VdSpec {
+    VdSpec {
+        guid: guid(b"Linux-MD", 1_490_000_100, rand),
+        name,
+        prl,
+        rlq,
+        chunk_shift: 7,
+        bvds: vec![members.to_vec()],
+        blocks,
+        array_blocks,
+        state: 0,
+        init_state: 2,
+        seq: 3,
+    }
+}
+
+/// A RAID1 VD of `blocks` sectors per member.
+fn raid1(name: &'static str, rand: u32, members: &[(usize, u64)], blocks: u64) -> VdSpec {
+    vd(name, rand, 0x01, 0, members, blocks, blocks)
+}
+
+/// Two RAID1 volumes on the same two members (`r1` at LBA 0, `r2` after it) and two
+/// container disks in no volume (global spares), 64 MiB disks.
+pub fn two_raid1_with_spares() -> Spec {
+    let s = 131072;
+    Spec {
+        sizes: vec![s; 4],
+        refnums: vec![0x3000_0001, 0x3000_0002, 0x3000_0003, 0x3000_0004],
+        pd_state: vec![1; 4],
+        pd_type: vec![0x0002, 0x0002, 0x0005, 0x0005],
+        vds: vec![
+            raid1("r1", 0x0101, &[(0, 0), (1, 0)], 20480),
+            raid1("r2", 0x0102, &[(0, 20480), (1, 20480)], 20480),
+        ],
+        seq: 9,
+    }
+}
+
+/// A RAID1 `r3` of 20480 sectors per member on disk 1 (after `r1` and `r2`) and disk 2 (a
+/// spare of [`two_raid1_with_spares`]): the volume a create adds there.
+pub fn two_raid1_plus_r3() -> Spec {
+    let mut spec = two_raid1_with_spares();
+    spec.vds
+        .push(raid1("r3", 0x0103, &[(1, 40960), (2, 0)], 20480));
+    spec.pd_type[2] = 0x0002;
+    spec
+}
+
+/// Four volumes on mixed member sets of four disks, as mdadm's `10ddf-create` builds them
+/// (several levels sharing disks), plus one global spare, 64 MiB disks: `r5` (RAID5,
+/// left-symmetric) on disks 0–2, `r1a` (RAID1) on 0+1, `r1b` (RAID1) on 2+3, `r10` (two
+/// spanned RAID1 BVDs) on 0+1 and 2+3. Disk 3 has 10240 free sectors at LBA 0.
+pub fn four_volumes_with_spare() -> Spec {
+    let s = 131072;
+    let mut r10 = vd("r10", 0x0204, 0x01, 0, &[], 10240, 20480);
+    r10.bvds = vec![vec![(0, 20480), (1, 20480)], vec![(2, 20480), (3, 20480)]];
+    Spec {
+        sizes: vec![s; 5],
+        refnums: vec![
+            0x4000_0001,
+            0x4000_0002,
+            0x4000_0003,
+            0x4000_0004,
+            0x4000_0005,
+        ],
+        pd_state: vec![1; 5],
+        pd_type: vec![0x0002, 0x0002, 0x0002, 0x0002, 0x0005],
+        vds: vec![
+            vd(
+                "r5",
+                0x0201,
+                0x05,
+                3,
+                &[(0, 0), (1, 0), (2, 0)],
+                10240,
+                20480,
+            ),
+            raid1("r1a", 0x0202, &[(0, 10240), (1, 10240)], 10240),
+            raid1("r1b", 0x0203, &[(2, 10240), (3, 10240)], 10240),
+            r10,
+        ],
+        seq: 11,
+    }
+}
+
+/// [`four_volumes_with_spare`] with a fifth volume `r1c` (RAID1) on disk 3's free space and
+/// the spare: the volume a create adds there.
+pub fn four_volumes_plus_r1c() -> Spec {
+    let mut spec = four_volumes_with_spare();
+    spec.vds
+        .push(raid1("r1c", 0x0205, &[(3, 0), (4, 0)], 10240));
+    spec.pd_type[4] = 0x0002;
+    spec
+}
+
+/// Load a container from `(disk id, disk)` pairs, in that order, into `c`.
+pub fn load_into(
+    c: &mut mdmon_core::ddf::Container,
+    disks: &[(u64, &SynthDisk)],
+) -> Result<(), mdmon_core::ddf::LoadError> {
+    let inputs: Vec<MemberInput<'_>> = disks.iter().map(|(id, d)| d.input(*id)).collect();
+    c.load(&inputs)
+}
+
+/// The VIRT update mdadm sends to add (or, with `state` = 0x02, delete) the VD entry
+/// `entry`: a Virtual Disk Records header followed by the one entry.
+pub fn virt_update(entry: &mdmon_core::ddf::layout::VdEntry, state: u8) -> Vec<u8> {
+    use zerocopy::IntoBytes;
+    let mut e = *entry;
+    e.state = state;
+    let mut u = vec![0xFFu8; 128];
+    u[..4].copy_from_slice(&0xDDDD_DDDDu32.to_be_bytes());
+    u[64..].copy_from_slice(e.as_bytes());
+    u
+}
