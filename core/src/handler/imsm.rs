@@ -156,6 +156,9 @@ impl ContainerMetadata for ImsmMetadata {
                 })
                 .map_err(|_| SyncError::TooManyWrites)?;
         }
+        #[cfg(feature = "crash-mutant")]
+        crash_mutant(&self.container, writes);
+        #[cfg(not(feature = "crash-mutant"))]
         if plan.multi_sector {
             sequence_torn_copies(&self.container, writes);
         }
@@ -179,6 +182,37 @@ impl ContainerMetadata for ImsmMetadata {
     }
 }
 
+#[cfg(feature = "crash-mutant")]
+const _: () = assert!(
+    option_env!("MDMON_CRASH_MUTANT").is_some(),
+    "the crash-mutant feature is for `cargo xtask crash --mutant` only"
+);
+
+/// The write order the crash harness must reject: every disk in one wave, and each copy
+/// written anchor first, then its extended sectors (so a cut between leaves a new anchor
+/// over old extended sectors on every disk at once).
+#[cfg(feature = "crash-mutant")]
+fn crash_mutant(c: &Container, writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>) {
+    let lss = c.sector_size as usize;
+    let ext = c.mpb.sectors(c.sector_size).saturating_sub(1) * lss;
+    let mut out: Vec<DiskWrite, MAX_DISK_WRITES> = Vec::new();
+    for w in writes.iter() {
+        if ext == 0 || w.len <= lss {
+            let _ = out.push(*w);
+            continue;
+        }
+        let anchor = DiskWrite {
+            offset: w.offset + ext as u64,
+            buf_start: w.buf_start + ext,
+            len: w.len - ext,
+            ..*w
+        };
+        let _ = out.push(anchor);
+        let _ = out.push(DiskWrite { len: ext, ..*w });
+    }
+    *writes = out;
+}
+
 /// Waves for a sync whose MPB spans several sectors: a member's copy is then new and old
 /// at once until its write completes, fails its checksum, and mdadm leaves that disk out of
 /// the container. Two disks that hold a member of the same volume never share a wave, so a
@@ -186,6 +220,7 @@ impl ContainerMetadata for ImsmMetadata {
 /// and every other disk holds the old or the new copy whole (docs/imsm.md, "Torn writes").
 /// Disks that share no volume (spares, disjoint volumes) go out together. A one-sector MPB
 /// (one atomic sector) goes to every disk at once.
+#[cfg_attr(feature = "crash-mutant", allow(dead_code))]
 fn sequence_torn_copies(c: &Container, writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>) {
     // (disk, wave, volumes it holds) in the order disks first appear in the plan; each disk
     // takes the first wave none of whose disks shares a volume with it.
@@ -215,6 +250,7 @@ fn sequence_torn_copies(c: &Container, writes: &mut Vec<DiskWrite, MAX_DISK_WRIT
 
 /// The volumes (bit `v` for volume `v`) that member `m` holds a member of, in either map
 /// of a migrating one.
+#[cfg_attr(feature = "crash-mutant", allow(dead_code))]
 fn volumes_held(c: &Container, m: u32) -> u8 {
     let Some(index) = c
         .disks
