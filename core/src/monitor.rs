@@ -236,6 +236,12 @@ pub struct PassOutcome {
     pub disable_bbl: Vec<usize, MAX_MEMBERS>,
     /// Unacknowledged bad blocks are left over: run another pass soon.
     pub retry_soon: bool,
+    /// The pass records something that vouches for data md already wrote: the array went
+    /// clean, a member is in sync, a resync or rebuild checkpoint moved. md wrote that data
+    /// without FUA, so the shell flushes the members' caches before this metadata goes
+    /// out; a pass that only marks arrays dirty needs no flush and keeps its latency
+    /// (docs/crash.md, "Flush before trust").
+    pub trusts_data: bool,
 }
 
 /// Proof that the metadata the handlers marked pending has been written (or that nothing
@@ -338,6 +344,7 @@ pub fn read_and_act_bb<H: MonitorHandler>(
     let deactivate = (curr == ArrayState::Unknown || curr <= ArrayState::Inactive)
         && array.prev_state > ArrayState::Inactive;
     if deactivate {
+        out.trusts_data = true;
         handler.set_array_state(array, Consistency::Clean);
         out.next_state = Some(ArrayState::Clear);
         out.deactivated = true;
@@ -354,6 +361,7 @@ pub fn read_and_act_bb<H: MonitorHandler>(
             out.dirty = true;
         }
         ArrayState::Clean | ArrayState::Broken => {
+            out.trusts_data |= array.prev_state != curr;
             handler.set_array_state(array, Consistency::Clean);
         }
         ArrayState::Active | ArrayState::Suspended => out.dirty = true,
@@ -373,10 +381,12 @@ pub fn read_and_act_bb<H: MonitorHandler>(
             // A resync ended: record clean if the array is, and look for degraded members.
             handler.set_array_state(array, consistency_for(curr));
             check_degraded = true;
+            out.trusts_data = true;
         }
         let recovery_ended =
             array.curr_action == SyncAction::Idle && array.prev_action == SyncAction::Recover;
         if recovery_ended {
+            out.trusts_data = true;
             let mut any_out_of_sync = false;
             for i in 0..array.members.len() {
                 let (slot, bits) = match array.members.get(i) {
@@ -411,6 +421,7 @@ pub fn read_and_act_bb<H: MonitorHandler>(
                     && !bits.contains(DiskState::FAULTY)
                     && !was.contains(DiskState::IN_SYNC);
                 if joined {
+                    out.trusts_data = true;
                     handler.set_disk(array, slot, bits);
                 }
             }
@@ -446,7 +457,7 @@ pub fn read_and_act_bb<H: MonitorHandler>(
         }
     }
 
-    checkpoint(array, obs, handler);
+    out.trusts_data |= checkpoint(array, obs, handler);
 
     // C. remember (the caller performs the writes after syncing the metadata)
     array.prev_state = array.curr_state;
@@ -534,8 +545,13 @@ fn consistency_for(state: ArrayState) -> Consistency {
     }
 }
 
-/// Progress checkpoints (mdadm 4.4+ rhythm: every progress event is recorded).
-fn checkpoint<H: MonitorHandler>(array: &mut ArrayRecord, obs: &Observation, handler: &mut H) {
+/// Progress checkpoints (mdadm 4.4+ rhythm: every progress event is recorded). Returns
+/// whether one was recorded.
+fn checkpoint<H: MonitorHandler>(
+    array: &mut ArrayRecord,
+    obs: &Observation,
+    handler: &mut H,
+) -> bool {
     let completed = obs.sync_completed;
     let mut write = false;
     if array.curr_action == SyncAction::Idle && array.prev_action == SyncAction::Reshape {
@@ -562,6 +578,7 @@ fn checkpoint<H: MonitorHandler>(array: &mut ArrayRecord, obs: &Observation, han
     if completed >= array.component_size {
         array.last_checkpoint = 0;
     }
+    write
 }
 
 /// A failed disk seen in one array must fail in every sibling array of the container

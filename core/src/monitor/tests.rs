@@ -583,3 +583,56 @@ fn a_faulty_blocked_member_is_unblocked_once() {
     assert_eq!(out.unblock, [1]);
     assert!(out.acks.is_empty());
 }
+
+/// Which passes vouch for data md already wrote, so the shell flushes the members' caches
+/// before their metadata (docs/crash.md, "Flush before trust"): going clean, a member in
+/// sync, a checkpoint; not going dirty (the latency a writer waits through), not staying
+/// clean, not a failure.
+#[test]
+fn only_passes_that_vouch_for_written_data_ask_for_a_flush() {
+    let pass = |prev: ArrayState, prev_action: SyncAction, o: &Observation| {
+        let mut a = raid1();
+        a.prev_state = prev;
+        a.prev_action = prev_action;
+        read_and_act(&mut a, o, &mut Recorder::default()).trusts_data
+    };
+    let idle = SyncAction::Idle;
+    assert!(!pass(
+        ArrayState::Clean,
+        idle,
+        &obs(ArrayState::WritePending, idle)
+    ));
+    assert!(!pass(
+        ArrayState::Clean,
+        idle,
+        &obs(ArrayState::Clean, idle)
+    ));
+    assert!(!pass(
+        ArrayState::Active,
+        idle,
+        &obs(ArrayState::Active, idle)
+    ));
+    assert!(pass(
+        ArrayState::Active,
+        idle,
+        &obs(ArrayState::Clean, idle)
+    ));
+    assert!(pass(
+        ArrayState::Active,
+        idle,
+        &obs(ArrayState::Inactive, idle)
+    ));
+    // the end of a recovery, and a checkpoint of one
+    assert!(pass(
+        ArrayState::Active,
+        SyncAction::Recover,
+        &obs(ArrayState::Active, idle)
+    ));
+    let mut o = obs(ArrayState::Active, SyncAction::Recover);
+    o.sync_completed = 4096;
+    assert!(pass(ArrayState::Active, SyncAction::Recover, &o));
+    // a failure alone
+    let mut o = obs(ArrayState::Active, idle);
+    o.members[0].state = Some(DiskState::FAULTY | DiskState::BLOCKED);
+    assert!(!pass(ArrayState::Active, idle, &o));
+}

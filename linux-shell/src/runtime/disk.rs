@@ -175,6 +175,8 @@ const _: () = assert!(core::mem::size_of::<Iocb>() == 64);
 const _: () = assert!(core::mem::size_of::<IoEvent>() == 32);
 
 const IOCB_CMD_PWRITE: u16 = 1;
+/// fdatasync through AIO: on a block device, a cache flush (PREFLUSH) of the whole disk.
+const IOCB_CMD_FDSYNC: u16 = 3;
 /// Per-write O_DSYNC (linux/fs.h `RWF_DSYNC`): the write is durable (FUA, or a flush where
 /// the device has no FUA) when its completion is reaped. The disks are also opened with
 /// O_DSYNC; saying it per write keeps "dirty is on stable storage before `active`" true
@@ -263,16 +265,145 @@ impl MetadataWriter {
     /// every index here is a checked `get`, and the cases those checks exclude (which the
     /// invariants below already rule out) fall back to writing the chain synchronously, so
     /// each write is still issued in order and reported exactly once.
+    ///
+    /// `preflush`: first flush the write cache of every disk written (all at once), so that
+    /// what md wrote before (without FUA) is on stable storage before metadata vouching
+    /// for it is (docs/crash.md, "Flush before trust"). A disk whose flush fails gets none
+    /// of its writes issued; they are reported failed, as a failed write would be.
     pub fn write_all<'d>(
         &mut self,
         buf: &[u8],
         writes: &[DiskWrite],
+        preflush: bool,
         disk_of: impl Fn(u32) -> Option<&'d MetadataDisk>,
         mut done: impl FnMut(usize, bool),
     ) {
+        let mut unflushed = DiskSet::new();
+        if preflush {
+            self.flush_disks(writes, &disk_of, &mut unflushed);
+            for (i, w) in writes.iter().enumerate() {
+                if unflushed.contains(w.disk) {
+                    done(i, false);
+                }
+            }
+        }
         let last = writes.iter().map(|w| w.wave).max().unwrap_or(0);
         for wave in 0..=last {
-            self.write_wave(buf, writes, wave, &disk_of, &mut done);
+            self.write_wave(buf, writes, wave, &unflushed, &disk_of, &mut done);
+        }
+    }
+
+    /// Flushes every disk that has writes in `writes` (one request per disk, all in flight
+    /// together); adds each disk whose flush failed to `failed`.
+    fn flush_disks<'d>(
+        &mut self,
+        writes: &[DiskWrite],
+        disk_of: &impl Fn(u32) -> Option<&'d MetadataDisk>,
+        failed: &mut DiskSet,
+    ) {
+        let mut flushed = [true; MAX_CHAINS];
+        // The distinct disks, in the order of their first write (slot = position).
+        let mut disks = [0u32; MAX_CHAINS];
+        let mut n = 0usize;
+        for w in writes {
+            if disks.iter().take(n).any(|&d| d == w.disk) {
+                continue;
+            }
+            if let Some(d) = disks.get_mut(n) {
+                *d = w.disk;
+                n += 1;
+            }
+        }
+        let fd_of = |disk: u32| disk_of(disk).map(|d| d.fd.as_raw_fd());
+        match self.ctx {
+            Some(ctx) => {
+                let slots = &mut *self.slots;
+                let mut ptrs = [core::ptr::null_mut::<Iocb>(); MAX_CHAINS];
+                let mut queued = 0usize;
+                for (slot, &disk) in disks.iter().enumerate().take(n) {
+                    let (Some(fd), Some(iocb)) = (fd_of(disk), slots.iocbs.get_mut(slot)) else {
+                        if let Some(f) = flushed.get_mut(slot) {
+                            *f = false;
+                        }
+                        continue;
+                    };
+                    *iocb = Iocb {
+                        aio_data: slot as u64,
+                        aio_lio_opcode: IOCB_CMD_FDSYNC,
+                        aio_fildes: fd as u32,
+                        ..Iocb::default()
+                    };
+                    if let Some(p) = ptrs.get_mut(queued) {
+                        *p = iocb as *mut Iocb;
+                        queued += 1;
+                    }
+                }
+                // SAFETY: `ptrs[..queued]` point to iocbs in `self.slots`, filled above; the
+                // kernel copies them during the call.
+                let mut accepted = unsafe {
+                    libc::syscall(
+                        libc::SYS_io_submit,
+                        ctx as libc::c_ulong,
+                        queued as libc::c_long,
+                        ptrs.as_mut_ptr(),
+                    )
+                };
+                if accepted < 0 {
+                    accepted = 0;
+                }
+                let accepted = (accepted as usize).min(queued);
+                // Requests the kernel did not take: flush those disks one by one.
+                for p in ptrs.iter().take(queued).skip(accepted) {
+                    // SAFETY: each pointer is to an iocb in `self.slots` (filled above).
+                    let (slot, fd) = unsafe { ((**p).aio_data as usize, (**p).aio_fildes) };
+                    // SAFETY: fdatasync on a descriptor the disk table owns.
+                    let ok = unsafe { libc::fdatasync(fd as i32) } == 0;
+                    if let Some(f) = flushed.get_mut(slot) {
+                        *f = ok;
+                    }
+                }
+                let mut in_flight = accepted;
+                let mut events = [IoEvent::default(); MAX_CHAINS];
+                while in_flight > 0 {
+                    // SAFETY: as in `write_wave`.
+                    let got = unsafe {
+                        libc::syscall(
+                            libc::SYS_io_getevents,
+                            ctx as libc::c_ulong,
+                            1 as libc::c_long,
+                            in_flight as libc::c_long,
+                            events.as_mut_ptr(),
+                            core::ptr::null_mut::<libc::timespec>(),
+                        )
+                    };
+                    if got < 0 {
+                        if errno() == libc::EINTR {
+                            continue;
+                        }
+                        break;
+                    }
+                    for ev in events.iter().take(got as usize) {
+                        if let Some(f) = flushed.get_mut(ev.data as usize) {
+                            *f = ev.res == 0;
+                        }
+                        in_flight = in_flight.saturating_sub(1);
+                    }
+                }
+            }
+            None => {
+                for (slot, &disk) in disks.iter().enumerate().take(n) {
+                    // SAFETY: fdatasync on a descriptor the disk table owns.
+                    let ok = fd_of(disk).is_some_and(|fd| unsafe { libc::fdatasync(fd) } == 0);
+                    if let Some(f) = flushed.get_mut(slot) {
+                        *f = ok;
+                    }
+                }
+            }
+        }
+        for (slot, &disk) in disks.iter().enumerate().take(n) {
+            if !flushed.get(slot).copied().unwrap_or(false) {
+                failed.insert(disk);
+            }
         }
     }
 
@@ -283,12 +414,16 @@ impl MetadataWriter {
         buf: &[u8],
         writes: &[DiskWrite],
         wave: u8,
+        skip: &DiskSet,
         disk_of: &impl Fn(u32) -> Option<&'d MetadataDisk>,
         done: &mut impl FnMut(usize, bool),
     ) {
+        let starts = |i: usize| {
+            starts_chain(writes, i, wave) && writes.get(i).is_some_and(|w| !skip.contains(w.disk))
+        };
         let Some(ctx) = self.ctx else {
             for i in 0..writes.len() {
-                if starts_chain(writes, i, wave) {
+                if starts(i) {
                     write_chain_sync(buf, writes, i, disk_of, done);
                 }
             }
@@ -299,7 +434,7 @@ impl MetadataWriter {
         // Chains (slots) whose iocb is prepared and waits for io_submit.
         let mut queued = SlotList::new();
         for i in 0..writes.len() {
-            if !starts_chain(writes, i, wave) {
+            if !starts(i) {
                 continue;
             }
             if chains == MAX_CHAINS {
@@ -503,6 +638,33 @@ impl MetadataWriter {
     }
 }
 
+/// Disks (handler ids) left out of a sync: at most [`MAX_CHAINS`], no allocation.
+pub(crate) struct DiskSet {
+    ids: [u32; MAX_CHAINS],
+    len: usize,
+}
+
+impl DiskSet {
+    fn new() -> Self {
+        DiskSet {
+            ids: [0; MAX_CHAINS],
+            len: 0,
+        }
+    }
+    fn contains(&self, id: u32) -> bool {
+        self.ids.iter().take(self.len).any(|&d| d == id)
+    }
+    fn insert(&mut self, id: u32) {
+        if self.contains(id) {
+            return;
+        }
+        if let Some(slot) = self.ids.get_mut(self.len) {
+            *slot = id;
+            self.len += 1;
+        }
+    }
+}
+
 /// At most [`MAX_CHAINS`] slot numbers, each pushed once per round.
 struct SlotList {
     slots: [usize; MAX_CHAINS],
@@ -677,6 +839,7 @@ mod tests {
             writer.write_all(
                 buf.as_slice(),
                 &writes,
+                false,
                 |id| disks.iter().find(|d| d.id == id).copied(),
                 |i, ok| {
                     assert!(results[i].is_none(), "write {i} reported twice");
@@ -746,6 +909,7 @@ mod tests {
         writer.write_all(
             buf.as_slice(),
             &writes,
+            false,
             |id| disks.iter().find(|d| d.id == id).copied(),
             |i, ok| {
                 assert!(ok);
@@ -779,6 +943,7 @@ mod tests {
         writer.write_all(
             buf.as_slice(),
             &writes,
+            false,
             |id| disks.iter().find(|d| d.id == id).copied(),
             |i, ok| results[i] = Some(ok),
         );
@@ -798,6 +963,46 @@ mod tests {
     fn both_writers_stop_a_chain_at_its_first_failed_write() {
         check_chain_stops(MetadataWriter::new(), "stop-aio");
         check_chain_stops(MetadataWriter::synchronous(), "stop-sync");
+    }
+
+    /// With `preflush`, a disk whose cache flush fails gets none of its writes issued (they
+    /// are reported failed), while the others are flushed and written. /dev/null takes
+    /// writes but has no fsync: the flush is what fails there.
+    fn check_preflush(mut writer: MetadataWriter, tag: &str) {
+        let (pa, a) = disk_file(tag, 31);
+        let null = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        let b = MetadataDisk::from_fd(null.into(), 32, 1, 3);
+        let mut buf = AlignedBuf::new(4096).unwrap();
+        buf.as_mut_slice().fill(b'f');
+        let writes = [w(31, 0, 0, 4096), w(32, 0, 0, 4096)];
+        let disks = [&a, &b];
+        for (preflush, want) in [
+            (false, [Some(true), Some(true)]),
+            (true, [Some(true), Some(false)]),
+        ] {
+            let mut results = [None; 2];
+            writer.write_all(
+                buf.as_slice(),
+                &writes,
+                preflush,
+                |id| disks.iter().find(|d| d.id == id).copied(),
+                |i, ok| results[i] = Some(ok),
+            );
+            assert_eq!(results, want, "{tag}: preflush {preflush}");
+        }
+        assert!(std::fs::read(&pa).unwrap()[..4096]
+            .iter()
+            .all(|&x| x == b'f'));
+        let _ = std::fs::remove_file(pa);
+    }
+
+    #[test]
+    fn both_writers_flush_first_and_skip_a_disk_that_cannot_flush() {
+        check_preflush(MetadataWriter::new(), "flush-aio");
+        check_preflush(MetadataWriter::synchronous(), "flush-sync");
     }
 
     #[test]
@@ -841,6 +1046,7 @@ mod tests {
         writer.write_all(
             buf.as_slice(),
             &writes,
+            false,
             |id| files.get(id as usize).map(|(_, d)| d),
             |i, ok| {
                 assert!(ok, "write {i} failed");

@@ -424,9 +424,13 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                 let disks = &self.disks;
                 let shared = self.shared;
                 let list = &writes;
+                // A pass vouching for data md wrote (clean, in sync, a checkpoint) flushes
+                // the members first; one that only marks arrays dirty does not.
+                let preflush = self.arrays.iter().any(|b| b.decided.trusts_data);
                 self.writer.write_all(
                     self.sync_buf.as_slice(),
                     list,
+                    preflush,
                     |id| disks.iter().find(|d| d.id == id).map(|d| &**d),
                     |i, ok| {
                         if !ok {
