@@ -3,6 +3,7 @@
 mod audit;
 mod bench;
 mod cpio;
+mod crash;
 mod fuzz;
 mod install;
 mod rig;
@@ -35,6 +36,11 @@ commands:
   fixtures [--scenario NAME]
         capture golden metadata fixtures from the rig into tests/fixtures/ (all, or only
         the moments of one scenario)
+  crash [--workload W]... [--mdmon ours|original|both] [--mutant] [--replay DIR] [--keep]
+        record every member write through dm-log-writes in the rig (workloads imsm1,
+        imsm2, ddf2; both daemons by default), replay each log offline to every crash
+        point and check four invariants (docs/crash.md); exits non-zero on a violation
+        with ours, or (--mutant: ours built with an unsafe write order) if none is found
   dist  build the static mdmon, stripped (target/dist/mdmon)
   audit prove the monitor thread's code cannot allocate, open, or panic
   bench the original mdmon and ours in one rig session: latency, memory, size
@@ -46,13 +52,15 @@ commands:
         lay out binary, units, initramfs hooks and man page as a package would
   test [--no-rig]
         everything CI checks: fmt, clippy, the no_std core build, unit and integration
-        tests, then every rig scenario and the rig's own can-it-fail check
+        tests, then every rig scenario, the crash points (imsm2 and ddf2 with ours, the
+        mutant caught) and the rig's own can-it-fail check
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("vm") => cmd_vm(&args[1..]),
+        Some("crash") => crash::cmd(&args[1..]),
         Some("demo") => cmd_vm(&[
             "--scenario".into(),
             "demo".into(),
@@ -101,7 +109,7 @@ fn release_build() -> rig::Result<PathBuf> {
 /// (`target/dist/mdmon`; ~0.9 MiB instead of ~2.9 MiB). The release profile itself keeps
 /// its symbols, which `cargo xtask audit` (its own build in target/audit) and debugging
 /// need; a stripped copy leaves the code byte for byte what the audit analysed.
-fn dist() -> rig::Result<PathBuf> {
+pub(crate) fn dist() -> rig::Result<PathBuf> {
     let ws = Workspace::find()?;
     let built = release_build()?;
     let dir = ws.root.join("target/dist");
@@ -259,6 +267,36 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
                         r.elapsed.as_secs_f64()
                     );
                     results.push((format!("rig {} (our mdmon)", s.name), r.ok));
+                }
+                // Crash points (docs/crash.md): ours through two workloads with no
+                // violation, and the unsafe-order mutant caught.
+                for (name, args) in [
+                    (
+                        "crash points with ours (imsm2, ddf2)",
+                        &[
+                            "--workload",
+                            "imsm2",
+                            "--workload",
+                            "ddf2",
+                            "--mdmon",
+                            "ours",
+                        ][..],
+                    ),
+                    (
+                        "crash points catch the mutant (imsm2)",
+                        &["--mutant", "--workload", "imsm2"][..],
+                    ),
+                ] {
+                    println!("\n==> cargo xtask crash {}", args.join(" "));
+                    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                    let ok = match crash::cmd(&args) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            println!("{e}");
+                            false
+                        }
+                    };
+                    results.push((name.to_string(), ok));
                 }
                 // mdadm's own test suite with ours: the baseline's tests (those passing with
                 // the original), one day's group of them when all would take too long.

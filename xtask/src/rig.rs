@@ -37,6 +37,10 @@ const GUEST_PACKAGES: &[&str] = &[
     "libcom-err2",
     "libblkid1",
     "libuuid1",
+    // blktrace/blkparse: when each member write was issued and completed (`cargo xtask
+    // crash` learns from it which writes were in flight together)
+    "blktrace",
+    "libaio1",
 ];
 
 /// Modules the guest loads at boot (their dependencies are resolved with modprobe).
@@ -56,6 +60,8 @@ const GUEST_MODULES: &[&str] = &[
     "dm-mod",
     "dm-delay",
     "dm-flakey",
+    // every member's writes in one log for `cargo xtask crash`
+    "dm-log-writes",
 ];
 
 /// Binaries copied from the extracted packages into the guest, with their library closure.
@@ -68,6 +74,8 @@ const GUEST_BINARIES: &[(&str, &str)] = &[
     ("sbin/dmsetup", "sbin/dmsetup"),
     ("sbin/mke2fs", "sbin/mke2fs"),
     ("sbin/e2fsck", "sbin/e2fsck"),
+    ("usr/sbin/blktrace", "usr/sbin/blktrace"),
+    ("usr/bin/blkparse", "usr/bin/blkparse"),
 ];
 
 pub struct Workspace {

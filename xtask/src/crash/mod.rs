@@ -1,0 +1,1044 @@
+//! `cargo xtask crash`: record every write to the members on the real kernel, then replay
+//! the log offline to every crash point and check what a power cut there would leave
+//! (docs/crash.md).
+//!
+//! Recording: the rig runs `tests/vm/crash-record.sh`, whose members are slices of one
+//! dm-log-writes device, so a single log holds all members' writes in the order they
+//! completed. Replay: the member images are rebuilt from zero, write by write; at each
+//! crash point the format's loader (our core, the same code the daemon loads with) decodes
+//! them and four invariants are checked.
+
+mod ddf;
+mod dmlog;
+mod imsm;
+
+use crate::rig::{self, Mdmon, RunOptions, Workspace};
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// Writes in the last 32 MiB of a member are metadata (IMSM and DDF both keep theirs at the
+/// end of the disk); the workload's volumes sit in the first 16 MiB.
+const META_TAIL: u64 = 32 << 20;
+/// Combinations of writes in flight together tried at one write; beyond it, an evenly
+/// spread subset (counted in the report as thinned).
+const COMBO_LIMIT: u64 = 512;
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub kname: String,
+    pub dev: (u32, u32),
+    pub bytes: u64,
+}
+
+/// What the loader makes of the members' bytes at one crash point.
+#[derive(Debug, Default)]
+pub struct View {
+    /// Why the container does not load (None: it loads).
+    pub error: Option<String>,
+    /// Generation (IMSM) or header sequence (DDF) of the copy that loaded.
+    pub gen: u64,
+    pub volumes: Vec<Vol>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Vol {
+    pub name: String,
+    /// Sectors from `start` that assembly trusts to match on every member without a resync:
+    /// all of them for a clean volume, a rebuild's checkpoint, 0 when a resync will run.
+    pub clean_sectors: u64,
+    /// Extent on each member, in 512-byte sectors (the same on every member here).
+    pub start: u64,
+    pub sectors: u64,
+    /// Members the metadata lists as in sync (read from, trusted).
+    pub insync: Vec<usize>,
+    /// Enough in-sync members loaded for mdadm to start it.
+    pub startable: bool,
+    /// A member being rebuilt and how many of its sectors the metadata says are done.
+    pub rebuilding: Option<(usize, u64)>,
+}
+
+/// One member's own copy, decoded alone.
+#[derive(Debug, Clone)]
+pub struct Own {
+    pub gen: u64,
+    /// IMSM family number (0 for DDF).
+    pub family: u64,
+    /// In-sync members of each volume, as this copy lists them.
+    pub insync: Vec<(String, Vec<usize>)>,
+}
+
+pub trait Format {
+    fn view(&mut self, images: &[Vec<u8>]) -> View;
+    fn own(&mut self, images: &[Vec<u8>], member: usize) -> Option<Own>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Invariant {
+    /// (a) the container loads and every volume can be started.
+    Loads,
+    /// (b) no volume reads clean while data written after its clean record is on a member.
+    CleanAfterData,
+    /// (c) no member is trusted beyond what the kernel rebuilt onto it.
+    AheadOfKernel,
+    /// (d) a failure the kernel was released on is on every member that loads.
+    FailureRecorded,
+}
+
+impl Invariant {
+    fn label(self) -> &'static str {
+        match self {
+            Invariant::Loads => "(a) loads",
+            Invariant::CleanAfterData => "(b) clean",
+            Invariant::AheadOfKernel => "(c) rebuilt",
+            Invariant::FailureRecorded => "(d) failure",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub entries: usize,
+    pub meta_writes: usize,
+    pub data_writes: usize,
+    pub points: u64,
+    /// Metadata writes carrying FUA, and cache flushes (each flushes the writes before it).
+    pub fua_meta: usize,
+    pub flushes: usize,
+    /// Writes whose issue and completion times the trace gave.
+    pub timed: usize,
+    /// Writes at which the combinations of writes in flight were thinned (COMBO_LIMIT).
+    pub thinned: usize,
+    pub loaded: u64,
+    pub violations: BTreeMap<Invariant, u64>,
+    /// Points that break an invariant in a way no write order can avoid, in both daemons
+    /// (docs/crash.md, "Limits of the formats"), by kind.
+    pub limits: BTreeMap<&'static str, u64>,
+    pub examples: Vec<String>,
+    pub marks: Vec<(String, usize)>,
+    /// The decoded state at the point being checked (`CRASH_DEBUG=1`).
+    debug: String,
+}
+
+impl Report {
+    pub fn total_violations(&self) -> u64 {
+        self.violations.values().sum()
+    }
+    fn limit(&mut self, kind: &'static str, text: String) {
+        let n = self.limits.entry(kind).or_default();
+        *n += 1;
+        if *n <= 2 {
+            self.examples.push(format!("limit ({kind}): {text}"));
+        }
+    }
+
+    fn violation(&mut self, inv: Invariant, text: String) {
+        if std::env::var_os("CRASH_DEBUG").is_some()
+            && self.violations.get(&inv).copied().unwrap_or(0) < 2
+        {
+            eprintln!("{}: {text}\n{}", inv.label(), self.debug);
+        }
+        *self.violations.entry(inv).or_default() += 1;
+        if self
+            .examples
+            .iter()
+            .filter(|e| e.starts_with(inv.label()))
+            .count()
+            < 3
+        {
+            self.examples.push(format!("{}: {text}", inv.label()));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DataWrite {
+    pos: usize,
+    member: usize,
+    sector: u64,
+    sectors: u64,
+}
+
+/// Sectors of one member that data writes have covered (merged, sorted).
+#[derive(Debug, Default, Clone)]
+struct Coverage(Vec<(u64, u64)>);
+
+impl Coverage {
+    fn add(&mut self, a: u64, b: u64) {
+        self.0.push((a, b));
+        self.0.sort_unstable();
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(self.0.len());
+        for &(s, e) in &self.0 {
+            match out.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => out.push((s, e)),
+            }
+        }
+        self.0 = out;
+    }
+    fn covers(&self, a: u64, b: u64) -> bool {
+        a >= b || self.0.iter().any(|&(s, e)| s <= a && b <= e)
+    }
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    // FNV-1a: enough to tell random 4 KiB blocks apart.
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// One write, placed on its member.
+#[derive(Debug, Clone)]
+struct Placed {
+    pos: usize,
+    member: usize,
+    /// Byte offset on the member.
+    offset: u64,
+    /// Byte offset on the logged device (all members end to end).
+    offset_in_log: u64,
+    bytes: std::ops::Range<usize>,
+    meta: bool,
+    /// When the write was issued and when it completed (blktrace, nanoseconds), if known.
+    issued: Option<u64>,
+    completed: Option<u64>,
+}
+
+struct Replay<'a, F: Format> {
+    fmt: F,
+    log: &'a [u8],
+    images: Vec<Vec<u8>>,
+    last_meta: Vec<Option<usize>>,
+    data: Vec<DataWrite>,
+    coverage: Vec<Coverage>,
+    /// In-sync members of each volume when the workload began ("created").
+    initial: Option<BTreeMap<String, Vec<usize>>>,
+    /// The failed member and the log position of the first write the kernel could only
+    /// have made after mdmon released it.
+    failure: Option<(usize, usize)>,
+    report: Report,
+    /// Decoding is the slow part, and most points only add data: each member's metadata
+    /// bytes carry an id that changes with every metadata write applied (and comes back
+    /// when the write is taken back), and decoded results are kept by id.
+    meta_id: Vec<u64>,
+    next_id: u64,
+    views: HashMap<Vec<u64>, Rc<View>>,
+    /// The point being checked cuts a write of a member that was the only in-sync member
+    /// of some volume just before it.
+    torn_sole: bool,
+    owns: HashMap<(usize, u64), Option<Own>>,
+}
+
+impl<'a, F: Format> Replay<'a, F> {
+    fn apply(&mut self, w: &Placed, len: usize) {
+        let src = &self.log[w.bytes.start..w.bytes.start + len];
+        let img = &mut self.images[w.member];
+        let at = w.offset as usize;
+        img[at..at + len].copy_from_slice(src);
+        if w.meta && len > 0 {
+            self.next_id += 1;
+            self.meta_id[w.member] = self.next_id;
+        }
+    }
+
+    /// The decoded state of the members as they are now (cached by metadata ids).
+    fn view_now(&mut self) -> Rc<View> {
+        match self.views.get(&self.meta_id) {
+            Some(v) => v.clone(),
+            None => {
+                let v = Rc::new(self.fmt.view(&self.images));
+                self.views.insert(self.meta_id.clone(), v.clone());
+                v
+            }
+        }
+    }
+
+    fn point(&mut self, applied_upto: usize, last_meta: &[Option<usize>], what: &str) {
+        self.report.points += 1;
+        let view = self.view_now();
+        let mut owns: Vec<Option<Own>> = Vec::with_capacity(self.images.len());
+        for m in 0..self.images.len() {
+            let key = (m, self.meta_id[m]);
+            if !self.owns.contains_key(&key) {
+                let own = self.fmt.own(&self.images, m);
+                self.owns.insert(key, own);
+            }
+            owns.push(self.owns[&key].clone());
+        }
+        if std::env::var_os("CRASH_DEBUG").is_some() {
+            self.report.debug = format!("  view {view:?}\n  owns {owns:?}");
+        }
+        self.check(&view, &owns, last_meta, applied_upto, what);
+    }
+
+    fn check(
+        &mut self,
+        view: &View,
+        owns: &[Option<Own>],
+        last_meta: &[Option<usize>],
+        applied_upto: usize,
+        what: &str,
+    ) {
+        if let Some(e) = &view.error {
+            let mut families: Vec<u64> = owns.iter().flatten().map(|o| o.family).collect();
+            families.sort_unstable();
+            families.dedup();
+            let text = format!("{what}: does not load: {e}");
+            if self.torn_sole {
+                self.report.limit("sole copy torn", text);
+            } else if e.contains("NoChampion") && families.len() > 1 {
+                self.report.limit("family change", text);
+            } else {
+                self.report.violation(Invariant::Loads, text);
+            }
+            return;
+        }
+        self.report.loaded += 1;
+        // A newer copy of another family is present, yet the family vote went to the older
+        // one (a failed member's copy, which nobody updates after the failure).
+        let stale_family = owns.iter().flatten().any(|o| {
+            o.gen > view.gen
+                && owns
+                    .iter()
+                    .flatten()
+                    .any(|p| p.gen == view.gen && p.family != o.family)
+        });
+        for v in &view.volumes {
+            if !v.startable && self.torn_sole {
+                self.report.limit(
+                    "sole copy torn",
+                    format!("{what}: {} cannot be started", v.name),
+                );
+            } else if !v.startable {
+                self.report.violation(
+                    Invariant::Loads,
+                    format!(
+                        "{what}: {} cannot be started (in sync: {:?})",
+                        v.name, v.insync
+                    ),
+                );
+            }
+            if v.clean_sectors > 0 {
+                // The clean record: the earliest write among the members holding the copy
+                // that loaded (a later data write on any member it trusts was never covered
+                // by a dirty record that survives).
+                let clean_at = owns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, o)| o.as_ref().is_some_and(|o| o.gen == view.gen))
+                    .filter_map(|(m, _)| last_meta[m])
+                    .min();
+                if let Some(c) = clean_at {
+                    // What assembly trusts on each member: the in-sync ones up to the clean
+                    // extent; a member being rebuilt only below its checkpoint (beyond it the
+                    // rebuild rewrites everything).
+                    let trusted = |m: usize| -> u64 {
+                        match v.rebuilding {
+                            Some((r, done)) if r == m => done.min(v.clean_sectors),
+                            _ if v.insync.contains(&m) => v.clean_sectors,
+                            _ => 0,
+                        }
+                    };
+                    if let Some(w) = self.data.iter().find(|w| {
+                        w.pos > c
+                            && w.sector < v.start + trusted(w.member)
+                            && v.start < w.sector + w.sectors
+                    }) {
+                        self.report.violation(
+                            Invariant::CleanAfterData,
+                            format!(
+                                "{what}: {} reads clean (record at entry {c}) but member {} got data at sector {} in entry {}",
+                                v.name, w.member, w.sector, w.pos
+                            ),
+                        );
+                    }
+                }
+            }
+            let added: Vec<usize> = match self.initial.as_ref().and_then(|i| i.get(&v.name)) {
+                Some(first) => v
+                    .insync
+                    .iter()
+                    .copied()
+                    .filter(|m| !first.contains(m))
+                    .collect(),
+                None => Vec::new(),
+            };
+            for m in added {
+                if !self.coverage[m].covers(v.start, v.start + v.sectors) {
+                    self.report.violation(
+                        Invariant::AheadOfKernel,
+                        format!(
+                            "{what}: member {m} of {} is in sync but was never wholly rebuilt",
+                            v.name
+                        ),
+                    );
+                }
+            }
+            if let Some((m, done)) = v.rebuilding {
+                if !self.coverage[m].covers(v.start, v.start + done.min(v.sectors)) {
+                    self.report.violation(
+                        Invariant::AheadOfKernel,
+                        format!("{what}: {} checkpoint {done} sectors ahead of the rebuild of member {m}", v.name),
+                    );
+                }
+            }
+        }
+        if let Some((f, released)) = self.failure {
+            if applied_upto > released {
+                let first = view
+                    .volumes
+                    .first()
+                    .map(|v| v.name.clone())
+                    .unwrap_or_default();
+                if let Some(v) = view.volumes.iter().find(|v| v.name == first) {
+                    if v.insync.contains(&f) && self.torn_sole {
+                        self.report.limit(
+                            "sole copy torn",
+                            format!("{what}: failed member {f} still in sync in {first}"),
+                        );
+                    } else if v.insync.contains(&f) && stale_family {
+                        self.report.limit(
+                            "failed member's family wins",
+                            format!("{what}: failed member {f} still in sync in {first}"),
+                        );
+                    } else if v.insync.contains(&f) {
+                        self.report.violation(
+                            Invariant::FailureRecorded,
+                            format!("{what}: failed member {f} still in sync in {first} (released at entry {released})"),
+                        );
+                    }
+                }
+                for (m, own) in owns.iter().enumerate() {
+                    let Some(own) = own else { continue };
+                    if m == f {
+                        continue;
+                    }
+                    if own
+                        .insync
+                        .iter()
+                        .any(|(name, ins)| *name == first && ins.contains(&f))
+                    {
+                        self.report.violation(
+                            Invariant::FailureRecorded,
+                            format!("{what}: member {m}'s copy still lists failed member {f} in {first}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every crash point inside one run of metadata writes (no data write between them).
+    /// At each write: everything before it in the log stands; the write itself is missing
+    /// or cut after any whole sector (only a sector is atomic); and any later writes to
+    /// other members that were issued before it completed (so were in flight with it: the
+    /// trace says which) may have landed too, each member's in its own order, the last one
+    /// possibly cut as well. Without a trace, writes are taken as one after another.
+    fn group(&mut self, group: &[Placed]) {
+        let ss = 512usize;
+        for k in 0..group.len() {
+            let w = group[k].clone();
+            let here = w.pos;
+            let sectors = w.bytes.len() / ss;
+            let last_meta = self.last_meta.clone();
+            // Per other member: its writes in flight with `w`, in order.
+            let mut with: Vec<Vec<Placed>> = vec![Vec::new(); self.images.len()];
+            if let Some(done) = w.completed {
+                for o in &group[k + 1..] {
+                    if o.member != w.member && o.issued.is_some_and(|q| q < done) {
+                        with[o.member].push(o.clone());
+                    }
+                }
+            }
+            // Options per member: (whole writes, sectors of the next one).
+            let options: Vec<Vec<(usize, usize)>> = with
+                .iter()
+                .map(|ws| {
+                    let mut o = vec![(0, 0)];
+                    for (i, x) in ws.iter().enumerate() {
+                        for t in self.cuts(x) {
+                            o.push((i, t));
+                        }
+                        o.push((i + 1, 0));
+                    }
+                    o
+                })
+                .collect();
+            let mut own_cuts = vec![0];
+            own_cuts.extend(self.cuts(&w));
+            // Members that alone hold some volume just before this write.
+            let before = self.view_now();
+            let sole: Vec<usize> = before
+                .volumes
+                .iter()
+                .filter(|v| v.insync.len() == 1)
+                .map(|v| v.insync[0])
+                .collect();
+            let combos: u64 = options.iter().map(|o| o.len() as u64).product();
+            let stride = (combos / COMBO_LIMIT).max(1);
+            if stride > 1 {
+                self.report.thinned += 1;
+            }
+            let mut n = 0u64;
+            while n < combos {
+                let mut rest = n;
+                let mut pieces: Vec<(Placed, usize)> = Vec::new();
+                let mut desc = Vec::new();
+                let mut torn_members = Vec::new();
+                for (m, o) in options.iter().enumerate() {
+                    let (whole, torn) = o[(rest % o.len() as u64) as usize];
+                    rest /= o.len() as u64;
+                    for x in with[m].iter().take(whole) {
+                        pieces.push((x.clone(), x.bytes.len()));
+                    }
+                    if torn > 0 {
+                        pieces.push((with[m][whole].clone(), torn * ss));
+                        torn_members.push(m);
+                    }
+                    if whole > 0 || torn > 0 {
+                        desc.push(format!("m{m}:{whole}+{torn}s"));
+                    }
+                }
+                let upto = pieces
+                    .iter()
+                    .map(|(x, _)| x.pos + 1)
+                    .max()
+                    .unwrap_or(here)
+                    .max(here);
+                for &t in &own_cuts {
+                    let mut all: Vec<(&Placed, usize)> =
+                        pieces.iter().map(|(x, l)| (x, *l)).collect();
+                    all.push((&w, t * ss));
+                    let what = if desc.is_empty() {
+                        format!("entry {here}: {t}/{sectors} sectors")
+                    } else {
+                        format!(
+                            "entry {here}: {t}/{sectors} sectors, in flight beside it: {}",
+                            desc.join(" ")
+                        )
+                    };
+                    self.torn_sole = (t > 0 && sole.contains(&w.member))
+                        || torn_members.iter().any(|m| sole.contains(m));
+                    self.with_applied(&all, &last_meta, upto, &what);
+                    self.torn_sole = false;
+                }
+                n += stride;
+            }
+            self.apply(&w, w.bytes.len());
+            self.last_meta[w.member] = Some(w.pos);
+        }
+        let last_meta = self.last_meta.clone();
+        let end = group.last().map_or(0, |w| w.pos + 1);
+        self.point(
+            end,
+            &last_meta,
+            &format!("after entry {}", end.saturating_sub(1)),
+        );
+    }
+
+    /// Where a write can be cut to give a state of its own: after each sector whose new
+    /// bytes differ from what the member holds (cutting after an unchanged sector leaves
+    /// the same bytes as cutting before it). Measured against the member as it is now, so
+    /// for a write that follows another of the same member in flight this is close, not
+    /// exact.
+    fn cuts(&self, w: &Placed) -> Vec<usize> {
+        let ss = 512usize;
+        let new = &self.log[w.bytes.clone()];
+        let at = w.offset as usize;
+        let old = &self.images[w.member][at..at + new.len()];
+        (1..new.len() / ss)
+            .filter(|t| new[(t - 1) * ss..t * ss] != old[(t - 1) * ss..t * ss])
+            .collect()
+    }
+
+    /// Checks the point where `pieces` (write, bytes of it) are applied on top of what is,
+    /// then takes them back.
+    fn with_applied(
+        &mut self,
+        pieces: &[(&Placed, usize)],
+        last_meta: &[Option<usize>],
+        upto: usize,
+        what: &str,
+    ) {
+        let mut undo: Vec<(usize, usize, Vec<u8>)> = Vec::new();
+        let ids = self.meta_id.clone();
+        let mut lm = last_meta.to_vec();
+        for (w, len) in pieces {
+            if *len == 0 {
+                continue;
+            }
+            let at = w.offset as usize;
+            undo.push((w.member, at, self.images[w.member][at..at + len].to_vec()));
+            self.apply(w, *len);
+            lm[w.member] = Some(w.pos);
+        }
+        self.point(upto, &lm, what);
+        for (m, at, old) in undo.into_iter().rev() {
+            self.images[m][at..at + old.len()].copy_from_slice(&old);
+        }
+        self.meta_id = ids;
+    }
+}
+
+/// The failed member ("failing-N" mark, set just before it was failed) and the first data
+/// write on another member that has no twin on the failed one: the kernel issued it after
+/// the failure, so only once mdmon had recorded the failure and released it.
+fn release_point(
+    placed: &[Placed],
+    marks: &[(String, usize)],
+    log: &[u8],
+) -> Option<(usize, usize)> {
+    let (name, at) = marks.iter().find(|(n, _)| n.starts_with("failing-"))?;
+    let f: usize = name.strip_prefix("failing-")?.parse().ok()?;
+    let after: Vec<&Placed> = placed.iter().filter(|w| !w.meta && w.pos > *at).collect();
+    let twins: std::collections::HashSet<(u64, u64)> = after
+        .iter()
+        .filter(|w| w.member == f)
+        .map(|w| (w.offset, hash(&log[w.bytes.clone()])))
+        .collect();
+    after
+        .iter()
+        .find(|w| w.member != f && !twins.contains(&(w.offset, hash(&log[w.bytes.clone()]))))
+        .map(|w| (f, w.pos))
+}
+
+/// Replays `log` (the log disk's bytes) over `members` and checks every crash point.
+pub fn replay<F: Format>(
+    fmt: F,
+    members: &[Member],
+    log_bytes: &[u8],
+    trace: &str,
+) -> Result<Report, String> {
+    let log = dmlog::parse(log_bytes)?;
+    // dm-log-writes adds this mark when the target is removed: without it the log is
+    // incomplete (the log device filled up, or the recording stopped early).
+    if !log
+        .entries
+        .iter()
+        .any(|e| e.mark.as_deref() == Some("dm-log-writes-end"))
+    {
+        return Err(format!(
+            "the log has no end mark after {} entries: the log device was full or the recording stopped early",
+            log.entries.len()
+        ));
+    }
+    let member_bytes = members.first().ok_or("no members")?.bytes;
+    if members.iter().any(|m| m.bytes != member_bytes) {
+        return Err("members of different sizes".into());
+    }
+    let mut placed = Vec::new();
+    let mut marks = Vec::new();
+    for (pos, e) in log.entries.iter().enumerate() {
+        if let Some(m) = &e.mark {
+            marks.push((m.clone(), pos));
+        }
+        if e.data.is_empty() {
+            continue;
+        }
+        let off = e.sector * log.sector_size;
+        let member = (off / member_bytes) as usize;
+        let offset = off % member_bytes;
+        if member >= members.len() || offset + e.data.len() as u64 > member_bytes {
+            return Err(format!(
+                "entry {pos}: write at byte {off} crosses or leaves the members"
+            ));
+        }
+        placed.push(Placed {
+            pos,
+            member,
+            offset,
+            offset_in_log: off,
+            bytes: e.data.clone(),
+            meta: offset >= member_bytes.saturating_sub(META_TAIL),
+            issued: None,
+            completed: None,
+        });
+    }
+    let timed = time_writes(&mut placed, trace);
+    let failure = release_point(&placed, &marks, log_bytes);
+    let mut r = Replay {
+        fmt,
+        log: log_bytes,
+        images: vec![vec![0u8; member_bytes as usize]; members.len()],
+        last_meta: vec![None; members.len()],
+        data: Vec::new(),
+        coverage: vec![Coverage::default(); members.len()],
+        initial: None,
+        failure,
+        meta_id: vec![0; members.len()],
+        next_id: 0,
+        views: HashMap::new(),
+        torn_sole: false,
+        owns: HashMap::new(),
+        report: Report {
+            entries: log.entries.len(),
+            meta_writes: placed.iter().filter(|w| w.meta).count(),
+            data_writes: placed.iter().filter(|w| !w.meta).count(),
+            fua_meta: placed
+                .iter()
+                .filter(|w| w.meta && log.entries[w.pos].flags & dmlog::FUA != 0)
+                .count(),
+            flushes: log
+                .entries
+                .iter()
+                .filter(|e| e.flags & dmlog::FLUSH != 0)
+                .count(),
+            timed,
+            marks: marks.clone(),
+            ..Report::default()
+        },
+    };
+    let created = marks.iter().find(|(n, _)| n == "created").map(|(_, p)| *p);
+    // Before "created" mdadm is still building the container: no volume exists to protect,
+    // and mdadm itself writes each disk in turn. Those writes are applied, not checked.
+    let mut i = 0;
+    while i < placed.len() {
+        let w = placed[i].clone();
+        if created.is_none_or(|c| w.pos < c) {
+            r.apply(&w, w.bytes.len());
+            if w.meta {
+                r.last_meta[w.member] = Some(w.pos);
+            } else {
+                r.note_data(&w);
+            }
+            i += 1;
+            continue;
+        }
+        if r.initial.is_none() {
+            let view = r.fmt.view(&r.images);
+            r.initial = Some(
+                view.volumes
+                    .iter()
+                    .map(|v| (v.name.clone(), v.insync.clone()))
+                    .collect(),
+            );
+        }
+        if w.meta {
+            let mut j = i;
+            while j < placed.len() && placed[j].meta {
+                j += 1;
+            }
+            let group: Vec<Placed> = placed[i..j].to_vec();
+            r.group(&group);
+            i = j;
+        } else {
+            r.apply(&w, w.bytes.len());
+            r.note_data(&w);
+            let last_meta = r.last_meta.clone();
+            r.point(
+                w.pos + 1,
+                &last_meta,
+                &format!("after data entry {}", w.pos),
+            );
+            i += 1;
+        }
+    }
+    Ok(r.report)
+}
+
+impl<F: Format> Replay<'_, F> {
+    fn note_data(&mut self, w: &Placed) {
+        let sector = w.offset / 512;
+        let sectors = w.bytes.len() as u64 / 512;
+        self.data.push(DataWrite {
+            pos: w.pos,
+            member: w.member,
+            sector,
+            sectors,
+        });
+        self.coverage[w.member].add(sector, sector + sectors);
+    }
+}
+
+/// Gives each write its issue (Q) and completion (C) time from blkparse lines
+/// (`action rwbs sector sectors seconds.nanoseconds`, on the log-writes device, whose
+/// sectors are the log's). Writes to the same place pair up in order. Returns how many
+/// writes got both times.
+fn time_writes(placed: &mut [Placed], trace: &str) -> usize {
+    use std::collections::VecDeque;
+    let mut queued: HashMap<(u64, u64), VecDeque<u64>> = HashMap::new();
+    let mut done: HashMap<(u64, u64), VecDeque<u64>> = HashMap::new();
+    for line in trace.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [action, rwbs, sector, n, time] = f.as_slice() else {
+            continue;
+        };
+        if !rwbs.contains('W') {
+            continue;
+        }
+        let (Ok(sector), Ok(n)) = (sector.parse::<u64>(), n.parse::<u64>()) else {
+            continue;
+        };
+        let Some((secs, nanos)) = time.split_once('.') else {
+            continue;
+        };
+        let (Ok(secs), Ok(nanos)) = (secs.parse::<u64>(), nanos.parse::<u64>()) else {
+            continue;
+        };
+        let t = secs * 1_000_000_000 + nanos;
+        match *action {
+            "Q" => queued.entry((sector, n)).or_default().push_back(t),
+            "C" => done.entry((sector, n)).or_default().push_back(t),
+            _ => {}
+        }
+    }
+    let mut timed = 0;
+    let mut by_completion: Vec<usize> = (0..placed.len()).collect();
+    by_completion.sort_by_key(|&i| placed[i].pos);
+    for i in by_completion {
+        let w = &mut placed[i];
+        let key = (w.offset_in_log / 512, w.bytes.len() as u64 / 512);
+        w.issued = queued.get_mut(&key).and_then(VecDeque::pop_front);
+        w.completed = done.get_mut(&key).and_then(VecDeque::pop_front);
+        if w.issued.is_some() && w.completed.is_some() {
+            timed += 1;
+        }
+    }
+    timed
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Daemon {
+    Ours,
+    Original,
+    /// Ours built with `crash-mutant`: a write order the checks must catch.
+    Mutant,
+}
+
+impl Daemon {
+    fn tag(self) -> &'static str {
+        match self {
+            Daemon::Ours => "ours",
+            Daemon::Original => "original",
+            Daemon::Mutant => "mutant",
+        }
+    }
+}
+
+/// Our mdmon built with the `crash-mutant` feature, in its own target directory.
+fn mutant_build(ws: &Workspace) -> Result<PathBuf, String> {
+    let target = "x86_64-unknown-linux-musl";
+    let dir = ws.root.join("target/crash-mutant");
+    let ok = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--release", "-p", "mdmon", "--target", target])
+        .args(["--features", "crash-mutant", "--target-dir"])
+        .arg(&dir)
+        .env("MDMON_CRASH_MUTANT", "1")
+        .current_dir(&ws.root)
+        .status()
+        .map_err(|e| e.to_string())?
+        .success();
+    if !ok {
+        return Err("cargo build of the crash mutant failed".into());
+    }
+    Ok(dir.join(target).join("release/mdmon"))
+}
+
+/// The members the guest recorded (`out/crash-members.txt`) and the workload's name.
+fn read_members(dir: &Path) -> Result<(Vec<Member>, String), String> {
+    let path = dir.join("out/crash-members.txt");
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut members = Vec::new();
+    let mut workload = String::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            ["member", _, kname, dev, sectors] => {
+                let (a, b) = dev.split_once(':').ok_or("bad device number")?;
+                members.push(Member {
+                    kname: kname.to_string(),
+                    dev: (
+                        a.parse().map_err(|_| "bad major")?,
+                        b.parse().map_err(|_| "bad minor")?,
+                    ),
+                    bytes: sectors.parse::<u64>().map_err(|_| "bad size")? * 512,
+                });
+            }
+            ["workload", w] => workload = w.to_string(),
+            _ => {}
+        }
+    }
+    if members.is_empty() {
+        return Err(format!("{}: no members", path.display()));
+    }
+    Ok((members, workload))
+}
+
+/// Replays a kept recording (a rig run directory).
+pub fn replay_dir(dir: &Path) -> Result<(String, Report), String> {
+    let (members, workload) = read_members(dir)?;
+    let log_path = dir.join(format!("disk{}.img", members.len()));
+    let log = fs::read(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let trace = fs::read_to_string(dir.join("out/crash-trace.txt")).unwrap_or_default();
+    let report = if workload.starts_with("ddf") {
+        replay(ddf::Ddf::new(&members), &members, &log, &trace)?
+    } else {
+        replay(imsm::Imsm::new(&members), &members, &log, &trace)?
+    };
+    Ok((workload, report))
+}
+
+fn row(workload: &str, daemon: &str, r: &Report) -> String {
+    let v = |i| r.violations.get(&i).copied().unwrap_or(0);
+    format!(
+        "{workload:<8} {daemon:<9} {:>7} {:>6} {:>6} {:>8} {:>8} {:>9} {:>9} {:>10} {:>10}",
+        r.entries,
+        r.meta_writes,
+        r.data_writes,
+        r.points,
+        r.loaded,
+        v(Invariant::Loads),
+        v(Invariant::CleanAfterData),
+        v(Invariant::AheadOfKernel),
+        v(Invariant::FailureRecorded),
+    )
+}
+
+const HEADER: &str = "workload daemon    entries   meta   data   points   loaded (a)loads (b)clean (c)rebuilt (d)failure";
+
+pub const USAGE: &str =
+    "crash [--workload W]... [--mdmon ours|original|both] [--replay DIR] [--keep]";
+
+pub fn cmd(args: &[String]) -> rig::Result<()> {
+    let mut workloads: Vec<String> = Vec::new();
+    let mut daemons = vec![Daemon::Ours, Daemon::Original];
+    let mut replay_only: Option<PathBuf> = None;
+    let mut keep = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--workload" => workloads.push(it.next().ok_or("--workload needs a name")?.clone()),
+            "--mdmon" => {
+                daemons = match it.next().map(String::as_str) {
+                    Some("ours") => vec![Daemon::Ours],
+                    Some("original") => vec![Daemon::Original],
+                    Some("both") => vec![Daemon::Ours, Daemon::Original],
+                    other => return Err(format!("--mdmon ours|original|both, not {other:?}")),
+                }
+            }
+            "--replay" => {
+                replay_only = Some(PathBuf::from(
+                    it.next().ok_or("--replay needs a directory")?,
+                ))
+            }
+            "--keep" => keep = true,
+            "--mutant" => daemons = vec![Daemon::Mutant],
+            other => {
+                return Err(format!(
+                    "unknown crash option {other}\nusage: cargo xtask {USAGE}"
+                ))
+            }
+        }
+    }
+    if let Some(dir) = replay_only {
+        let (w, r) = replay_dir(&dir)?;
+        print_reports(&[(w, "recorded".to_string(), r)]);
+        return Ok(());
+    }
+    if workloads.is_empty() {
+        workloads = vec!["imsm1".into(), "imsm2".into(), "ddf2".into()];
+    }
+    let ws = Workspace::find()?;
+    let spec = rig::list_scenarios(&ws)?
+        .into_iter()
+        .find(|s| s.name == "crash-record")
+        .ok_or("tests/vm/crash-record.sh is missing")?;
+    let image = rig::prepare(&ws)?;
+    let mut reports = Vec::new();
+    let ours = if daemons.contains(&Daemon::Ours) {
+        Some(crate::dist()?)
+    } else {
+        None
+    };
+    let mutant = if daemons.contains(&Daemon::Mutant) {
+        Some(mutant_build(&ws)?)
+    } else {
+        None
+    };
+    for w in &workloads {
+        for &d in &daemons {
+            let opts = RunOptions {
+                mdmon: if d == Daemon::Original {
+                    Mdmon::Original
+                } else {
+                    Mdmon::Ours
+                },
+                our_mdmon: match d {
+                    Daemon::Ours => ours.clone(),
+                    Daemon::Mutant => mutant.clone(),
+                    Daemon::Original => None,
+                },
+                keep: true,
+                quiet: true,
+                extra_env: vec![("CRASH_WORKLOAD".into(), w.clone())],
+                client: None,
+            };
+            let tag = d.tag();
+            eprintln!("crash: recording {w} with {tag}");
+            let run = rig::run_scenario(&ws, &image, &spec, &opts)?;
+            if !run.ok {
+                return Err(format!(
+                    "crash: recording {w} with {tag} failed (console in {})",
+                    run.dir.display()
+                ));
+            }
+            eprintln!("crash: replaying {w} ({tag}) from {}", run.dir.display());
+            let (_, r) = replay_dir(&run.dir)?;
+            if !keep {
+                for i in 0..=spec.disks {
+                    let _ = fs::remove_file(run.dir.join(format!("disk{i}.img")));
+                }
+                let _ = fs::remove_file(run.dir.join("initrd.cpio"));
+            }
+            reports.push((w.clone(), tag.to_string(), r));
+        }
+    }
+    print_reports(&reports);
+    let bad: Vec<String> = reports
+        .iter()
+        .filter(|(_, d, r)| d == "ours" && r.total_violations() > 0)
+        .map(|(w, _, _)| w.clone())
+        .collect();
+    if !bad.is_empty() {
+        return Err(format!("crash: violations with ours in {bad:?}"));
+    }
+    let missed: Vec<String> = reports
+        .iter()
+        .filter(|(_, d, r)| d == "mutant" && r.total_violations() == 0)
+        .map(|(w, _, _)| w.clone())
+        .collect();
+    if !missed.is_empty() {
+        return Err(format!("crash: the mutant went uncaught in {missed:?}"));
+    }
+    Ok(())
+}
+
+fn print_reports(reports: &[(String, String, Report)]) {
+    println!("\n{HEADER}");
+    for (w, d, r) in reports {
+        println!("{}", row(w, d, r));
+    }
+    for (w, d, r) in reports {
+        let marks: Vec<String> = r.marks.iter().map(|(n, p)| format!("{n}@{p}")).collect();
+        println!(
+            "{w} {d}: {} metadata writes with FUA, {} flushes, {} of {} writes timed by the trace, {} thinned; marks {}",
+            r.fua_meta,
+            r.flushes,
+            r.timed,
+            r.meta_writes + r.data_writes,
+            r.thinned,
+            marks.join(" ")
+        );
+        if !r.limits.is_empty() {
+            let l: Vec<String> = r.limits.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+            println!(
+                "{w} {d}: limits of the format (not counted above): {}",
+                l.join(", ")
+            );
+        }
+        for e in &r.examples {
+            println!("{w} {d}: {e}");
+        }
+    }
+}
