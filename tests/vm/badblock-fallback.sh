@@ -1,6 +1,6 @@
 # summary: a bad block the metadata cannot record (DDF has no log; external_bbl forced on): mdmon turns external_bbl off and unblocks, md fails the member, the write completes (ours only: mdmon 4.2 leaves it waiting)
 # rig: disks=2 disk_size=256M timeout=300 suite=no ours=yes
-# MDMON.md §3.8's failure path on the real kernel. mdadm never sets `external_bbl` on DDF
+# The failure path of docs/monitor.md, "Bad blocks", on the real kernel. mdadm never sets `external_bbl` on DDF
 # members; the scenario sets it by hand so a bad block arrives that the handler must refuse
 # (DDF keeps no bad-block log). Our mdmon then writes `-external_bbl` and `-blocked`: md,
 # no longer expecting an acknowledgement, fails the member and the write goes on. The

@@ -67,7 +67,7 @@ EXT_VOLS="$(devnm_of /dev/md/ir1) $(devnm_of /dev/md/ir5) $(devnm_of /dev/md/dr1
 NATIVE=$(devnm_of /dev/md/nr1)
 
 # The same safe-mode delay everywhere (the kernel marks an idle array clean after it). A
-# takeover's victim sets 1 ms when it gets SIGTERM (MDMON.md §4.9), so this is reset after
+# takeover's victim sets 1 ms when it gets SIGTERM (docs/process.md, "Exit"), so this is reset after
 # every takeover.
 SAFE=0.5
 set_safe_mode() {

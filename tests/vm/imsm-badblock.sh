@@ -2,7 +2,7 @@
 # rig: disks=2 disk_size=256M timeout=400 suite=yes ours=yes
 # Debian's mdadm 4.2 sets `external_bbl` on IMSM members: a write error then leaves an
 # unacknowledged bad block, and the kernel holds every later write to that range until
-# mdmon records it in the metadata and acknowledges it (MDMON.md §3.8). A daemon that does
+# mdmon records it in the metadata and acknowledges it (docs/monitor.md, "Bad blocks"). A daemon that does
 # not do so leaves those writes waiting forever, so the write below has a deadline.
 fast_sync
 # IMSM on dm devices: the members sit behind dm-delay (0 ms), which passes no SG_IO through,

@@ -1,5 +1,5 @@
 //! `cargo xtask audit`: proves from the compiled binary that the monitor thread cannot
-//! allocate, create descriptors, fork, panic or format (MDMON.md §3.1; issue 6).
+//! allocate, create descriptors, fork, panic or format (docs/monitor.md, "What the monitor may do"; issue 6).
 //!
 //! Method: build the release `mdmon` exactly as `cargo xtask dist` does (static musl, LTO,
 //! panic=abort, symbols kept), disassemble it with binutils' `objdump`, split it into

@@ -115,7 +115,7 @@ pub(crate) fn dist() -> rig::Result<PathBuf> {
     let dir = ws.root.join("target/dist");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     // The name must stay `mdmon`: a takeover only signals a process whose argv[0]
-    // contains it (MDMON.md §1.7).
+    // contains it (docs/process.md, "Taking over").
     let out = dir.join("mdmon");
     let ok = Command::new("strip")
         .arg("--strip-all")

@@ -1,4 +1,4 @@
-//! Synthetic DDF containers built byte by byte from the tables in DDF.md (independently of
+//! Synthetic DDF containers built byte by byte from the tables in docs/ddf.md ("On-disk structures") (independently of
 //! the model and writer under test), with a compact layout so tests stay light: the primary
 //! copy starts 1240 sectors before the end and the secondary 620 sectors before the end.
 #![allow(dead_code)]
@@ -106,7 +106,7 @@ fn be64(b: &mut [u8], off: usize, v: u64) {
     b[off..off + 8].copy_from_slice(&v.to_be_bytes());
 }
 
-/// DDF.md §1.2, with this builder's compact LBAs.
+/// docs/ddf.md, "Headers", with this builder's compact LBAs.
 fn header(disk_sectors: u64, seq: u32, ty: u8, open: u8) -> [u8; 512] {
     let mut h = [0xFFu8; 512];
     be32(&mut h, 0, 0xDE11_DE11);
@@ -147,7 +147,7 @@ fn header(disk_sectors: u64, seq: u32, ty: u8, open: u8) -> [u8; 512] {
 
 pub fn build(spec: &Spec) -> Vec<SynthDisk> {
     let n = spec.sizes.len();
-    // Controller data (§1.3).
+    // Controller data (docs/ddf.md, "Controller data").
     let mut ctrl = [0xFFu8; 512];
     be32(&mut ctrl, 0, 0xAD11_1111);
     let mut cg = *b"Linux-MD                ";
@@ -161,7 +161,7 @@ pub fn build(spec: &Spec) -> Vec<SynthDisk> {
     ctrl[64..69].copy_from_slice(b"host\0");
     seal(&mut ctrl);
 
-    // Physical disk records (§1.4).
+    // Physical disk records (docs/ddf.md, "Physical disk entries").
     let mut phys = vec![0xFFu8; 128 * 512];
     be32(&mut phys, 0, 0x2222_2222);
     be16(&mut phys, 8, n as u16);
@@ -182,7 +182,7 @@ pub fn build(spec: &Spec) -> Vec<SynthDisk> {
     }
     seal(&mut phys);
 
-    // Virtual disk records (§1.5).
+    // Virtual disk records (docs/ddf.md, "Virtual disk entries").
     let mut virt = vec![0xFFu8; 32 * 512];
     be32(&mut virt, 0, 0xDDDD_DDDD);
     be16(&mut virt, 8, spec.vds.len() as u16);
@@ -201,7 +201,7 @@ pub fn build(spec: &Spec) -> Vec<SynthDisk> {
     }
     seal(&mut virt);
 
-    // VD config records (§1.6): one per BVD.
+    // VD config records (docs/ddf.md, "Configuration records"): one per BVD.
     let records: Vec<(usize, Vec<u8>, Vec<usize>)> = spec
         .vds
         .iter()

@@ -66,7 +66,7 @@ impl Drop for AlignedBuf {
 ///
 /// O_DIRECT writes from our buffers straight to the device; O_DSYNC makes each write
 /// durable (FUA/flush) when it returns, so "dirty" is on stable storage before the kernel is
-/// told `active` — upstream issues no flush at all (MDMON.md §8 quirk 14), while the kernel's
+/// told `active` — upstream issues no flush at all (docs/crash.md, "Flush before trust"), while the kernel's
 /// own md superblock writes use FUA. The cost is measured by `cargo xtask bench`.
 #[derive(Debug)]
 pub struct MetadataDisk {
