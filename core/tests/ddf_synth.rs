@@ -517,7 +517,7 @@ fn failure_then_spare_rebuild_lifecycle() {
 }
 
 #[test]
-fn failed_disk_that_left_is_purged_by_the_next_conf_update() {
+fn a_failed_disk_that_left_keeps_its_entry_so_no_disk_is_renumbered() {
     let disks = build(&raid5_with_spare());
     let mut c = load(&disks);
     let guid = c.vd_guid(0).unwrap();
@@ -557,17 +557,15 @@ fn failed_disk_that_left_is_purged_by_the_next_conf_update() {
         .prepare(&ubuf[..plan.update_len])
         .unwrap();
     c.process_update(p, 12);
-    // The failed, absent, unlisted entry is gone and the table compacted.
-    assert_eq!(c.phys.used_pdes.get(), 3);
-    assert_eq!(c.pds[1].refnum.get(), 0x1000_0003);
-    assert_eq!(
-        c.pds[3].refnum.get(),
-        0xFFFF_FFFF,
-        "vacated entry wiped whole"
-    );
+    // The failed, absent, unlisted entry stays where it is (Failed): dropping it would
+    // renumber disks 2 and 3, and copies of two generations would disagree on the numbers
+    // mdadm's assembly compares (docs/ddf.md, "Vacated PD entries").
+    assert_eq!(c.phys.used_pdes.get(), 4);
+    assert_eq!(c.pds[1].refnum.get(), 0x1000_0002);
+    assert!(c.pd_state(1).contains(PdState::FAILED));
     assert_eq!(
         c.disks.iter().map(|d| d.pd_index).collect::<Vec<_>>(),
-        vec![Some(0), Some(1), Some(2)]
+        vec![Some(0), Some(2), Some(3)]
     );
     assert_eq!(c.bvd(&guid, 0).unwrap().elements[1].refnum, 0x1000_0004);
 }

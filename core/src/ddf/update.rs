@@ -616,44 +616,42 @@ impl Container {
         self.set_pd_type(pd, t);
     }
 
-    /// `ddf_remove_failed`: drop PD entries that are Failed+Transition and not present,
-    /// compacting the table. Vacated trailing entries are wiped whole, where upstream clears
-    /// only their GUID and leaves phantom refnums behind (invisible to mdadm; docs/ddf.md,
-    /// "Vacated PD entries").
+    /// `ddf_remove_failed`, at the end of the table only: drop the Failed+Transition entries
+    /// of disks no longer present that no kept entry follows. mdadm compacts the whole
+    /// table, which renumbers every disk after a dropped entry; a power cut between the
+    /// members' writes then leaves copies that disagree on the numbers, and mdadm's assembly,
+    /// which compares members by those numbers, drops the members holding the older copy
+    /// ("ignoring … as it reports … as failed") and can start no volume (rig `ddf-cut`, seed
+    /// 625; docs/ddf.md, "Vacated PD entries"). An entry in the middle stays, Failed, until
+    /// it is at the end. Vacated entries are wiped whole, where upstream clears only their
+    /// GUID and leaves phantom refnums behind.
     fn remove_failed(&mut self) {
-        let mut kept = 0usize;
-        let len = self.pds.len();
-        for i in 0..len {
-            let Some(e) = self.pds.get(i).copied() else {
-                break;
-            };
+        let droppable = |c: &Self, i: usize| -> bool {
+            let Some(e) = c.pds.get(i) else { return true };
             if e.refnum.get() == UNUSED_REFNUM {
-                continue;
+                return true;
             }
             let s = PdState::from_bits_retain(e.state.get());
-            let present = self
+            let present = c
                 .disks
                 .iter()
                 .any(|d| d.pd_index.map(usize::from) == Some(i));
-            if s.contains(PdState::FAILED | PdState::TRANSITION) && !present {
-                continue;
-            }
-            if i != kept {
-                if let Some(dst) = self.pds.get_mut(kept) {
-                    *dst = e;
-                }
-                for d in self.disks.iter_mut() {
-                    if d.pd_index.map(usize::from) == Some(i) {
-                        d.pd_index = u16::try_from(kept).ok();
-                    }
-                }
-            }
-            kept += 1;
+            s.contains(PdState::FAILED | PdState::TRANSITION) && !present
+        };
+        let mut end = self.pds.len();
+        while end > 0 && droppable(self, end - 1) {
+            end -= 1;
         }
-        if let Ok(k) = u16::try_from(kept) {
+        let used = self
+            .pds
+            .iter()
+            .take(end)
+            .filter(|e| e.refnum.get() != UNUSED_REFNUM)
+            .count();
+        if let Ok(k) = u16::try_from(used) {
             self.phys.used_pdes.set(k);
         }
-        if let Some(tail) = self.pds.get_mut(kept..) {
+        if let Some(tail) = self.pds.get_mut(end..) {
             for e in tail {
                 e.as_mut_bytes().fill(0xFF);
             }
