@@ -304,6 +304,26 @@ impl<'a, F: Format> Replay<'a, F> {
                     .flatten()
                     .any(|p| p.gen == view.gen && p.family != o.family)
         });
+        // Every volume the workload created is still there: copies that load but no longer
+        // describe it (a spare's record alone, say) start nothing.
+        let missing: Vec<String> = self
+            .initial
+            .as_ref()
+            .map(|i| {
+                i.keys()
+                    .filter(|n| !view.volumes.iter().any(|v| &v.name == *n))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for name in missing {
+            let text = format!("{what}: {name} is described by no copy that loads");
+            if self.torn_sole {
+                self.report.limit("sole copy torn", text);
+            } else {
+                self.report.violation(Invariant::Loads, text);
+            }
+        }
         for v in &view.volumes {
             if !v.startable && self.torn_sole {
                 self.report.limit(
