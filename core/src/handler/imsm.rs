@@ -222,34 +222,65 @@ fn crash_mutant(c: &Container, writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>) {
 /// (one atomic sector) goes to every disk at once.
 #[cfg_attr(feature = "crash-mutant", allow(dead_code))]
 fn sequence_torn_copies(c: &Container, writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>) {
-    // (disk, wave, volumes it holds) in the order disks first appear in the plan; each disk
-    // takes the first wave none of whose disks shares a volume with it.
+    // (disk, wave, volumes it holds) in the order disks are placed; each disk takes the
+    // first wave none of whose disks shares a volume with it. Disks joining a volume (a
+    // spare being rebuilt in) are placed first, so they are written before the members that
+    // list them: when a spare is activated mdadm changes the family number, and a cut after
+    // a listing member's copy but before the new member's leaves the new member with its
+    // old spare record, a family of its own, and mdadm's family vote then keeps that spare
+    // record and no volume (docs/imsm.md, "Torn writes"; found by `cargo xtask crash`).
     let mut placed: Vec<(u32, u8, u8), MAX_DISK_WRITES> = Vec::new();
-    for i in 0..writes.len() {
-        let Some(disk) = writes.get(i).map(|w| w.disk) else {
-            break;
-        };
-        let wave = match placed.iter().find(|p| p.0 == disk) {
-            Some(&(_, wave, _)) => wave,
-            None => {
-                let held = volumes_held(c, disk);
-                let mut wave = 0u8;
-                while wave < u8::MAX && placed.iter().any(|p| p.1 == wave && p.2 & held != 0) {
-                    wave += 1;
-                }
-                // At most one entry per write: cannot overflow.
-                let _ = placed.push((disk, wave, held));
-                wave
+    for joining_pass in [true, false] {
+        for i in 0..writes.len() {
+            let Some(disk) = writes.get(i).map(|w| w.disk) else {
+                break;
+            };
+            if placed.iter().any(|p| p.0 == disk) || joining(c, disk) != joining_pass {
+                continue;
             }
-        };
-        if let Some(w) = writes.get_mut(i) {
+            let held = volumes_held(c, disk);
+            let mut wave = 0u8;
+            while wave < u8::MAX && placed.iter().any(|p| p.1 == wave && p.2 & held != 0) {
+                wave += 1;
+            }
+            // At most one entry per write: cannot overflow.
+            let _ = placed.push((disk, wave, held));
+        }
+    }
+    for w in writes.iter_mut() {
+        if let Some(&(_, wave, _)) = placed.iter().find(|p| p.0 == w.disk) {
             w.wave = wave;
         }
     }
 }
 
-/// The volumes (bit `v` for volume `v`) that member `m` holds a member of, in either map
-/// of a migrating one.
+/// Whether disk `m` is being rebuilt into some volume (an ord of it carries the rebuild flag).
+#[cfg_attr(feature = "crash-mutant", allow(dead_code))]
+fn joining(c: &Container, m: u32) -> bool {
+    let Some(index) = c
+        .disks
+        .iter()
+        .find(|d| d.member == m)
+        .and_then(|d| match d.slot {
+            crate::imsm::container::DiskSlot::Table(i) => Some(u32::from(i)),
+            _ => None,
+        })
+    else {
+        return false;
+    };
+    // The source map (map1 while the rebuild migrates) marks the slot being rebuilt; a
+    // failed disk carries the flag too, but failed disks are not written.
+    let flagged = |map: &crate::imsm::model::Map| {
+        map.slot_of(index)
+            .and_then(|s| map.ord(s))
+            .is_some_and(|ord| ord & crate::imsm::layout::ORD_REBUILD != 0)
+    };
+    c.mpb
+        .volumes
+        .iter()
+        .any(|vol| flagged(&vol.map0) || vol.map1.as_ref().is_some_and(flagged))
+}
+
 #[cfg_attr(feature = "crash-mutant", allow(dead_code))]
 fn volumes_held(c: &Container, m: u32) -> u8 {
     let Some(index) = c
