@@ -708,10 +708,23 @@ pub fn run_scenario(
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let size = disk_size_bytes(&spec.disk_size)?;
     let mut disks = Vec::new();
+    // `RIG_PREPARED_DISK0=PATH` in the run's environment: that file becomes disk 0 as it is
+    // (moved in), instead of an empty disk (`cargo xtask crash --verify`).
+    let prepared = opts
+        .extra_env
+        .iter()
+        .find(|(k, _)| k == "RIG_PREPARED_DISK0")
+        .map(|(_, v)| PathBuf::from(v));
     for i in 0..spec.disks {
         let p = dir.join(format!("disk{i}.img"));
-        let f = fs::File::create(&p).map_err(|e| e.to_string())?;
-        f.set_len(size).map_err(|e| e.to_string())?;
+        match (&prepared, i) {
+            (Some(from), 0) => fs::rename(from, &p)
+                .map_err(|e| format!("{} -> {}: {e}", from.display(), p.display()))?,
+            _ => {
+                let f = fs::File::create(&p).map_err(|e| e.to_string())?;
+                f.set_len(size).map_err(|e| e.to_string())?;
+            }
+        }
         disks.push(p);
     }
     let out = dir.join("out");

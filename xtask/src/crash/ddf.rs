@@ -49,7 +49,16 @@ fn member_of(c: &Container, refnums: &[Option<u32>], refnum: u32) -> Option<usiz
     refnums.iter().position(|r| *r == Some(refnum))
 }
 
-type VolRow = (String, Vec<usize>, Option<usize>, u64, u64, bool, bool);
+type VolRow = (
+    String,
+    usize,
+    Vec<usize>,
+    Option<usize>,
+    u64,
+    u64,
+    bool,
+    bool,
+);
 
 /// Per volume: name, in-sync members, a member being rebuilt, extent start and length,
 /// clean, startable.
@@ -94,6 +103,7 @@ fn volumes(c: &Container, refnums: &[Option<u32>]) -> Vec<VolRow> {
             .is_some_and(|s| s != VdState::Failed);
         out.push((
             name,
+            usize::from(vcnum),
             insync,
             rebuilding,
             start,
@@ -133,8 +143,9 @@ impl Format for Ddf {
         let volumes = volumes(&c, &self.refnums)
             .into_iter()
             .map(
-                |(name, insync, rebuilding, start, sectors, clean, startable)| Vol {
+                |(name, index, insync, rebuilding, start, sectors, clean, startable)| Vol {
                     name,
+                    index,
                     // A member Rebuilding on disk is rebuilt from its start: DDF keeps no
                     // checkpoint.
                     clean_sectors: if clean { sectors } else { 0 },
@@ -163,7 +174,7 @@ impl Format for Ddf {
             family: 0,
             insync: volumes(&c, &self.refnums)
                 .into_iter()
-                .map(|v| (v.0, v.1))
+                .map(|v| (v.0, v.2))
                 .collect(),
         })
     }

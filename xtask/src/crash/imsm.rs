@@ -143,6 +143,7 @@ impl Format for Imsm {
             };
             volumes.push(Vol {
                 name: name_of(&vol.dev.volume),
+                index: v,
                 clean_sectors,
                 start: vol.map0.raw.pba_of_lba0(),
                 sectors,

@@ -45,6 +45,8 @@ pub struct View {
 #[derive(Debug, Clone)]
 pub struct Vol {
     pub name: String,
+    /// Its md subarray number (IMSM: position in the MPB; DDF: VD entry).
+    pub index: usize,
     /// Sectors from `start` that assembly trusts to match on every member without a resync:
     /// all of them for a clean volume, a rebuild's checkpoint, 0 when a resync will run.
     pub clean_sectors: u64,
@@ -119,7 +121,25 @@ pub struct Report {
     pub marks: Vec<(String, usize)>,
     /// The decoded state at the point being checked (`CRASH_DEBUG=1`).
     debug: String,
+    /// Points kept for a check with real mdadm (`--verify`).
+    pub exports: Vec<Export>,
 }
+
+/// One crash point as the members' metadata tails, and what our loader made of it.
+#[derive(Debug, Clone)]
+pub struct Export {
+    pub what: String,
+    /// The last `EXPORT_TAIL` bytes of each member.
+    pub tails: Vec<Vec<u8>>,
+    /// (subarray, startable) per volume; empty when the container does not load.
+    pub verdict: Vec<(usize, bool)>,
+}
+
+/// What an exported point keeps of each member: IMSM's whole metadata area.
+pub const EXPORT_TAIL: usize = 1 << 20;
+/// Exported points that broke an invariant or hit a limit, and sampled ones among the rest.
+const EXPORT_FLAGGED: usize = 24;
+const EXPORT_SAMPLED: usize = 12;
 
 impl Report {
     pub fn total_violations(&self) -> u64 {
@@ -227,6 +247,8 @@ struct Replay<'a, F: Format> {
     /// The point being checked cuts a write of a member that was the only in-sync member
     /// of some volume just before it.
     torn_sole: bool,
+    /// Keep points for `--verify`.
+    export: bool,
     owns: HashMap<(usize, u64), Option<Own>>,
 }
 
@@ -269,7 +291,40 @@ impl<'a, F: Format> Replay<'a, F> {
         if std::env::var_os("CRASH_DEBUG").is_some() {
             self.report.debug = format!("  view {view:?}\n  owns {owns:?}");
         }
+        let flags = |r: &Report| (r.total_violations(), r.limits.values().sum::<u64>());
+        let before = flags(&self.report);
         self.check(&view, &owns, last_meta, applied_upto, what);
+        if self.export {
+            let flagged = flags(&self.report) != before;
+            let kind = if flagged { "flagged" } else { "sampled" };
+            let have = self
+                .report
+                .exports
+                .iter()
+                .filter(|e| e.what.starts_with(kind))
+                .count();
+            // Sampled: one point in 61, spread over the whole log.
+            let wanted = if flagged {
+                have < EXPORT_FLAGGED
+            } else {
+                have < EXPORT_SAMPLED && self.report.points % 61 == 0
+            };
+            if wanted {
+                self.report.exports.push(Export {
+                    what: format!("{kind} {what}"),
+                    tails: self
+                        .images
+                        .iter()
+                        .map(|i| i[i.len() - EXPORT_TAIL..].to_vec())
+                        .collect(),
+                    verdict: view
+                        .volumes
+                        .iter()
+                        .map(|v| (v.index, v.startable))
+                        .collect(),
+                });
+            }
+        }
     }
 
     fn check(
@@ -629,6 +684,7 @@ pub fn replay<F: Format>(
     members: &[Member],
     log_bytes: &[u8],
     trace: &str,
+    export: bool,
 ) -> Result<Report, String> {
     let log = dmlog::parse(log_bytes)?;
     // dm-log-writes adds this mark when the target is removed: without it the log is
@@ -690,6 +746,7 @@ pub fn replay<F: Format>(
         next_id: 0,
         views: HashMap::new(),
         torn_sole: false,
+        export,
         owns: HashMap::new(),
         report: Report {
             entries: log.entries.len(),
@@ -855,6 +912,99 @@ fn mutant_build(ws: &Workspace) -> Result<PathBuf, String> {
     Ok(dir.join(target).join("release/mdmon"))
 }
 
+/// Assembles the points `report` exported with real mdadm in the rig (`crash-verify.sh`)
+/// and compares which volumes start with what our loader said. Errors if they disagree.
+fn verify_points(
+    ws: &Workspace,
+    image: &rig::GuestImage,
+    dir: &Path,
+    report: &Report,
+) -> Result<(), String> {
+    use std::os::unix::fs::FileExt;
+    let (members, _) = read_members(dir)?;
+    let mb = members[0].bytes;
+    let n = members.len() as u64;
+    let points = dir.join("points.img");
+    let f = fs::File::create(&points).map_err(|e| format!("{}: {e}", points.display()))?;
+    f.set_len(report.exports.len() as u64 * n * mb)
+        .map_err(|e| e.to_string())?;
+    for (p, e) in report.exports.iter().enumerate() {
+        for (i, tail) in e.tails.iter().enumerate() {
+            let at = (p as u64 * n + i as u64) * mb + mb - tail.len() as u64;
+            f.write_all_at(tail, at).map_err(|e| e.to_string())?;
+        }
+    }
+    drop(f);
+    let spec = rig::list_scenarios(ws)?
+        .into_iter()
+        .find(|s| s.name == "crash-verify")
+        .ok_or("tests/vm/crash-verify.sh is missing")?;
+    let opts = RunOptions {
+        mdmon: Mdmon::Original,
+        our_mdmon: None,
+        keep: false,
+        quiet: true,
+        extra_env: vec![
+            ("RIG_PREPARED_DISK0".into(), points.display().to_string()),
+            ("CRASH_POINTS".into(), report.exports.len().to_string()),
+            ("CRASH_MEMBER_SECTORS".into(), (mb / 512).to_string()),
+        ],
+        client: None,
+    };
+    eprintln!(
+        "crash: assembling {} points with mdadm",
+        report.exports.len()
+    );
+    let run = rig::run_scenario(ws, image, &spec, &opts)?;
+    if !run.ok {
+        return Err(format!(
+            "crash-verify failed (console in {})",
+            run.dir.display()
+        ));
+    }
+    let text = fs::read_to_string(run.dir.join("out/verify.txt")).unwrap_or_default();
+    // Subarrays mdadm started (array_state other than inactive), per point.
+    let mut started: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if let ["point", p, "sub", sub, "state", state, ..] = f.as_slice() {
+            if *state != "inactive" {
+                if let (Ok(p), Ok(sub)) = (p.parse(), sub.parse()) {
+                    started.entry(p).or_default().push(sub);
+                }
+            }
+        }
+    }
+    let mut disagree = Vec::new();
+    for (p, e) in report.exports.iter().enumerate() {
+        let mut ours: Vec<usize> = e.verdict.iter().filter(|v| v.1).map(|v| v.0).collect();
+        ours.sort_unstable();
+        let mut theirs = started.get(&p).cloned().unwrap_or_default();
+        theirs.sort_unstable();
+        let agree = ours == theirs;
+        println!(
+            "verify point {p:>2}: ours start {ours:?}, mdadm started {theirs:?}{}  [{}]",
+            if agree { "" } else { "  DISAGREE" },
+            e.what
+        );
+        if !agree {
+            disagree.push(p);
+        }
+    }
+    println!(
+        "verify: {} points, {} agree with mdadm",
+        report.exports.len(),
+        report.exports.len() - disagree.len()
+    );
+    if disagree.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "our loader and mdadm disagree at points {disagree:?}"
+        ))
+    }
+}
+
 /// The members the guest recorded (`out/crash-members.txt`) and the workload's name.
 fn read_members(dir: &Path) -> Result<(Vec<Member>, String), String> {
     let path = dir.join("out/crash-members.txt");
@@ -886,15 +1036,15 @@ fn read_members(dir: &Path) -> Result<(Vec<Member>, String), String> {
 }
 
 /// Replays a kept recording (a rig run directory).
-pub fn replay_dir(dir: &Path) -> Result<(String, Report), String> {
+pub fn replay_dir(dir: &Path, export: bool) -> Result<(String, Report), String> {
     let (members, workload) = read_members(dir)?;
     let log_path = dir.join(format!("disk{}.img", members.len()));
     let log = fs::read(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let trace = fs::read_to_string(dir.join("out/crash-trace.txt")).unwrap_or_default();
     let report = if workload.starts_with("ddf") {
-        replay(ddf::Ddf::new(&members), &members, &log, &trace)?
+        replay(ddf::Ddf::new(&members), &members, &log, &trace, false)?
     } else {
-        replay(imsm::Imsm::new(&members), &members, &log, &trace)?
+        replay(imsm::Imsm::new(&members), &members, &log, &trace, export)?
     };
     Ok((workload, report))
 }
@@ -925,6 +1075,7 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
     let mut daemons = vec![Daemon::Ours, Daemon::Original];
     let mut replay_only: Option<PathBuf> = None;
     let mut keep = false;
+    let mut verify = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -944,6 +1095,7 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
             }
             "--keep" => keep = true,
             "--mutant" => daemons = vec![Daemon::Mutant],
+            "--verify" => verify = true,
             other => {
                 return Err(format!(
                     "unknown crash option {other}\nusage: cargo xtask {USAGE}"
@@ -952,9 +1104,15 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
         }
     }
     if let Some(dir) = replay_only {
-        let (w, r) = replay_dir(&dir)?;
+        let (w, r) = replay_dir(&dir, verify)?;
+        let mut outcome = Ok(());
+        if verify {
+            let ws = Workspace::find()?;
+            let image = rig::prepare(&ws)?;
+            outcome = verify_points(&ws, &image, &dir, &r);
+        }
         print_reports(&[(w, "recorded".to_string(), r)]);
-        return Ok(());
+        return outcome;
     }
     if workloads.is_empty() {
         workloads = vec!["imsm1".into(), "imsm2".into(), "ddf2".into()];
@@ -966,6 +1124,7 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
         .ok_or("tests/vm/crash-record.sh is missing")?;
     let image = rig::prepare(&ws)?;
     let mut reports = Vec::new();
+    let mut verified: Vec<Result<(), String>> = Vec::new();
     let ours = if daemons.contains(&Daemon::Ours) {
         Some(crate::dist()?)
     } else {
@@ -1004,7 +1163,12 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
                 ));
             }
             eprintln!("crash: replaying {w} ({tag}) from {}", run.dir.display());
-            let (_, r) = replay_dir(&run.dir)?;
+            let (_, r) = replay_dir(&run.dir, verify)?;
+            if verify && !r.exports.is_empty() {
+                verified.push(
+                    verify_points(&ws, &image, &run.dir, &r).map_err(|e| format!("{w} {tag}: {e}")),
+                );
+            }
             if !keep {
                 for i in 0..=spec.disks {
                     let _ = fs::remove_file(run.dir.join(format!("disk{i}.img")));
@@ -1015,6 +1179,9 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
         }
     }
     print_reports(&reports);
+    for v in verified {
+        v?;
+    }
     let bad: Vec<String> = reports
         .iter()
         .filter(|(_, d, r)| d == "ours" && r.total_violations() > 0)
