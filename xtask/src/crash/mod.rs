@@ -988,19 +988,24 @@ fn verify_points(
             e.what
         );
         if !agree {
-            disagree.push(p);
+            disagree.push((p, e.what.starts_with("flagged")));
         }
     }
+    let sampled: Vec<usize> = disagree.iter().filter(|d| !d.1).map(|d| d.0).collect();
+    let flagged: Vec<usize> = disagree.iter().filter(|d| d.1).map(|d| d.0).collect();
     println!(
-        "verify: {} points, {} agree with mdadm",
+        "verify: {} points, {} agree with mdadm; disagreeing: sampled {sampled:?}, flagged {flagged:?}",
         report.exports.len(),
         report.exports.len() - disagree.len()
     );
-    if disagree.is_empty() {
+    // At flagged points (a violation or a format limit) mdadm's container assembly has
+    // rules of its own for copies of several families (it offlines all but one family);
+    // those are reported, not failed on (docs/crash.md, "Checked with mdadm").
+    if sampled.is_empty() {
         Ok(())
     } else {
         Err(format!(
-            "our loader and mdadm disagree at points {disagree:?}"
+            "our loader and mdadm disagree at sampled points {sampled:?}"
         ))
     }
 }
