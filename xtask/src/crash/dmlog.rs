@@ -59,11 +59,10 @@ pub fn parse(bytes: &[u8]) -> Result<Log, String> {
     // The super block's count is rewritten only now and then; entries written after it
     // last was are read too, up to the first sector that is not an entry.
     for i in 0.. {
-        let head =
-            |off: usize| le64(bytes, at + off).ok_or_else(|| bad(&format!("entry {i} cut short")));
         let past_count = i >= count;
-        let Ok((sector, sectors, flags, inline)) =
-            (|| Ok::<_, String>((head(0)?, head(8)?, head(16)?, head(24)?)))()
+        let head = |off: usize| le64(bytes, at + off);
+        let (Some(sector), Some(sectors), Some(flags), Some(inline)) =
+            (head(0), head(8), head(16), head(24))
         else {
             if past_count {
                 break;

@@ -861,10 +861,8 @@ fn time_writes(placed: &mut [Placed], trace: &str) -> usize {
         }
     }
     let mut timed = 0;
-    let mut by_completion: Vec<usize> = (0..placed.len()).collect();
-    by_completion.sort_by_key(|&i| placed[i].pos);
-    for i in by_completion {
-        let w = &mut placed[i];
+    // `placed` is in log order; writes to one place complete in the order they were issued.
+    for w in placed.iter_mut() {
         let key = (w.offset_in_log / 512, w.bytes.len() as u64 / 512);
         w.issued = queued.get_mut(&key).and_then(VecDeque::pop_front);
         w.completed = done.get_mut(&key).and_then(VecDeque::pop_front);
