@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{serial16, Fixture};
+use common::Fixture;
 use mdmon_core::handler::imsm::ImsmMetadata;
 use mdmon_core::handler::{ContainerMetadata, DiskWrite, MAX_DISK_WRITES};
 use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
@@ -31,14 +31,7 @@ fn members(f: &Fixture) -> Vec<usize> {
 fn load(f: &Fixture, regions: &[Vec<u8>], only: &[usize]) -> Option<Container> {
     let copies: Vec<MemberCopy> = only
         .iter()
-        .map(|&i| MemberCopy {
-            member: i as u32,
-            region: &regions[i],
-            disk_bytes: f.disks[i].size,
-            sector_size: f.disks[i].sector,
-            serial: serial16(&f.disks[i].serial),
-            dev: (8, 16 * i as u32),
-        })
+        .map(|&i| common::imsm_copy(f, &regions[i], i))
         .collect();
     Container::load(&copies, Compat::Mdadm42).ok()
 }

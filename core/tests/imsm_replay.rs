@@ -165,21 +165,14 @@ fn failure_and_rebuild_onto_a_member_of_another_volume() {
     assert_same_metadata(&c.mpb, &theirs, "02->04");
 }
 
-/// 04 → 05: the failed disk is removed from the container, MDRS0004 is added as a spare,
-/// r5 rebuilds onto it and the failed disk's entry disappears from the table.
-#[test]
-fn spare_added_and_rebuilt_into_raid5() {
-    let (Some(before), Some(after)) = (moment("04-degraded"), moment("05-rebuilt")) else {
-        eprintln!("fixtures 04/05 absent");
-        return;
-    };
-    let theirs = parse(&after, "sda");
-    // The failed disk's own copy is stale; the container as mdmon holds it comes from the
-    // live members (the failed disk is bound as unusable).
-    let mut c = load(&before);
-    let r5 = volume_by_name(&c, b"r5");
-    let b_member = member_of(&before, "MDRS0002");
-    let d_member = member_of(&before, "MDRS0004");
+/// In fixture 04: the failed MDRS0002 leaves the container and MDRS0004 joins it as a
+/// spare (one update, as mdadm sends it). Returns the spare's member id and the outcome.
+fn swap_failed_for_spare(
+    before: &Fixture,
+    c: &mut Container,
+) -> (u32, mdmon_core::imsm::update::ProcessOutcome) {
+    let b_member = member_of(before, "MDRS0002");
+    let d_member = member_of(before, "MDRS0004");
     let d = &before.disks[d_member as usize];
     let geo = TailGeometry::new(d.size, d.sector).unwrap();
     let spare = PresentDisk::new_spare(d_member, serial16("MDRS0004"), (8, 48), geo, 0x0000_0300);
@@ -195,6 +188,23 @@ fn spare_added_and_rebuilt_into_raid5() {
             &[0, 1],
         )
         .unwrap();
+    (d_member, out)
+}
+
+/// 04 → 05: the failed disk is removed from the container, MDRS0004 is added as a spare,
+/// r5 rebuilds onto it and the failed disk's entry disappears from the table.
+#[test]
+fn spare_added_and_rebuilt_into_raid5() {
+    let (Some(before), Some(after)) = (moment("04-degraded"), moment("05-rebuilt")) else {
+        eprintln!("fixtures 04/05 absent");
+        return;
+    };
+    let theirs = parse(&after, "sda");
+    // The failed disk's own copy is stale; the container as mdmon holds it comes from the
+    // live members (the failed disk is bound as unusable).
+    let mut c = load(&before);
+    let r5 = volume_by_name(&c, b"r5");
+    let (d_member, out) = swap_failed_for_spare(&before, &mut c);
     assert!(out.check_degraded_all);
 
     let failed_slot = c.mpb.volumes[r5].map0.raw.failed_disk_num as usize;
@@ -538,14 +548,7 @@ fn a_spare_joining_a_volume_is_written_before_the_members_that_list_it() {
     };
     // What mdadm would assemble: the disks whose own copy loads, then the container.
     let volumes_loaded = |regions: &[Vec<u8>]| -> Option<usize> {
-        let copy = |i: usize| MemberCopy {
-            member: i as u32,
-            region: &regions[i],
-            disk_bytes: before.disks[i].size,
-            sector_size: before.disks[i].sector,
-            serial: serial16(&before.disks[i].serial),
-            dev: (8, 16 * i as u32),
-        };
+        let copy = |i: usize| common::imsm_copy(&before, &regions[i], i);
         let whole: Vec<MemberCopy> = (0..regions.len())
             .filter(|&i| Container::load(&[copy(i)], Compat::Mdadm42).is_ok())
             .map(copy)
@@ -556,22 +559,7 @@ fn a_spare_joining_a_volume_is_written_before_the_members_that_list_it() {
     };
     let mut c = load(&before);
     let r5 = volume_by_name(&c, b"r5");
-    let b_member = member_of(&before, "MDRS0002");
-    let d_member = member_of(&before, "MDRS0004");
-    let d = &before.disks[d_member as usize];
-    let geo = TailGeometry::new(d.size, d.sector).unwrap();
-    let spare = PresentDisk::new_spare(d_member, serial16("MDRS0004"), (8, 48), geo, 0x0000_0300);
-    let mut changes = heapless::Vec::new();
-    changes.push(DiskChange::Remove(b_member)).unwrap();
-    changes.push(DiskChange::Add(spare)).unwrap();
-    c.process_update(
-        PreparedUpdate {
-            update: Update::AddRemoveDisk(changes),
-            chosen_disk: None,
-        },
-        &[0, 1],
-    )
-    .unwrap();
+    let (d_member, _) = swap_failed_for_spare(&before, &mut c);
     let mut meta = ImsmMetadata::new(c);
     let mut buf = vec![0u8; meta.sync_buffer_len()];
     let mut writes: heapless::Vec<DiskWrite, MAX_DISK_WRITES> = heapless::Vec::new();

@@ -257,15 +257,7 @@ fn sequence_torn_copies(c: &Container, writes: &mut Vec<DiskWrite, MAX_DISK_WRIT
 /// Whether disk `m` is being rebuilt into some volume (an ord of it carries the rebuild flag).
 #[cfg_attr(feature = "crash-mutant", allow(dead_code))]
 fn joining(c: &Container, m: u32) -> bool {
-    let Some(index) = c
-        .disks
-        .iter()
-        .find(|d| d.member == m)
-        .and_then(|d| match d.slot {
-            crate::imsm::container::DiskSlot::Table(i) => Some(u32::from(i)),
-            _ => None,
-        })
-    else {
+    let Some(index) = table_index(c, m) else {
         return false;
     };
     // The source map (map1 while the rebuild migrates) marks the slot being rebuilt; a
@@ -281,17 +273,21 @@ fn joining(c: &Container, m: u32) -> bool {
         .any(|vol| flagged(&vol.map0) || vol.map1.as_ref().is_some_and(flagged))
 }
 
+/// The disk-table index of disk `m`, if it is a table member.
 #[cfg_attr(feature = "crash-mutant", allow(dead_code))]
-fn volumes_held(c: &Container, m: u32) -> u8 {
-    let Some(index) = c
-        .disks
+fn table_index(c: &Container, m: u32) -> Option<u32> {
+    c.disks
         .iter()
         .find(|d| d.member == m)
         .and_then(|d| match d.slot {
             crate::imsm::container::DiskSlot::Table(i) => Some(u32::from(i)),
             _ => None,
         })
-    else {
+}
+
+#[cfg_attr(feature = "crash-mutant", allow(dead_code))]
+fn volumes_held(c: &Container, m: u32) -> u8 {
+    let Some(index) = table_index(c, m) else {
         return 0;
     };
     let mut held = 0u8;

@@ -119,3 +119,20 @@ pub fn serial16(s: &str) -> [u8; 16] {
     }
     out
 }
+
+/// Disk `i` of IMSM fixture `f` with metadata region `region` (the fixture's own, or one a
+/// test has written into) as the loader takes it; member id = position in the fixture.
+pub fn imsm_copy<'a>(
+    f: &Fixture,
+    region: &'a [u8],
+    i: usize,
+) -> mdmon_core::imsm::container::MemberCopy<'a> {
+    mdmon_core::imsm::container::MemberCopy {
+        member: i as u32,
+        region,
+        disk_bytes: f.disks[i].size,
+        sector_size: f.disks[i].sector,
+        serial: serial16(&f.disks[i].serial),
+        dev: (8, 16 * i as u32),
+    }
+}

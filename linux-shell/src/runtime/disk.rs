@@ -356,33 +356,17 @@ impl MetadataWriter {
                 for p in ptrs.iter().take(queued).skip(accepted) {
                     // SAFETY: each pointer is to an iocb in `self.slots` (filled above).
                     let (slot, fd) = unsafe { ((**p).aio_data as usize, (**p).aio_fildes) };
-                    // SAFETY: fdatasync on a descriptor the disk table owns.
-                    let ok = unsafe { libc::fdatasync(fd as i32) } == 0;
                     if let Some(f) = flushed.get_mut(slot) {
-                        *f = ok;
+                        *f = flush_now(fd as i32);
                     }
                 }
                 let mut in_flight = accepted;
                 let mut events = [IoEvent::default(); MAX_CHAINS];
                 while in_flight > 0 {
-                    // SAFETY: as in `write_wave`.
-                    let got = unsafe {
-                        libc::syscall(
-                            libc::SYS_io_getevents,
-                            ctx as libc::c_ulong,
-                            1 as libc::c_long,
-                            in_flight as libc::c_long,
-                            events.as_mut_ptr(),
-                            core::ptr::null_mut::<libc::timespec>(),
-                        )
-                    };
-                    if got < 0 {
-                        if errno() == libc::EINTR {
-                            continue;
-                        }
+                    let Some(got) = reap(ctx, in_flight, &mut events) else {
                         break;
-                    }
-                    for ev in events.iter().take(got as usize) {
+                    };
+                    for ev in events.iter().take(got) {
                         if let Some(f) = flushed.get_mut(ev.data as usize) {
                             *f = ev.res == 0;
                         }
@@ -392,8 +376,7 @@ impl MetadataWriter {
             }
             None => {
                 for (slot, &disk) in disks.iter().enumerate().take(n) {
-                    // SAFETY: fdatasync on a descriptor the disk table owns.
-                    let ok = fd_of(disk).is_some_and(|fd| unsafe { libc::fdatasync(fd) } == 0);
+                    let ok = fd_of(disk).is_some_and(flush_now);
                     if let Some(f) = flushed.get_mut(slot) {
                         *f = ok;
                     }
@@ -452,22 +435,7 @@ impl MetadataWriter {
         let mut in_flight = self.submit(ctx, queued.as_slice(), buf, writes, disk_of, done);
         let mut events = [IoEvent::default(); MAX_CHAINS];
         while in_flight > 0 {
-            // SAFETY: `events` has room for `in_flight` (≤ MAX_CHAINS) events; a null
-            // timeout waits until at least one request completed.
-            let n = unsafe {
-                libc::syscall(
-                    libc::SYS_io_getevents,
-                    ctx as libc::c_ulong,
-                    1 as libc::c_long,
-                    in_flight as libc::c_long,
-                    events.as_mut_ptr(),
-                    core::ptr::null_mut::<libc::timespec>(),
-                )
-            };
-            if n < 0 {
-                if errno() == libc::EINTR {
-                    continue;
-                }
+            let Some(n) = reap(ctx, in_flight, &mut events) else {
                 // Cannot happen with valid arguments. Report what is still in flight as
                 // failed rather than spin; the kernel keeps the buffer pages pinned until
                 // those writes end, and the next sync rewrites everything anyway.
@@ -479,9 +447,9 @@ impl MetadataWriter {
                     }
                 }
                 return;
-            }
+            };
             let mut queued = SlotList::new();
-            for ev in events.iter().take(n as usize) {
+            for ev in events.iter().take(n) {
                 let slot = ev.data as usize;
                 let slots = &mut *self.slots;
                 let (Some(iocb), Some(&index)) =
@@ -761,6 +729,38 @@ fn fail_rest_of_chain(writes: &[DiskWrite], failed: usize, done: &mut impl FnMut
 /// `io::Error`, whose drop glue has a branch that frees a boxed custom error. It is never
 /// taken for an OS error, but the branch is there, and the monitor thread must not reach
 /// `free` (`cargo xtask audit`).
+/// Waits for at least one of `in_flight` requests of `ctx` to complete and stores the
+/// completions in `events`; how many, or None if the kernel refused the call (cannot happen
+/// with valid arguments). An interrupted wait is resumed.
+fn reap(ctx: u64, in_flight: usize, events: &mut [IoEvent; MAX_CHAINS]) -> Option<usize> {
+    loop {
+        // SAFETY: `events` has room for `in_flight` (≤ MAX_CHAINS) events; a null timeout
+        // waits until at least one request completed.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_io_getevents,
+                ctx as libc::c_ulong,
+                1 as libc::c_long,
+                in_flight.min(MAX_CHAINS) as libc::c_long,
+                events.as_mut_ptr(),
+                core::ptr::null_mut::<libc::timespec>(),
+            )
+        };
+        if n >= 0 {
+            return Some((n as usize).min(MAX_CHAINS));
+        }
+        if errno() != libc::EINTR {
+            return None;
+        }
+    }
+}
+
+/// A cache flush of the disk behind `fd`, synchronously (where AIO did not take it).
+fn flush_now(fd: i32) -> bool {
+    // SAFETY: fdatasync on a descriptor the disk table owns.
+    unsafe { libc::fdatasync(fd) == 0 }
+}
+
 fn errno() -> i32 {
     // SAFETY: __errno_location returns the calling thread's errno slot, valid for as long
     // as the thread lives.
