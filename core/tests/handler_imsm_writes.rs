@@ -109,3 +109,127 @@ fn a_two_sector_copy_is_one_write_per_disk_one_member_at_a_time() {
     two.vols[1].map0.pba = 1 << 16;
     check_one_write_per_disk(&two);
 }
+
+/// On 4096-byte-sector disks a copy with a rebuild migration still fits one sector, so the
+/// sync that activates a spare is not split into waves for tearing. The spare must still
+/// be written before the member that lists it: activation changes the family number, and
+/// a cut after the listing member's new copy but before the spare's leaves three families
+/// (the survivor's new one, the failed member's old one, the spare record's), and the
+/// family vote keeps the spare record and no volume (docs/imsm.md, "Torn writes"). Found by
+/// `cargo xtask crash --workload imsm2-4k` ("subarray 0 is described by no copy that
+/// loads"). Every crash point of the sync is tried: the earlier waves whole, any subset of
+/// the current one.
+#[test]
+fn a_spare_joining_is_written_first_also_when_the_copy_is_one_sector() {
+    use mdmon_core::imsm::ops::{ds, ArrayInput, MemberInput, SyncAction, MAX_SECTOR};
+    const LSS: usize = 4096;
+    let base = MpbSpec {
+        div: 8,
+        ..two_disk_raid1()
+    };
+    let mut spare = base.clone();
+    spare.disks = vec![disk("MDRS0003", DISK_SPARE)];
+    spare.vols = vec![];
+    let mut regions: Vec<Vec<u8>> = [&base, &base, &spare]
+        .iter()
+        .map(|s| region_with(&mpb_bytes(s), DISK_SIZE, LSS))
+        .collect();
+    fn copy(regions: &[Vec<u8>], i: usize) -> MemberCopy<'_> {
+        MemberCopy {
+            member: i as u32,
+            region: &regions[i],
+            disk_bytes: DISK_SIZE,
+            sector_size: LSS as u32,
+            serial: serial16(SERIALS[i]),
+            dev: (8, 16 * i as u32),
+        }
+    }
+    // What mdadm assembles: the disks whose own copy loads, then the container.
+    let volumes_loaded = |regions: &[Vec<u8>]| -> Option<usize> {
+        let whole: Vec<MemberCopy> = (0..regions.len())
+            .map(|i| copy(regions, i))
+            .filter(|c| Container::load(&[*c], Compat::Mdadm42).is_ok())
+            .collect();
+        Container::load(&whole, Compat::Mdadm42)
+            .ok()
+            .map(|c| c.mpb.volumes.len())
+    };
+    let copies: Vec<MemberCopy> = (0..3).map(|i| copy(&regions, i)).collect();
+    let mut meta = ImsmMetadata::new(Container::load(&copies, Compat::Mdadm42).expect("load"));
+    let members = |faulty: &[usize], gone: &[usize]| -> Vec<MemberInput> {
+        (0..2)
+            .map(|slot| MemberInput {
+                slot: slot as u32,
+                state: if faulty.contains(&slot) {
+                    ds::FAULTY
+                } else {
+                    ds::INSYNC
+                },
+                recovery_start: MAX_SECTOR,
+                active: !gone.contains(&slot),
+                dev: (8, 16 * slot as u32),
+            })
+            .collect()
+    };
+    fn array<'a>(c: &Container, m: &'a [MemberInput]) -> ArrayInput<'a> {
+        ArrayInput {
+            volume: 0,
+            md_level: 1,
+            raid_disks: 2,
+            layout: 0,
+            component_size: c.mpb.volumes[0].map0.per_dev_array_size(),
+            resync_start: MAX_SECTOR,
+            curr_action: SyncAction::Idle,
+            prev_action: SyncAction::Idle,
+            last_checkpoint: 0,
+            members: m,
+        }
+    }
+    let mut buf = vec![0u8; meta.sync_buffer_len()];
+    let mut writes: heapless::Vec<DiskWrite, MAX_DISK_WRITES> = heapless::Vec::new();
+    // Member 1 fails; the failure is recorded (the failed disk is not written).
+    let m = members(&[1], &[]);
+    let a = array(&meta.container, &m);
+    meta.container.set_disk(&a, 1, ds::FAULTY).unwrap();
+    assert!(meta.sync(&mut buf, &mut writes).unwrap());
+    for w in writes.iter() {
+        apply(&mut regions, &buf, w);
+    }
+    assert_eq!(volumes_loaded(&regions), Some(1));
+    // The spare is activated in its place.
+    let m = members(&[], &[1]);
+    let a = array(&meta.container, &m);
+    let act = meta
+        .container
+        .activate_spare(&a, 0x1234)
+        .expect("the spare");
+    assert_eq!(act.disks[0].member, 2);
+    meta.container.process_update(act.update, &[0]).unwrap();
+    assert!(meta.sync(&mut buf, &mut writes).unwrap());
+    assert_eq!(
+        meta.container.mpb.sectors(LSS as u32),
+        1,
+        "the copy with its migration fits one 4K sector"
+    );
+    let last = writes.iter().map(|w| w.wave).max().unwrap();
+    for wave in 0..=last {
+        let now: Vec<&DiskWrite> = writes.iter().filter(|w| w.wave == wave).collect();
+        for subset in 0..(1u32 << now.len()) {
+            let mut r = regions.clone();
+            for (k, w) in now.iter().enumerate() {
+                if subset & (1 << k) != 0 {
+                    apply(&mut r, &buf, w);
+                }
+            }
+            assert_eq!(
+                volumes_loaded(&r),
+                Some(1),
+                "wave {wave}, writes {subset:b} of {now:?} landed"
+            );
+        }
+        for w in now {
+            apply(&mut regions, &buf, w);
+        }
+    }
+    assert!(Container::load(&[copy(&regions, 2)], Compat::Mdadm42).is_ok());
+}
