@@ -460,6 +460,9 @@ pub struct ScenarioSpec {
     pub path: PathBuf,
     pub disks: u32,
     pub disk_size: String,
+    /// `sector=4096`: the disks' logical (and physical) sector size in bytes; qemu's
+    /// default, 512, when absent.
+    pub sector: Option<u32>,
     pub boots: u32,
     pub timeout: Duration,
     pub summary: String,
@@ -558,6 +561,7 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
         path: path.to_path_buf(),
         disks: 4,
         disk_size: "256M".into(),
+        sector: None,
         boots: 1,
         timeout: Duration::from_secs(600),
         summary: String::new(),
@@ -585,6 +589,16 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
             match k {
                 "disks" => spec.disks = v.parse().map_err(bad)?,
                 "disk_size" => spec.disk_size = v.to_string(),
+                "sector" => {
+                    spec.sector = Some(
+                        v.parse()
+                            .ok()
+                            .filter(|n| *n == 512 || *n == 4096)
+                            .ok_or_else(|| {
+                                format!("{}: sector=512 or sector=4096, not {v}", path.display())
+                            })?,
+                    )
+                }
                 "boots" => spec.boots = v.parse().map_err(bad)?,
                 "timeout" => spec.timeout = Duration::from_secs(v.parse().map_err(bad)?),
                 "suite" => spec.suite = v == "yes",
@@ -797,6 +811,10 @@ pub fn run_scenario(
             .and_then(|(_, v)| v.parse::<u32>().ok())
             .map(|n| format!(",throttling.iops-total={n}"))
             .unwrap_or_default();
+        let sector = spec
+            .sector
+            .map(|n| format!(",logical_block_size={n},physical_block_size={n}"))
+            .unwrap_or_default();
         for (i, d) in disks.iter().enumerate() {
             cmd.arg("-drive")
                 .arg(format!(
@@ -805,7 +823,7 @@ pub fn run_scenario(
                 ))
                 .arg("-device")
                 .arg(format!(
-                    "scsi-hd,drive=d{i},bus=scsi0.0,channel=0,scsi-id={i},lun=0,serial=MDRS{:04}",
+                    "scsi-hd,drive=d{i},bus=scsi0.0,channel=0,scsi-id={i},lun=0,serial=MDRS{:04}{sector}",
                     i + 1
                 ));
         }

@@ -304,6 +304,7 @@ fn run_test(run: &Runner, name: &str, mdmon: Mdmon, timeout: u64) -> rig::Result
         // ext4 under /var/tmp for the loop devices' files (run-one.sh says why not tmpfs)
         disks: 1,
         disk_size: "2G".into(),
+        sector: None,
         boots: 1,
         // The guest powers itself off 20 s before (with the log); this is the backstop.
         timeout: Duration::from_secs(timeout + 30),

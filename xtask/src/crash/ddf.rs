@@ -28,7 +28,7 @@ impl Ddf {
         MemberInput {
             id: DiskId(m as u64),
             disk_bytes: self.members[m].bytes,
-            sector_size: 512,
+            sector_size: self.members[m].sector as u32,
             tail: &img[img.len().saturating_sub(TAIL)..],
         }
     }
@@ -174,7 +174,7 @@ impl Format for Ddf {
             family: 0,
             insync: volumes(&c, &self.refnums)
                 .into_iter()
-                .map(|v| (v.0, v.2))
+                .map(|v| (v.1, v.2))
                 .collect(),
         })
     }

@@ -41,7 +41,7 @@ impl Imsm {
             member: m as u32,
             region: &img[img.len() - REGION..],
             disk_bytes: self.members[m].bytes,
-            sector_size: 512,
+            sector_size: self.members[m].sector as u32,
             serial: self.serials[m],
             dev: self.members[m].dev,
         }
@@ -50,8 +50,8 @@ impl Imsm {
     fn parse_own(&self, images: &[Vec<u8>], m: usize) -> Option<Mpb> {
         let c = self.copy(images, m);
         let mut buf = vec![0u8; MPB_BUF_LEN];
-        let n = gather_mpb(c.region, c.disk_bytes, 512, &mut buf).ok()?;
-        Mpb::parse(&buf[..n], 512).ok()
+        let n = gather_mpb(c.region, c.disk_bytes, c.sector_size, &mut buf).ok()?;
+        Mpb::parse(&buf[..n], c.sector_size).ok()
     }
 
     fn member_of(&self, serial: &[u8]) -> Option<usize> {
@@ -169,12 +169,7 @@ impl Format for Imsm {
             gen: u64::from(mpb.header.generation_num.get()),
             family: u64::from(mpb.header.family_num.get()),
             insync: (0..mpb.volumes.len())
-                .map(|v| {
-                    (
-                        name_of(&mpb.volumes[v].dev.volume),
-                        self.members_of(&mpb, v, &all).0,
-                    )
-                })
+                .map(|v| (v, self.members_of(&mpb, v, &all).0))
                 .collect(),
         })
     }

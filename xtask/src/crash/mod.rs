@@ -30,6 +30,9 @@ pub struct Member {
     pub kname: String,
     pub dev: (u32, u32),
     pub bytes: u64,
+    /// Logical sector size in bytes (512, or 4096 for the *-4k workloads): the unit the
+    /// metadata counts in and the most a cut can leave of a write unwritten or written.
+    pub sector: u64,
 }
 
 /// What the loader makes of the members' bytes at one crash point.
@@ -67,8 +70,8 @@ pub struct Own {
     pub gen: u64,
     /// IMSM family number (0 for DDF).
     pub family: u64,
-    /// In-sync members of each volume, as this copy lists them.
-    pub insync: Vec<(String, Vec<usize>)>,
+    /// In-sync members of each volume (by subarray number), as this copy lists them.
+    pub insync: Vec<(usize, Vec<usize>)>,
 }
 
 pub trait Format {
@@ -119,6 +122,9 @@ pub struct Report {
     pub limits: BTreeMap<&'static str, u64>,
     pub examples: Vec<String>,
     pub marks: Vec<(String, usize)>,
+    /// What the loader made of the volumes where they came to count and at the end of the
+    /// log: evidence that the workload did what it says (a rebuilt spare in sync, say).
+    pub states: Vec<String>,
     /// The decoded state at the point being checked (`CRASH_DEBUG=1`).
     debug: String,
     /// Points kept for a check with real mdadm (`--verify`).
@@ -154,10 +160,14 @@ impl Report {
     }
 
     fn violation(&mut self, inv: Invariant, text: String) {
-        if std::env::var_os("CRASH_DEBUG").is_some()
-            && self.violations.get(&inv).copied().unwrap_or(0) < 2
-        {
-            eprintln!("{}: {text}\n{}", inv.label(), self.debug);
+        // CRASH_DEBUG=1: every violation on stderr, with the decoded state for the first two
+        // of each invariant.
+        if std::env::var_os("CRASH_DEBUG").is_some() {
+            if self.violations.get(&inv).copied().unwrap_or(0) < 2 {
+                eprintln!("{}: {text}\n{}", inv.label(), self.debug);
+            } else {
+                eprintln!("{}: {text}", inv.label());
+            }
         }
         *self.violations.entry(inv).or_default() += 1;
         if self
@@ -232,8 +242,12 @@ struct Replay<'a, F: Format> {
     last_meta: Vec<Option<usize>>,
     data: Vec<DataWrite>,
     coverage: Vec<Coverage>,
-    /// In-sync members of each volume when the workload began ("created").
-    initial: Option<BTreeMap<String, Vec<usize>>>,
+    /// Volumes the workload has created so far, by subarray number (a rename keeps it):
+    /// their in-sync members at the mark that made them count ("created", or
+    /// "created-NAME" for one made later while others run).
+    initial: Option<BTreeMap<usize, Vec<usize>>>,
+    /// The members' logical sector size in bytes.
+    ss: usize,
     /// The failed member and the log position of the first write the kernel could only
     /// have made after mdmon released it.
     failure: Option<(usize, usize)>,
@@ -361,18 +375,18 @@ impl<'a, F: Format> Replay<'a, F> {
         });
         // Every volume the workload created is still there: copies that load but no longer
         // describe it (a spare's record alone, say) start nothing.
-        let missing: Vec<String> = self
+        let missing: Vec<usize> = self
             .initial
             .as_ref()
             .map(|i| {
                 i.keys()
-                    .filter(|n| !view.volumes.iter().any(|v| &v.name == *n))
-                    .cloned()
+                    .filter(|n| !view.volumes.iter().any(|v| v.index == **n))
+                    .copied()
                     .collect()
             })
             .unwrap_or_default();
-        for name in missing {
-            let text = format!("{what}: {name} is described by no copy that loads");
+        for index in missing {
+            let text = format!("{what}: subarray {index} is described by no copy that loads");
             if self.torn_sole {
                 self.report.limit("sole copy torn", text);
             } else {
@@ -430,7 +444,7 @@ impl<'a, F: Format> Replay<'a, F> {
                     }
                 }
             }
-            let added: Vec<usize> = match self.initial.as_ref().and_then(|i| i.get(&v.name)) {
+            let added: Vec<usize> = match self.initial.as_ref().and_then(|i| i.get(&v.index)) {
                 Some(first) => v
                     .insync
                     .iter()
@@ -461,12 +475,9 @@ impl<'a, F: Format> Replay<'a, F> {
         }
         if let Some((f, released)) = self.failure {
             if applied_upto > released {
-                let first = view
-                    .volumes
-                    .first()
-                    .map(|v| v.name.clone())
-                    .unwrap_or_default();
-                if let Some(v) = view.volumes.iter().find(|v| v.name == first) {
+                let first = view.volumes.first().map(|v| v.index);
+                if let Some(v) = view.volumes.first() {
+                    let first = &v.name;
                     if v.insync.contains(&f) && self.torn_sole {
                         self.report.limit(
                             "sole copy torn",
@@ -492,11 +503,11 @@ impl<'a, F: Format> Replay<'a, F> {
                     if own
                         .insync
                         .iter()
-                        .any(|(name, ins)| *name == first && ins.contains(&f))
+                        .any(|(index, ins)| Some(*index) == first && ins.contains(&f))
                     {
                         self.report.violation(
                             Invariant::FailureRecorded,
-                            format!("{what}: member {m}'s copy still lists failed member {f} in {first}"),
+                            format!("{what}: member {m}'s copy still lists failed member {f} in subarray {}", first.unwrap_or_default()),
                         );
                     }
                 }
@@ -511,7 +522,7 @@ impl<'a, F: Format> Replay<'a, F> {
     /// trace says which) may have landed too, each member's in its own order, the last one
     /// possibly cut as well. Without a trace, writes are taken as one after another.
     fn group(&mut self, group: &[Placed]) {
-        let ss = 512usize;
+        let ss = self.ss;
         for k in 0..group.len() {
             let w = group[k].clone();
             let here = w.pos;
@@ -618,7 +629,7 @@ impl<'a, F: Format> Replay<'a, F> {
     /// for a write that follows another of the same member in flight this is close, not
     /// exact.
     fn cuts(&self, w: &Placed) -> Vec<usize> {
-        let ss = 512usize;
+        let ss = self.ss;
         let new = &self.log[w.bytes.clone()];
         let at = w.offset as usize;
         let old = &self.images[w.member][at..at + new.len()];
@@ -700,6 +711,7 @@ pub fn replay<F: Format>(
         ));
     }
     let member_bytes = members.first().ok_or("no members")?.bytes;
+    let ss = members[0].sector as usize;
     if members.iter().any(|m| m.bytes != member_bytes) {
         return Err("members of different sizes".into());
     }
@@ -741,6 +753,7 @@ pub fn replay<F: Format>(
         data: Vec::new(),
         coverage: vec![Coverage::default(); members.len()],
         initial: None,
+        ss,
         failure,
         meta_id: vec![0; members.len()],
         next_id: 0,
@@ -767,33 +780,59 @@ pub fn replay<F: Format>(
         },
     };
     let created = marks.iter().find(|(n, _)| n == "created").map(|(_, p)| *p);
+    // Where volumes start to count as created: "created" for those the workload begins
+    // with, "created-NAME" for one created later (its create is checked point by point,
+    // but only from its mark on must it load and start).
+    let mut made: Vec<usize> = marks
+        .iter()
+        .filter(|(n, _)| n == "created" || n.starts_with("created-"))
+        .map(|(_, p)| *p)
+        .collect();
+    made.reverse();
     // Before "created" mdadm is still building the container: no volume exists to protect,
-    // and mdadm itself writes each disk in turn. Those writes are applied, not checked.
-    let mut i = 0;
+    // and mdadm itself writes each disk in turn. Those writes are applied, not checked, and
+    // in the order they completed when the trace gives it: the log puts a write without
+    // FUA (mdadm's) at the next flush, after a daemon's FUA write to the same sectors that
+    // completed later, and replaying that order would leave mdadm's older copy on top (the
+    // "created" mark's flush is where all of them are logged).
+    let before = placed
+        .iter()
+        .take_while(|w| created.is_none_or(|c| w.pos < c))
+        .count();
+    let mut setup: Vec<Placed> = placed[..before].to_vec();
+    if setup.iter().all(|w| w.completed.is_some()) {
+        setup.sort_by_key(|w| w.completed);
+    }
+    for w in &setup {
+        r.apply(w, w.bytes.len());
+        if w.meta {
+            r.last_meta[w.member] = r.last_meta[w.member].max(Some(w.pos));
+        } else {
+            r.note_data(w);
+        }
+    }
+    let mut i = before;
     while i < placed.len() {
         let w = placed[i].clone();
-        if created.is_none_or(|c| w.pos < c) {
-            r.apply(&w, w.bytes.len());
-            if w.meta {
-                r.last_meta[w.member] = Some(w.pos);
-            } else {
-                r.note_data(&w);
-            }
-            i += 1;
-            continue;
-        }
-        if r.initial.is_none() {
+        while made.last().is_some_and(|m| *m < w.pos) {
+            let at = made.pop().unwrap_or_default();
             let view = r.fmt.view(&r.images);
-            r.initial = Some(
-                view.volumes
-                    .iter()
-                    .map(|v| (v.name.clone(), v.insync.clone()))
-                    .collect(),
-            );
+            r.report
+                .states
+                .push(format!("at entry {at}: {}", describe(&view)));
+            let known = r.initial.get_or_insert_with(BTreeMap::new);
+            for v in &view.volumes {
+                known.entry(v.index).or_insert_with(|| v.insync.clone());
+            }
         }
         if w.meta {
             let mut j = i;
-            while j < placed.len() && placed[j].meta {
+            // A run of metadata writes ends at a volume's "created" mark: from there on the
+            // volume counts.
+            while j < placed.len()
+                && placed[j].meta
+                && made.last().is_none_or(|m| *m >= placed[j].pos)
+            {
                 j += 1;
             }
             let group: Vec<Placed> = placed[i..j].to_vec();
@@ -811,7 +850,29 @@ pub fn replay<F: Format>(
             i += 1;
         }
     }
+    let view = r.fmt.view(&r.images);
+    r.report
+        .states
+        .push(format!("at the end: {}", describe(&view)));
     Ok(r.report)
+}
+
+/// A view in a few words: each volume's name, subarray, in-sync members and clean extent.
+fn describe(view: &View) -> String {
+    if let Some(e) = &view.error {
+        return format!("does not load ({e})");
+    }
+    let vols: Vec<String> = view
+        .volumes
+        .iter()
+        .map(|v| {
+            format!(
+                "{}[{}] in sync {:?}, {} of {} sectors clean",
+                v.name, v.index, v.insync, v.clean_sectors, v.sectors
+            )
+        })
+        .collect();
+    format!("gen {}: {}", view.gen, vols.join("; "))
 }
 
 impl<F: Format> Replay<'_, F> {
@@ -933,10 +994,14 @@ fn verify_points(
         }
     }
     drop(f);
-    let spec = rig::list_scenarios(ws)?
+    let mut spec = rig::list_scenarios(ws)?
         .into_iter()
         .find(|s| s.name == "crash-verify")
         .ok_or("tests/vm/crash-verify.sh is missing")?;
+    // The points' members on disks of the sector size they were recorded on.
+    if members[0].sector != 512 {
+        spec.sector = Some(members[0].sector as u32);
+    }
     let opts = RunOptions {
         mdmon: Mdmon::Original,
         our_mdmon: None,
@@ -1014,6 +1079,8 @@ fn read_members(dir: &Path) -> Result<(Vec<Member>, String), String> {
     let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut members = Vec::new();
     let mut workload = String::new();
+    // Recordings from before the sector line: 512-byte sectors.
+    let mut sector = 512;
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         match f.as_slice() {
@@ -1026,14 +1093,19 @@ fn read_members(dir: &Path) -> Result<(Vec<Member>, String), String> {
                         b.parse().map_err(|_| "bad minor")?,
                     ),
                     bytes: sectors.parse::<u64>().map_err(|_| "bad size")? * 512,
+                    sector: 512,
                 });
             }
             ["workload", w] => workload = w.to_string(),
+            ["sector", n] => sector = n.parse().map_err(|_| "bad sector size")?,
             _ => {}
         }
     }
     if members.is_empty() {
         return Err(format!("{}: no members", path.display()));
+    }
+    for m in members.iter_mut() {
+        m.sector = sector;
     }
     Ok((members, workload))
 }
@@ -1157,6 +1229,11 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
                 client: None,
             };
             let tag = d.tag();
+            // The *-4k workloads run on disks of 4096-byte logical sectors.
+            let mut spec = spec.clone();
+            if w.ends_with("-4k") {
+                spec.sector = Some(4096);
+            }
             eprintln!("crash: recording {w} with {tag}");
             let run = rig::run_scenario(&ws, &image, &spec, &opts)?;
             if !run.ok {
@@ -1220,6 +1297,9 @@ fn print_reports(reports: &[(String, String, Report)]) {
             r.thinned,
             marks.join(" ")
         );
+        for st in &r.states {
+            println!("{w} {d}: {st}");
+        }
         if !r.limits.is_empty() {
             let l: Vec<String> = r.limits.iter().map(|(k, n)| format!("{k}: {n}")).collect();
             println!(
@@ -1230,5 +1310,134 @@ fn print_reports(reports: &[(String, String, Report)]) {
         for e in &r.examples {
             println!("{w} {d}: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Volumes as a bit mask in the first byte of member 0; every volume listed starts.
+    struct Mask;
+
+    impl Format for Mask {
+        fn view(&mut self, images: &[Vec<u8>]) -> View {
+            let mask = images[0][0];
+            View {
+                error: None,
+                gen: 0,
+                volumes: (0..8)
+                    .filter(|i| mask & (1 << i) != 0)
+                    .map(|i| Vol {
+                        name: format!("v{i}"),
+                        index: i,
+                        clean_sectors: 0,
+                        start: 0,
+                        sectors: 0,
+                        insync: vec![0, 1],
+                        startable: true,
+                        rebuilding: None,
+                    })
+                    .collect(),
+            }
+        }
+        fn own(&mut self, _: &[Vec<u8>], _: usize) -> Option<Own> {
+            None
+        }
+    }
+
+    enum E {
+        /// One sector of metadata (the members are smaller than META_TAIL) on member 0.
+        Mask(u8),
+        Mark(&'static str),
+    }
+
+    /// A dm-log-writes log (512-byte sectors) of `entries`, closed with the end mark.
+    fn log(entries: &[E]) -> Vec<u8> {
+        let mut body = Vec::new();
+        let mut n = 0u64;
+        let mut entry = |sector: u64, count: u64, flags: u64, inline: &[u8], data: &[u8]| {
+            let mut e = vec![0u8; 512];
+            e[..8].copy_from_slice(&sector.to_le_bytes());
+            e[8..16].copy_from_slice(&count.to_le_bytes());
+            e[16..24].copy_from_slice(&flags.to_le_bytes());
+            e[24..32].copy_from_slice(&(inline.len() as u64).to_le_bytes());
+            e[32..32 + inline.len()].copy_from_slice(inline);
+            body.extend_from_slice(&e);
+            body.extend_from_slice(data);
+            n += 1;
+        };
+        for e in entries {
+            match e {
+                E::Mask(m) => {
+                    let mut d = vec![0u8; 512];
+                    d[0] = *m;
+                    entry(0, 1, dmlog::FUA, &[], &d);
+                }
+                E::Mark(name) => entry(0, 0, dmlog::MARK, name.as_bytes(), &[]),
+            }
+        }
+        entry(0, 0, dmlog::MARK, b"dm-log-writes-end", &[]);
+        let mut b = vec![0u8; 512];
+        b[..8].copy_from_slice(&0x006a_7366_7773_6872u64.to_le_bytes());
+        b[8..16].copy_from_slice(&1u64.to_le_bytes());
+        b[16..24].copy_from_slice(&n.to_le_bytes());
+        b[24..28].copy_from_slice(&512u32.to_le_bytes());
+        b.extend_from_slice(&body);
+        b
+    }
+
+    fn members() -> Vec<Member> {
+        (0..2)
+            .map(|i| Member {
+                kname: format!("dm-{i}"),
+                dev: (252, i),
+                bytes: 4096,
+                sector: 512,
+            })
+            .collect()
+    }
+
+    fn loads_violations(entries: &[E], trace: &str) -> (u64, Report) {
+        let r = replay(Mask, &members(), &log(entries), trace, false).unwrap();
+        (r.violations.get(&Invariant::Loads).copied().unwrap_or(0), r)
+    }
+
+    #[test]
+    fn a_volume_created_later_counts_from_its_mark() {
+        use E::*;
+        // v1 appears after "created", then disappears again.
+        let later = [
+            Mask(1),
+            Mark("created"),
+            Mask(3),
+            Mark("created-v1"),
+            Mask(1),
+        ];
+        let (n, r) = loads_violations(&later, "");
+        assert!(n > 0, "v1 lost after its mark: {:?}", r.states);
+        assert!(r.states[1].contains("v1[1]"), "{:?}", r.states);
+        // Without its mark v1 never counted: losing it is no violation.
+        let unmarked = [Mask(1), Mark("created"), Mask(3), Mask(1)];
+        assert_eq!(loads_violations(&unmarked, "").0, 0);
+    }
+
+    #[test]
+    fn setup_writes_are_applied_in_the_order_they_completed() {
+        use E::*;
+        // The log holds v0+v1 first, then v0 alone; the trace says the v0-alone write
+        // completed first (a write without FUA logged at the next flush, after a daemon's
+        // later FUA write to the same sector): v0+v1 is what the disk holds at "created",
+        // and losing v1 afterwards is a violation.
+        let entries = [Mask(3), Mask(1), Mark("created"), Mask(1)];
+        let trace = "Q W 0 1 0.000000100\nC W 0 1 0.000000200\n\
+                     Q W 0 1 0.000000010\nC W 0 1 0.000000020\n";
+        let (n, r) = loads_violations(&entries, trace);
+        assert!(r.states[0].contains("v1[1]"), "{:?}", r.states);
+        assert!(n > 0, "{:?}", r.examples);
+        // In log order (no trace) v0 alone is the state at "created".
+        let (n, r) = loads_violations(&entries, "");
+        assert!(!r.states[0].contains("v1"), "{:?}", r.states);
+        assert_eq!(n, 0);
     }
 }
