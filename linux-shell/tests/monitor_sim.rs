@@ -238,6 +238,56 @@ fn a_member_whose_metadata_write_fails_is_failed_in_its_arrays() {
     assert_eq!(sim.written("dev0-state", 7), "in_sync");
 }
 
+/// Every member refuses the metadata write (each disk open read-only): md's rule for its
+/// own superblocks (docs/threads.md, "When no disk takes the metadata"): every member is
+/// failed (the kernel keeps the last one and marks the array broken) and the waiting write
+/// is released (`active`), and the same writes are not retried in a loop. Before, the
+/// kernel was never told and the sync was retried every 20 ms: the write waited for good.
+#[test]
+fn when_every_member_refuses_the_metadata_each_is_failed_and_the_write_released() {
+    use std::os::fd::OwnedFd;
+    let sim = Sim::new("02-volumes-resynced", "all-writes-fail");
+    let meta = ImsmMetadata::new(sim.load());
+    let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
+    let mut disks = heapless::Vec::new();
+    for i in 0..sim.fixture.disks.len() {
+        let f = std::fs::File::open(sim.dir.join(&sim.fixture.disks[i].name)).unwrap();
+        let (ma, mi) = dev(i);
+        let _ = disks.push(Box::new(mdmon::runtime::disk::MetadataDisk::from_fd(
+            OwnedFd::from(f),
+            i as u32,
+            ma,
+            mi,
+        )));
+    }
+    let mut links = Links::<ImsmMetadata>::new();
+    let Wired {
+        mut monitor,
+        mut tx,
+        shared,
+        ..
+    } = links.wire(Box::new(meta), sync_buf, disks);
+    tx.enqueue(ToMonitor::Array(r1_bundle(&sim))).unwrap();
+    step_without_allocating(&mut monitor);
+    assert!(shared.write_errors.load(Ordering::Relaxed) > 0);
+    assert_eq!(sim.written("dev0-state", 6), "faulty");
+    assert_eq!(sim.written("dev1-state", 6), "faulty");
+    assert_eq!(
+        sim.written("array_state", 6),
+        "active",
+        "the waiting write is released"
+    );
+    assert!(
+        !monitor.retry_soon,
+        "the refused writes are not retried in a loop"
+    );
+    assert_eq!(
+        sim.load().mpb.volumes[0].dev.dirty & VOL_DIRTY,
+        0,
+        "nothing reached the disks"
+    );
+}
+
 #[test]
 fn without_a_metadata_write_the_kernel_is_not_told_active() {
     let sim = Sim::new("02-volumes-resynced", "nowrite");

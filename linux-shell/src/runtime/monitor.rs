@@ -412,8 +412,14 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
     /// allows the sysfs writes when the metadata is on disk: nothing was pending, or at
     /// least one member took every write of its chain (at assembly mdadm trusts the newest
     /// copy, so one disk holding "dirty" suffices; a disk refusing writes is about to be
-    /// failed by the kernel anyway). When no disk took it, nothing is told to the kernel — writes keep
-    /// waiting rather than proceed on an unrecorded "dirty" — and the sync is retried soon.
+    /// failed by the kernel anyway). When no disk took it because every disk written to
+    /// refused it, md's own rule for superblock writes applies (docs/threads.md, "When no
+    /// disk takes the metadata"): each of them is failed in its arrays, the kernel keeps
+    /// the last member of each array and marks it broken, and the token is returned, as
+    /// md_update_sb() releases a waiting write after its superblock writes failed; the
+    /// same writes are not retried in a loop. When no write reached a disk (none is open),
+    /// nothing is told to the kernel — writes keep waiting rather than proceed on an
+    /// unrecorded "dirty" — and the sync is retried soon.
     fn sync_metadata(&mut self) -> Option<MetadataSynced> {
         let mut writes: heapless::Vec<DiskWrite, MAX_DISK_WRITES> = heapless::Vec::new();
         let recorded = match self.meta.sync(self.sync_buf.as_mut_slice(), &mut writes) {
@@ -458,12 +464,11 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                 // new copy. One good write of a disk whose closing write failed proves
                 // nothing (README, "Crash consistency").
                 let recorded = some_chain_complete(list, &failed);
-                if recorded {
-                    self.fail_members_whose_writes_failed(&writes, &failed);
-                } else {
+                let refused = self.fail_members_whose_writes_failed(&writes, &failed);
+                if !recorded {
                     self.meta.mark_unwritten();
                 }
-                recorded
+                recorded || refused
             }
             Ok(false) => true,
             Err(_) => {
@@ -481,13 +486,18 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
         }
     }
 
-    /// A member whose metadata write failed while another disk took the whole copy is
-    /// failed in every array that uses it, as md fails a member whose superblock write
-    /// fails: its copy is now stale or torn, and a disk that cannot take the metadata
-    /// cannot be trusted with "dirty". The next pass records the failure and the manager
-    /// removes it and looks for a spare; the manager logs the write errors with the disk's
-    /// name. (When no disk took the copy, nothing is failed: the sync is retried.)
-    fn fail_members_whose_writes_failed(&self, writes: &[DiskWrite], failed: &[bool]) {
+    /// A member whose metadata write failed is failed in every array that uses it, as md
+    /// fails a member whose superblock write fails (md_error() from super_written()): its
+    /// copy is now stale or torn, and a disk that cannot take the metadata cannot be
+    /// trusted with "dirty". When every member refused the copy, the kernel keeps the last
+    /// working member of each array and marks the array broken (its later writes fail),
+    /// as for a native array (docs/threads.md, "When no disk takes the metadata"). The
+    /// next pass records the failure and the manager removes the member and looks for a
+    /// spare; the manager logs the write errors with the disk's name. Returns whether a
+    /// disk the monitor holds open refused a write (writes to a disk it does not hold were
+    /// never issued and fail nothing).
+    fn fail_members_whose_writes_failed(&self, writes: &[DiskWrite], failed: &[bool]) -> bool {
+        let mut refused = false;
         for (i, w) in writes.iter().enumerate() {
             let first_failure = failed.get(i) == Some(&true)
                 && !writes
@@ -501,6 +511,7 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
             let Some(disk) = self.disks.iter().find(|d| d.id == w.disk) else {
                 continue;
             };
+            refused = true;
             for a in self.arrays.iter() {
                 for (m, fds) in a.record.members.iter().zip(a.members.iter()) {
                     if m.major == disk.major && m.minor == disk.minor && !m.remove_requested {
@@ -509,6 +520,7 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                 }
             }
         }
+        refused
     }
 
     fn propagate_failures(&mut self) {
