@@ -270,6 +270,12 @@ dm_dev() {
 #   written during it: md will not start a RAID5 that is degraded and dirty (the write
 #   hole; native md arrays too), which a cut between a failure and the end of its
 #   rebuild would make it. Its checksum is kept on disk 5 at CUT_PULLED_AT + 16.
+# - ddf-ops / imsm-ops: as two, plus volume create and delete inside the window: after the
+#   first failure a third volume (DDF r3; IMSM allows two per disk set, so there r1 alone
+#   churns and r2 is the one created) is created on r1's members, is rebuilt with the
+#   others in the second failure, is stopped and deleted (--kill-subarray), and then is
+#   created and deleted over and over until the cut. After the cut every volume the
+#   assembled container describes must start (cut_expected).
 # Disk 5 carries the churn writer's log and, from sector CUT_PULLED_AT, the serials of the
 # disks boot 1 pulled. Volumes are written round-robin in creation order, which is their
 # subarray order.
@@ -291,15 +297,59 @@ cut_members() {
 cut_names() {
 	case "${CUT_LAYOUT:-two}" in
 	four) echo "r1 r5 r10 rb" ;;
+	imsm-ops) echo "r1" ;;
 	*) echo "r1 r2" ;;
+	esac
+}
+# The volume created and deleted in the window (ops layouts only).
+cut_ops_name() {
+	case "${CUT_LAYOUT:-two}" in
+	ddf-ops) echo r3 ;;
+	imsm-ops) echo r2 ;;
 	esac
 }
 # Subarrays the churn writes, in its device order.
 cut_churned() {
 	case "${CUT_LAYOUT:-two}" in
 	four) echo "0 2 3" ;;
+	imsm-ops) echo "0" ;;
 	*) echo "0 1" ;;
 	esac
+}
+# Subarrays that must start after the cut: the layout's volumes, and with an ops layout
+# whatever the assembled containers describe (the created volume, if its record won).
+cut_expected() {
+	local v c
+	case "${CUT_LAYOUT:-two}" in
+	*-ops)
+		for v in /sys/block/md*/md/metadata_version; do
+			case "$(cat $v 2>/dev/null)" in
+			external:imsm | external:ddf)
+				c=${v%/md/*}
+				mdadm --examine --brief /dev/${c##*/} 2>/dev/null | sed -n 's/.* member=\([0-9]*\).*/\1/p'
+				;;
+			esac
+		done | sort -un
+		;;
+	*) seq 0 $(($(cut_names | wc -w) - 1)) ;;
+	esac
+}
+# cut_ops_create C: create the ops volume on r1's in-sync members.
+cut_ops_create() {
+	local m R1=$(devnm_of /dev/md/r1) on=""
+	for m in /sys/block/$R1/md/dev-*; do
+		case "$(cat $m/state)" in in_sync | in_sync,*) on="$on /dev/${m##*/dev-}" ;; esac
+	done
+	mdadm --create /dev/md/$(cut_ops_name) -l 1 -n 2 --size=4M $on --run > /tmp/ops.log 2>&1 || { cat /tmp/ops.log; fail "create $(cut_ops_name) on$on"; }
+}
+# cut_ops_delete C: stop the ops volume and delete it from container C.
+cut_ops_delete() {
+	local n=$(cut_ops_name) idx
+	idx=$(cat /sys/block/$(devnm_of /dev/md/$n)/md/metadata_version)
+	idx=${idx##*/}
+	mdadm -S /dev/md/$n > /tmp/ops.log 2>&1 || { cat /tmp/ops.log; fail "stop $n"; }
+	mdadm --kill-subarray=$idx /dev/md/$1 > /tmp/ops.log 2>&1 || { cat /tmp/ops.log; fail "delete subarray $idx ($n) of $1"; }
+	rm -f /dev/md/$n
 }
 # cut_whole MD: every slot of MD in use and in sync ([UU...] in /proc/mdstat).
 cut_whole() {
@@ -321,6 +371,9 @@ cut_boot1() {
 		run mdadm --create /dev/md/r5 -l 5 -n 3 --size=12M $A $B $C --run
 		run mdadm --create /dev/md/r10 -l 10 -n 4 -p n2 --size=12M $A $B $C $D --run
 		run mdadm --create /dev/md/rb -l 1 -n 2 --size=24M $C $D --run
+		;;
+	imsm-ops)
+		run mdadm --create /dev/md/r1 -l 1 -n 2 --size=24M $A $B --run
 		;;
 	*)
 		run mdadm --create /dev/md/r1 -l 1 -n 2 --size=24M $A $B --run
@@ -370,7 +423,27 @@ cut_boot1() {
 		sync
 		dd if=/dev/zero of=$victim bs=1M seek=$(($(blockdev --getsize64 $victim) / 1048576 - 33)) count=33 2>/dev/null
 		sync
+		if [ -n "$(cut_ops_name)" ] && [ $cycle = 1 ]; then
+			wait_for 90 "r1 whole before creating $(cut_ops_name)" sh -c ". /rig/lib.sh; cut_whole $(devnm_of /dev/md/r1)"
+			cut_ops_create
+			log "created $(cut_ops_name)"
+		fi
 	done
+	if [ -n "$(cut_ops_name)" ]; then
+		v=$(devnm_of /dev/md/$(cut_ops_name))
+		wait_for 90 "$(cut_ops_name) whole before deleting it" sh -c ". /rig/lib.sh; cut_whole $v && [ \$(cat /sys/block/$v/md/sync_action) = idle ]"
+		cut_ops_delete $CUT_C
+		log "deleted $(cut_ops_name); creating and deleting it until the cut"
+		n=0
+		while :; do
+			cut_ops_create
+			sleep 1
+			cut_ops_delete $CUT_C
+			n=$((n + 1))
+			log "ops round $n"
+			sleep 0.5
+		done
+	fi
 	log "both cycles done; churning until the cut"
 	sleep 300
 	fail "the power cut never came"
@@ -378,8 +451,7 @@ cut_boot1() {
 # cut_boot2: what the disks hold after the cut.
 cut_boot2() {
 	local E=$(disk 5)
-	local pulled d s i md mds count
-	count=$(cut_names | wc -w)
+	local pulled d s i md mds want
 	pulled=$(dd if=$E bs=512 skip=$CUT_PULLED_AT count=8 2>/dev/null | tr -d '\0' | sed -n 's/^PULLED //p')
 	log "pulled before the cut: ${pulled:-none}"
 	for d in $(cut_members); do
@@ -394,13 +466,18 @@ cut_boot2() {
 	cat /proc/mdstat
 	# subarray i is the i-th volume created (mdadm's names for them differ by format
 	# without udev)
+	sleep 2
+	want=$(cut_expected)
+	log "subarrays to start: $(echo $want)"
+	for i in $(cut_churned); do echo "$want" | grep -qx $i || fail "subarray $i is not described after the cut"; done
 	mds=""
-	for i in $(seq 0 $((count - 1))); do
+	for i in $want; do
 		wait_for 30 "subarray $i assembled and running" sh -c ". /rig/lib.sh; md=\$(cut_volume $i); [ -n \"\$md\" ] && s=\$(cat /sys/block/\$md/md/array_state) && [ \"\$s\" != inactive ]"
 		mds="$mds $(cut_volume $i)"
 	done
 	run rig-probe churn-verify $E $(for i in $(cut_churned); do echo /dev/$(cut_volume $i); done) --blocks 512
 	cut_still_volume
+	cut_gather_spares
 	fast_sync
 	for md in $mds; do
 		if [ "${CUT_LAYOUT:-two}" = four ]; then
@@ -427,7 +504,7 @@ cut_boot2() {
 	rm -f /dev/md/*
 	run mdadm --assemble --scan
 	mds=""
-	for i in $(seq 0 $((count - 1))); do
+	for i in $want; do
 		wait_for 20 "subarray $i back" sh -c ". /rig/lib.sh; [ -n \"\$(cut_volume $i)\" ]"
 		mds="$mds $(cut_volume $i)"
 	done
@@ -435,10 +512,107 @@ cut_boot2() {
 	run rig-probe churn-verify $E $(for i in $(cut_churned); do echo /dev/$(cut_volume $i); done) --blocks 512
 	cut_still_volume
 }
+# cut_gather_spares: mdadm 4.2's assembly (`--assemble --scan`, no ARRAY lines) puts IMSM
+# disks that hold only a spare record into a container of their own, with either daemon.
+# A cut after a failure but before the spare was activated so leaves the volumes degraded
+# with their spares out of reach. An admin then moves the spares into the volumes'
+# container (as `mdadm --monitor` does with a spare-migration POLICY): so does this, and
+# the daemon must then activate and rebuild them.
+cut_gather_spares() {
+	local v c main d spares
+	main=$(cat /sys/block/$(cut_volume 0)/md/metadata_version)
+	main=${main#external:/}
+	main=${main%/*}
+	for v in /sys/block/md*/md/metadata_version; do
+		[ "$(cat $v 2>/dev/null)" = external:imsm ] || continue
+		c=${v%/md/*}
+		c=${c##*/}
+		[ "$c" != "$main" ] || continue
+		grep -q "^external:/$c/" /sys/block/md*/md/metadata_version && continue
+		spares=$(cd /sys/block/$c/md && ls -d dev-* 2>/dev/null | sed 's/^dev-/\/dev\//')
+		[ -n "$spares" ] || continue
+		log "spares in a container of their own ($c):" $spares "; moving them into $main"
+		run mdadm -S /dev/$c
+		for d in $spares; do run mdadm --add /dev/$main $d; done
+	done
+}
 # The four-volume layout's r5 (subarray 1) holds what was written before the window.
 cut_still_volume() {
 	local want
 	[ "${CUT_LAYOUT:-two}" = four ] || return 0
 	want=$(dd if=$(disk 5) bs=512 skip=$((CUT_PULLED_AT + 16)) count=1 2>/dev/null | tr -d '\0' | sed -n 's/^SUM //p')
 	expect_eq "r5 data" "$(checksum /dev/$(cut_volume 1) 8)" "$want"
+}
+
+# sysrq_cut FMT: issue 13's power cut from inside the guest, many times over one run. Three
+# members behind dm-delay (SYSRQ_DELAY_MS on every write and flush, so each metadata
+# write takes that long and the cut often falls inside one), a container with two RAID1
+# volumes on the first two and a spare; `rig-probe churn` writes both volumes, slowly
+# enough that the kernel marks them clean between writes (safe_mode_delay 0.05 s), so the
+# daemon records dirty and clean several times a second. Every boot but the last ends
+# with sysrq `o` at a random moment of that churn; every boot after the first first
+# checks what the disks hold: every member loads, both volumes assemble, no acknowledged
+# write is lost. The last boot also checks both mirrors match and that a clean stop
+# reassembles without a resync. The churn log (disk 4) spans the boots (`--resume`).
+SYSRQ_DELAY_MS=20
+sysrq_cut() {
+	local FMT=$1 L=$(disk 4) i d conf=/tmp/sysrq.conf ms md mds v
+	export IMSM_DEVNAME_AS_SERIAL=1
+	# The same names in the same order every boot: with IMSM the dm node names are the
+	# serials (no SCSI serial reaches through dm-delay).
+	for i in 1 2 3; do
+		d=$(disk $i)
+		echo "0 $(blockdev --getsz $d) delay $d 0 0 $d 0 $SYSRQ_DELAY_MS" | dmsetup --noudevsync create slow$i || fail "dmsetup create slow$i on $d"
+	done
+	M1=$(dm_dev slow1) M2=$(dm_dev slow2) M3=$(dm_dev slow3)
+	# Only the dm nodes: the disks under them carry the same metadata.
+	printf 'DEVICE %s %s %s\nDEVICE containers\n' $M1 $M2 $M3 > $conf
+	if [ "$RIG_BOOT" = 1 ]; then
+		dd if=/dev/zero of=$L bs=4k count=1 oflag=direct 2>/dev/null
+		run mdadm --create /dev/md/c -e $FMT -n 3 $M1 $M2 $M3 --run
+		run mdadm --create /dev/md/r1 -l 1 -n 2 --size=8M --assume-clean $M1 $M2 --run
+		run mdadm --create /dev/md/r2 -l 1 -n 2 --size=8M --assume-clean $M1 $M2 --run
+	else
+		for d in $M1 $M2 $M3; do
+			mdadm --examine $d > /tmp/ex.txt 2>&1 || { cat /tmp/ex.txt; fail "cut $((RIG_BOOT - 1)): $d does not load"; }
+		done
+		log "ok: every member loads after cut $((RIG_BOOT - 1))"
+		run mdadm --assemble --scan --config=$conf
+	fi
+	mds=""
+	for i in 0 1; do
+		wait_for 30 "subarray $i assembled and running" sh -c ". /rig/lib.sh; md=\$(cut_volume $i); [ -n \"\$md\" ] && s=\$(cat /sys/block/\$md/md/array_state) && [ \"\$s\" != inactive ]"
+		mds="$mds $(cut_volume $i)"
+	done
+	cat /proc/mdstat
+	[ "$RIG_BOOT" = 1 ] || run rig-probe churn-verify $L $(for md in $mds; do echo /dev/$md; done) --blocks 256
+	if [ "$RIG_BOOT" -lt "$RIG_BOOTS" ]; then
+		for md in $mds; do echo 0.05 > /sys/block/$md/md/safe_mode_delay; done
+		rig-probe churn $L $(for md in $mds; do echo /dev/$md; done) --blocks 256 --interval-ms 60 --resume &
+		# 0.5-4.5 s into the churn
+		ms=$((500 + $(od -An -N2 -tu2 /dev/urandom) % 4000))
+		sleep $((ms / 1000)).$(printf '%03d' $((ms % 1000)))
+		log "cut $RIG_BOOT of $((RIG_BOOTS - 1)): power off ${ms} ms into the churn"
+		power_off_now
+	fi
+	fast_sync
+	for md in $mds; do
+		wait_sync_idle /dev/$md 300
+		echo check > /sys/block/$md/md/sync_action
+		sleep 1
+		wait_sync_idle /dev/$md 300
+		expect_eq "$md mismatch_cnt after check" "$(cat /sys/block/$md/md/mismatch_cnt)" 0
+	done
+	run mdadm --wait-clean --scan
+	run mdadm -Ss
+	rm -f /dev/md/*
+	run mdadm --assemble --scan --config=$conf
+	mds=""
+	for i in 0 1; do
+		wait_for 20 "subarray $i back" sh -c ". /rig/lib.sh; [ -n \"\$(cut_volume $i)\" ]"
+		mds="$mds $(cut_volume $i)"
+	done
+	expect_eq "no resync after the clean stop" "$(grep -Ec 'resync|recovery' /proc/mdstat)" 0
+	run rig-probe churn-verify $L $(for md in $mds; do echo /dev/$md; done) --blocks 256
+	log "ok: $((RIG_BOOTS - 1)) power cuts inside $FMT dirty/clean churn on dm-delay members"
 }

@@ -17,11 +17,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 pub const USAGE: &str = "\
-  churn LOG DEV... [--blocks N] [--interval-ms M] [--seconds S]
+  churn LOG DEV... [--blocks N] [--interval-ms M] [--seconds S] [--resume]
                            round-robin O_DIRECT+O_SYNC 4 KiB writes over the DEVs (N blocks
                            each, default 64), the last returned write's number kept in LOG's
                            first sector; prints `churn writes=W errors=E` at the end (never,
-                           when the power is cut)
+                           when the power is cut); --resume goes on after the write LOG
+                           names (after a cut), so one LOG spans several boots
   churn-verify LOG DEV... [--blocks N]
                            after a cut: every acknowledged write is on its DEV; prints
                            `churn-verify acked=S checked=B lost=L` and each loss; exit 1 on any
@@ -37,6 +38,7 @@ struct Args {
     blocks: u64,
     interval: Duration,
     seconds: Option<u64>,
+    resume: bool,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -46,6 +48,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         blocks: 64,
         interval: Duration::ZERO,
         seconds: None,
+        resume: false,
     };
     let mut it = args.iter();
     let num = |v: Option<&String>, what: &str| -> Result<u64, String> {
@@ -58,6 +61,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--blocks" => a.blocks = num(it.next(), x)?.max(1),
             "--interval-ms" => a.interval = Duration::from_millis(num(it.next(), x)?),
             "--seconds" => a.seconds = Some(num(it.next(), x)?),
+            "--resume" => a.resume = true,
             p if a.log.is_empty() => a.log = p.to_string(),
             p => a.devs.push(p.to_string()),
         }
@@ -163,7 +167,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut rec = Aligned::new()?;
     let start = monotonic_us();
     let (mut writes, mut errors) = (0u64, 0u64);
-    let mut i = 0u64;
+    let mut i = if a.resume {
+        first_after(read_acked(&log, &a.log)?)
+    } else {
+        0
+    };
+    if a.resume {
+        println!("churn resumes at write {i}");
+    }
     loop {
         if let Some(s) = a.seconds {
             if monotonic_us() - start >= s * 1_000_000 {
@@ -201,6 +212,24 @@ pub fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The last acknowledged write LOG names, if any.
+fn read_acked(log: &OwnedFd, name: &str) -> Result<Option<u64>, String> {
+    let mut buf = Aligned::new()?;
+    if !pread(log, buf.bytes(), 0) {
+        return Err(format!("{name}: cannot read"));
+    }
+    let r = buf.bytes();
+    Ok((&r[..8] == LOG_MAGIC).then(|| u64::from_le_bytes(r[8..16].try_into().unwrap_or_default())))
+}
+
+/// Where a resumed churn starts: at the write after the last acknowledged one. That write
+/// may have landed before the cut; writing it again puts the same contents in the same
+/// place, so the verifier's model (every write up to the acknowledged one, maybe the next)
+/// holds across boots.
+fn first_after(acked: Option<u64>) -> u64 {
+    acked.map_or(0, |s| s + 1)
+}
+
 pub fn verify(args: &[String]) -> Result<(), String> {
     let a = parse(args)?;
     let log = open(&a.log, false)?;
@@ -211,17 +240,7 @@ pub fn verify(args: &[String]) -> Result<(), String> {
         .collect::<Result<_, _>>()?;
     let nd = devs.len() as u64;
     let mut buf = Aligned::new()?;
-    if !pread(&log, buf.bytes(), 0) {
-        return Err(format!("{}: cannot read", a.log));
-    }
-    let acked = {
-        let r = buf.bytes();
-        if &r[..8] == LOG_MAGIC {
-            Some(u64::from_le_bytes(r[8..16].try_into().unwrap_or_default()))
-        } else {
-            None
-        }
-    };
+    let acked = read_acked(&log, &a.log)?;
     let mut want = Aligned::new()?;
     let (mut checked, mut lost) = (0u64, 0u64);
     for d in 0..nd {
@@ -235,7 +254,7 @@ pub fn verify(args: &[String]) -> Result<(), String> {
                     first + (s - first) / period * period
                 })
             });
-            let next = acked.map_or(0, |s| s + 1);
+            let next = first_after(acked);
             let may_be_next = place(next, nd, a.blocks) == (d, b);
             if !pread(&devs[d as usize], buf.bytes(), b * BLOCK as u64) {
                 println!("lost: {} block {b}: unreadable", a.devs[d as usize]);
@@ -293,6 +312,18 @@ mod tests {
         assert_eq!(place(1, 2, 3), (1, 0));
         assert_eq!(place(2, 2, 3), (0, 1));
         assert_eq!(place(6, 2, 3), (0, 0));
+    }
+
+    #[test]
+    fn a_resumed_churn_rewrites_the_write_after_the_last_acknowledged_one() {
+        assert_eq!(first_after(None), 0);
+        assert_eq!(first_after(Some(41)), 42);
+        // the same write number means the same place and the same contents
+        let (mut a, mut b) = (vec![0u8; BLOCK], vec![0u8; BLOCK]);
+        let (d, blk) = place(42, 2, 64);
+        fill(&mut a, 42, d, blk);
+        fill(&mut b, 42, d, blk);
+        assert_eq!(a, b);
     }
 
     #[test]
