@@ -38,9 +38,10 @@ commands:
         the moments of one scenario)
   crash [--workload W]... [--mdmon ours|original|both] [--mutant] [--replay DIR] [--keep]
         record every member write through dm-log-writes in the rig (workloads imsm1,
-        imsm2, ddf2; both daemons by default), replay each log offline to every crash
-        point and check four invariants (docs/crash.md); exits non-zero on a violation
-        with ours, or (--mutant: ours built with an unsafe write order) if none is found
+        imsm2, imsm2-4k, imsm-ops, ddf2, ddf5; all, with both daemons, by default),
+        replay each log offline to every crash point and check four invariants
+        (docs/crash.md); exits non-zero on a violation with ours, or (--mutant: ours
+        built with an unsafe write order) if none is found
   dist  build the static mdmon, stripped (target/dist/mdmon)
   audit prove the monitor thread's code cannot allocate, open, or panic
   bench the original mdmon and ours in one rig session: latency, memory, size
@@ -52,8 +53,8 @@ commands:
         lay out binary, units, initramfs hooks and man page as a package would
   test [--no-rig]
         everything CI checks: fmt, clippy, the no_std core build, unit and integration
-        tests, then every rig scenario, the crash points (imsm2 and ddf2 with ours, the
-        mutant caught) and the rig's own can-it-fail check
+        tests, then every rig scenario, the crash points (imsm2, imsm2-4k and ddf2 with
+        ours, the mutant caught) and the rig's own can-it-fail check
 ";
 
 fn main() -> ExitCode {
@@ -268,14 +269,17 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
                     );
                     results.push((format!("rig {} (our mdmon)", s.name), r.ok));
                 }
-                // Crash points (docs/crash.md): ours through two workloads with no
-                // violation, and the unsafe-order mutant caught.
+                // Crash points (docs/crash.md): ours through three workloads with no
+                // violation (imsm2-4k: one-sector copies on 4096-byte sectors), and the
+                // unsafe-order mutant caught.
                 for (name, args) in [
                     (
-                        "crash points with ours (imsm2, ddf2)",
+                        "crash points with ours (imsm2, imsm2-4k, ddf2)",
                         &[
                             "--workload",
                             "imsm2",
+                            "--workload",
+                            "imsm2-4k",
                             "--workload",
                             "ddf2",
                             "--mdmon",

@@ -151,6 +151,8 @@ impl Format for Ddf {
                     clean_sectors: if clean { sectors } else { 0 },
                     start,
                     sectors,
+                    // Members by PD refnum: those whose copy did not load are listed too.
+                    listed: insync.clone(),
                     insync,
                     startable,
                     rebuilding: rebuilding.map(|m| (m, 0)),

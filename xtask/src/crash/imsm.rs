@@ -116,9 +116,11 @@ impl Format for Imsm {
                 }
             }
         };
+        let all: Vec<usize> = (0..images.len()).collect();
         let mut volumes = Vec::new();
         for (v, vol) in c.mpb.volumes.iter().enumerate() {
             let (insync, rebuilding) = self.members_of(&c.mpb, v, &present);
+            let (listed, _) = self.members_of(&c.mpb, v, &all);
             let level = vol.map0.level();
             let n = vol.map0.num_members();
             let startable = match level {
@@ -148,6 +150,7 @@ impl Format for Imsm {
                 start: vol.map0.raw.pba_of_lba0(),
                 sectors,
                 insync,
+                listed,
                 startable,
                 rebuilding: match migr {
                     Some(MigrType::Rebuild) => rebuilding.map(|m| (m, done)),
