@@ -263,15 +263,39 @@ fn read_up_to(f: &mut impl Read, buf: &mut [u8]) -> usize {
 
 /// Exits the child with `code`; the launcher learns it through the exit status. The
 /// message is printed as upstream prints it (`mdmon: md126 is not a container - ...`), and
-/// every message passed here names the container itself.
+/// every message passed here names the container itself. In the daemon stderr is the
+/// kernel log when mdadm gave us /dev/null (`stderr_to_kmsg`).
 fn fail(code: i32, message: impl std::fmt::Display) -> ! {
-    let _ = writeln!(io::stderr(), "mdmon: {message}");
+    let _ = io::stderr().write_all(fail_line(message).as_bytes());
     std::process::exit(code);
+}
+
+/// The text `fail` writes: an OS error as `(errno N)`, as in the daemon's log lines (tools
+/// scan the kernel log for the word "error"; `manager::log_line`).
+fn fail_line(message: impl std::fmt::Display) -> String {
+    format!("mdmon: {message}\n").replace("(os error ", "(errno ")
+}
+
+/// mdadm starts mdmon with stderr on /dev/null; then the kernel log is the one place an
+/// admin (or an initramfs console) can still read what happened to which array, from the
+/// first step on: why a start failed (a pid file that cannot be written, metadata that
+/// does not load) as much as what the running daemon does.
+fn stderr_to_kmsg() {
+    let is_null = nix::sys::stat::fstat(2).is_ok_and(|st| {
+        st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3)
+    });
+    if is_null {
+        if let Ok(kmsg) = fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+            // SAFETY: dup2 onto stderr; both descriptors are valid.
+            unsafe { libc::dup2(kmsg.as_raw_fd(), 2) };
+        }
+    }
 }
 
 /// The daemon side of the start sequence (steps 3–21), then the seam.
 fn child(devnm: &str, takeover: bool, ready: Option<fs::File>) -> ! {
     let forked = ready.is_some();
+    stderr_to_kmsg();
     // Steps 3–7 and 12.
     let prepared = match service::prepare(devnm) {
         Ok(p) => p,
@@ -313,9 +337,22 @@ fn child(devnm: &str, takeover: bool, ready: Option<fs::File>) -> ! {
             log!(devnm, "cannot create {}: {e}", dir.display());
         }
     }
-    // Step 14: a dead or unresponsive predecessor's files make way for ours.
+    // Step 14: a dead or unresponsive predecessor's files make way for ours (in a full /run
+    // the space its pid file frees is the space ours needs). A pid file that cannot be
+    // removed (a read-only /run) stops the start with that reason: step 15 would only say
+    // that the file exists.
     if victim_pid > 0 {
-        let _ = fs::remove_file(&files.pid);
+        if let Err(e) = fs::remove_file(&files.pid) {
+            if e.kind() != io::ErrorKind::NotFound {
+                fail(
+                    EXIT_START_FAILED,
+                    format!(
+                        "{devnm}: cannot replace pid file {}: {e}",
+                        files.pid.display()
+                    ),
+                );
+            }
+        }
         let _ = fs::remove_file(&files.sock);
     }
     // Step 15.
@@ -435,17 +472,8 @@ fn detach_stdio(devnm: &str, forked: bool) {
             );
         }
     }
-    // mdadm starts mdmon with stderr on /dev/null; then the kernel log is the one place an
-    // admin (or an initramfs console) can still read what happened to which array.
-    let is_null = |st: nix::sys::stat::FileStat| {
-        st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3)
-    };
-    if nix::sys::stat::fstat(2).is_ok_and(is_null) {
-        if let Ok(kmsg) = fs::OpenOptions::new().write(true).open("/dev/kmsg") {
-            // SAFETY: dup2 onto stderr; both descriptors are valid.
-            unsafe { libc::dup2(kmsg.as_raw_fd(), 2) };
-        }
-    }
+    // A pipe we just left for /dev/null: the kernel log instead.
+    stderr_to_kmsg();
 }
 
 /// The pid in a pid file as mdadm reads it (util.c `mdmon_pid()`): at most 9 bytes through
@@ -495,6 +523,8 @@ fn atoi(text: &[u8]) -> i32 {
 }
 
 /// Creates the pid file exclusively, mode 0600, holding `<pid>\n` (docs/process.md, "Run-time files").
+/// A file whose content could not be written (a full /run) is removed: an empty pid file
+/// reads as no mdmon for mdadm, and no later start removes it (step 15 fails on it).
 pub fn make_pid_file(path: &Path) -> io::Result<()> {
     let mut f = fs::OpenOptions::new()
         .read(true)
@@ -503,6 +533,9 @@ pub fn make_pid_file(path: &Path) -> io::Result<()> {
         .mode(0o600)
         .open(path)?;
     f.write_all(format!("{}\n", std::process::id()).as_bytes())
+        .inspect_err(|_| {
+            let _ = fs::remove_file(path);
+        })
 }
 
 /// Creates the listening control socket (docs/process.md, "Run-time files"): old file unlinked,
@@ -949,6 +982,70 @@ mod tests {
         assert!(!files.pid.exists());
         assert!(!files.sock.exists());
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A pid file whose content cannot be written is not left behind empty (an empty one
+    /// blocks every later start). The write fails for real in a child test process whose
+    /// file size limit is 0 (EFBIG), as it fails with ENOSPC in a full /run (rig
+    /// `fault-run-full`); before, the empty file stayed.
+    #[test]
+    fn a_pid_file_that_cannot_be_written_is_not_left_empty() {
+        use std::os::unix::process::CommandExt;
+        let dir = temp_dir("pid-unwritable");
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child
+            .args([
+                "--exact",
+                "daemon::tests::pid_file_write_fails_in_child",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env("MDMON_TEST_PID_DIR", &dir);
+        // SAFETY: only async-signal-safe calls (setrlimit, signal) between fork and exec.
+        unsafe {
+            child.pre_exec(|| {
+                let zero = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                libc::setrlimit(libc::RLIMIT_FSIZE, &zero);
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let out = child.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+        assert!(
+            !dir.join("md127.pid").exists(),
+            "an empty pid file was left"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// The child half of the test above (run only by it).
+    #[test]
+    #[ignore]
+    fn pid_file_write_fails_in_child() {
+        let dir = PathBuf::from(std::env::var_os("MDMON_TEST_PID_DIR").unwrap());
+        let path = dir.join("md127.pid");
+        let e = make_pid_file(&path).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EFBIG));
+    }
+
+    #[test]
+    fn a_start_failure_names_the_path_and_the_errno() {
+        let e = io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(
+            fail_line(format_args!(
+                "md127: cannot create pid file /run/mdadm/md127.pid: {e}"
+            )),
+            "mdmon: md127: cannot create pid file /run/mdadm/md127.pid: No space left on device (errno 28)\n"
+        );
     }
 
     #[test]
