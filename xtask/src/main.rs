@@ -7,6 +7,7 @@ mod crash;
 mod fuzz;
 mod install;
 mod rig;
+mod setup;
 mod upstream;
 
 use rig::{Mdmon, RunOptions, Workspace};
@@ -14,7 +15,10 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 const USAGE: &str = "\
-usage: cargo xtask <command> [options]
+usage: cargo xtask <command> [options]    (cargo xtask <command> --help: that command)
+
+Each command first installs what it lacks and says so: rustup targets and components,
+and the Debian packages whose commands the rig runs (as root, or through sudo).
 
 commands:
   demo  the README demo: an IMSM RAID1 kept by our mdmon through a write, a member failure
@@ -42,9 +46,13 @@ commands:
         replay each log offline to every crash point and check four invariants
         (docs/crash.md); exits non-zero on a violation with ours, or (--mutant: ours
         built with an unsafe write order) if none is found
-  dist  build the static mdmon, stripped (target/dist/mdmon)
-  audit prove the monitor thread's code cannot allocate, open, or panic
-  bench the original mdmon and ours in one rig session: latency, memory, size
+  dist
+        build the static mdmon, stripped (target/dist/mdmon)
+  audit [--self-test] [--binary PATH]
+        prove the monitor thread's code cannot allocate, open, or panic
+  bench [--reps N] [--fail-reps N] [--write-readme] [--keep] [--quiet] [--from RUN_DIR]
+        the original mdmon and ours in one rig session: latency, memory, size, and the
+        first write against the number of members
   fuzz [--time SECS] [--target NAME]...
         coverage-guided fuzzing of the core (cargo-fuzz on nightly, both installed if
         missing): each target SECS seconds (default 30) from seeds built from the fixtures;
@@ -57,8 +65,60 @@ commands:
         ours, the mutant caught) and the rig's own can-it-fail check
 ";
 
+/// The part of USAGE about `cmd`: its lines up to the next command's.
+fn usage_of(cmd: &str) -> Option<String> {
+    let starts = |l: &str| {
+        l.strip_prefix("  ")
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_lowercase()))
+    };
+    let mut lines = USAGE
+        .lines()
+        .skip_while(|l| !(starts(l) && l[2..].split_whitespace().next() == Some(cmd)));
+    let first = lines.next()?;
+    let mut out = format!("usage: cargo xtask {}\n", first.trim_start());
+    // A command may have several forms (`vm`, `vm --upstream`), each starting a block.
+    for l in lines {
+        if starts(l) && l[2..].split_whitespace().next() != Some(cmd) {
+            break;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// What each command needs installed before it runs (`setup`).
+fn needs(cmd: &str, rest: &[String]) -> Option<setup::Needs> {
+    use setup::Needs;
+    match cmd {
+        "vm" | "demo" | "crash" | "fixtures" | "bench" => Some(Needs::Rig),
+        "test" if rest.iter().any(|a| a == "--no-rig") => Some(Needs::Lint),
+        "test" => Some(Needs::All),
+        "dist" | "audit" => Some(Needs::Build),
+        // install lays out files; fuzz installs its own toolchain
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = args.first().map(String::as_str).unwrap_or("");
+    if matches!(cmd, "help" | "--help" | "-h") {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    if args[1..].iter().any(|a| a == "--help" || a == "-h") {
+        if let Some(u) = usage_of(cmd) {
+            print!("{u}");
+            return ExitCode::SUCCESS;
+        }
+    }
+    if let Some(n) = needs(cmd, &args[1..]) {
+        if let Err(e) = setup::ensure(n) {
+            eprintln!("xtask: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let result = match args.first().map(String::as_str) {
         Some("vm") => cmd_vm(&args[1..]),
         Some("crash") => crash::cmd(&args[1..]),
@@ -576,4 +636,23 @@ fn copy_tree(src: &std::path::Path, dest: &std::path::Path) -> rig::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod usage_tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_its_usage_and_only_its_own() {
+        for cmd in [
+            "demo", "vm", "fixtures", "crash", "dist", "audit", "bench", "fuzz", "install", "test",
+        ] {
+            let u = usage_of(cmd).unwrap_or_else(|| panic!("no usage for {cmd}"));
+            assert!(u.starts_with(&format!("usage: cargo xtask {cmd}")), "{u}");
+        }
+        let vm = usage_of("vm").unwrap();
+        assert!(vm.contains("--upstream"), "both forms of vm: {vm}");
+        assert!(!vm.contains("fixtures"), "{vm}");
+        assert!(usage_of("nonsense").is_none());
+    }
 }
