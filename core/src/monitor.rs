@@ -204,6 +204,10 @@ pub struct Observation {
     pub sync_action: SyncAction,
     /// `resync_start` (not read while the state is `clear`).
     pub resync_start: Option<u64>,
+    /// `component_size` in sectors (`None`: unreadable, keep the record's). mdadm's
+    /// `--grow --size` changes it under a running array; the resync of the added region
+    /// and its checkpoints are judged against it (docs/monitor.md, "What is read").
+    pub component_size: Option<u64>,
     pub sync_completed: u64,
     /// Only needed when the state is `readonly`: does `metadata_version` carry `-`?
     pub blocked: bool,
@@ -324,6 +328,9 @@ pub fn read_and_act_bb<H: MonitorHandler>(
     if array.curr_state != ArrayState::Clear {
         if let Some(rs) = obs.resync_start {
             array.resync_start = rs;
+        }
+        if let Some(size) = obs.component_size.filter(|&s| s != 0) {
+            array.component_size = size;
         }
     }
     for (i, m) in array.members.iter_mut().enumerate() {

@@ -134,6 +134,11 @@ pub fn parse_sector_or_none(text: &[u8]) -> Option<u64> {
     parse_u64(text, 10)
 }
 
+/// `component_size` (KiB per member) in sectors; `None` if unreadable.
+pub fn parse_component_size(text: &[u8]) -> Option<u64> {
+    parse_u64(trim_newline(text), 10).and_then(|kib| kib.checked_mul(2))
+}
+
 /// The first number of `sync_completed` ("1024 / 65536"): base auto-detected like
 /// `strtoull(…, 0)`, followed by the end, a newline or a space; `none`, `delayed` or
 /// anything unparsable reads as 0.

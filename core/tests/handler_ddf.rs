@@ -164,6 +164,7 @@ fn obs(state: ArrayState, members: &[DiskState]) -> Observation {
         array_state: state,
         sync_action: SyncAction::Idle,
         resync_start: Some(MAX_SECTOR),
+        component_size: None,
         sync_completed: 0,
         blocked: false,
         reshape_finished: None,

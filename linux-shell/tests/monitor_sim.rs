@@ -393,6 +393,7 @@ fn a_grow_is_checkpointed_and_finished_without_allocating() {
         sync_action: Some(sim.attr("sync_action", "reshape\n")),
         sync_completed: Some(sim.attr("sync_completed", "40960 / 131072\n")),
         resync_start: Some(sim.attr("resync_start", "none\n")),
+        component_size: None,
         reshape_position: Some(sim.attr("reshape_position", "122880\n")),
         members,
         event_owed: false,

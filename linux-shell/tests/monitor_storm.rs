@@ -124,6 +124,7 @@ impl Kernel {
             sync_action: Some(self.attr("sync_action", "idle\n")),
             sync_completed: Some(self.attr("sync_completed", "none\n")),
             resync_start: Some(self.attr("resync_start", "none\n")),
+            component_size: None,
             reshape_position: Some(self.attr("reshape_position", "none\n")),
             members: fds,
             event_owed: false,

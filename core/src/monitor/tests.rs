@@ -64,6 +64,7 @@ fn obs(state: ArrayState, action: SyncAction) -> Observation {
         array_state: state,
         sync_action: action,
         resync_start: Some(MAX_SECTOR),
+        component_size: None,
         sync_completed: 0,
         blocked: false,
         reshape_finished: None,

@@ -79,6 +79,8 @@ pub struct ArrayBundle {
     pub sync_action: Option<SysfsAttr>,
     pub sync_completed: Option<SysfsAttr>,
     pub resync_start: Option<SysfsAttr>,
+    /// Per-member size: `--grow --size` changes it while the array runs.
+    pub component_size: Option<SysfsAttr>,
     pub reshape_position: Option<SysfsAttr>,
     pub members: heapless::Vec<MemberFds, MAX_MEMBERS>,
     /// The monitor decided something the manager must act on ([`ArrayEvent::of`] this

@@ -689,6 +689,13 @@ fn observe(a: &ArrayBundle) -> Observation {
             .as_ref()
             .and_then(|f| f.read(&mut buf).and_then(sysfs::parse_sector_or_none))
     };
+    let component_size = if array_state == ArrayState::Clear {
+        None
+    } else {
+        a.component_size
+            .as_ref()
+            .and_then(|f| f.read(&mut buf).and_then(sysfs::parse_component_size))
+    };
     let sync_completed = a
         .sync_completed
         .as_ref()
@@ -724,6 +731,7 @@ fn observe(a: &ArrayBundle) -> Observation {
         array_state,
         sync_action,
         resync_start,
+        component_size,
         sync_completed,
         blocked,
         reshape_finished,

@@ -184,6 +184,7 @@ fn volume_bundle(
         sync_action: Some(attr("sync_action", "idle\n")),
         sync_completed: Some(attr("sync_completed", "none\n")),
         resync_start: Some(attr("resync_start", "none\n")),
+        component_size: None,
         reshape_position: Some(attr("reshape_position", "none\n")),
         members,
         event_owed: false,
