@@ -533,7 +533,12 @@ cut_gather_spares() {
 		[ -n "$spares" ] || continue
 		log "spares in a container of their own ($c):" $spares "; moving them into $main"
 		run mdadm -S /dev/$c
-		for d in $spares; do run mdadm --add /dev/$main $d; done
+		# mdadm loads the container's metadata from its members for each --add; while the
+		# daemon rewrites it (the first spare's activation) that load can fail once
+		# ("cannot load array metadata"), so each add is retried as an admin would.
+		for d in $spares; do
+			wait_for 20 "$d added to $main" mdadm --add /dev/$main $d
+		done
 	done
 }
 # The four-volume layout's r5 (subarray 1) holds what was written before the window.
