@@ -313,6 +313,42 @@ fn takeover_raid0_to_raid10_and_back() {
     assert_eq!(v.map0.ords.as_slice(), &[0, 1]);
 }
 
+/// mdadm 4.2's `--grow --level=0` of a 2-disk RAID1 (upstream test
+/// 18imsm-r1_2d-takeover-r0_1d): it fails and removes the second mirror in md (mdmon records
+/// it failed), then sends the RAID10 -> RAID0 takeover, which upstream applies to any
+/// mirrored map with half its members failed; a 2-disk RAID1 is raw level 1 like a
+/// 4-disk RAID10 (docs/imsm.md, "RAID level and stripe count"). Refusing it left the
+/// volume a degraded RAID1 on disk under a raid0 in md (rig imsm-takeover-poweroff).
+#[test]
+fn takeover_raid1_to_raid0_after_mdadm_removed_the_mirror() {
+    let mut spec = two_disk_raid1();
+    spec.disks[1].serial = "MDRS0002:0".into();
+    spec.disks[1].status = 0x2 | 0x4; // configured, failed
+    spec.vols[0].map0.state = map_state::DEGRADED;
+    spec.vols[0].map0.failed = 1;
+    spec.vols[0].map0.ords = vec![0, 1 | ORD_REBUILD];
+    // The failed mirror's own copy is older (failed disks are not written): load the
+    // survivor's.
+    let mut c = container(&spec, &["MDRS0001"]);
+    assert_eq!(c.mpb.volumes[0].map0.level(), 1);
+    let p = prepare_update(&c, &words(&[kind::TAKEOVER, 0, 0])).unwrap();
+    c.process_update(p, &[0])
+        .expect("RAID1 -> RAID0 takeover applies");
+    let v = &c.mpb.volumes[0];
+    assert_eq!(v.map0.level(), 0);
+    assert_eq!(v.map0.num_members(), 1);
+    assert_eq!(v.map0.state(), map_state::NORMAL);
+    assert_eq!(v.map0.ords.as_slice(), &[0]);
+    assert_eq!(c.mpb.disks.len(), 1, "the failed mirror left the table");
+    assert_eq!(c.mpb.disks[0].serial(), b"MDRS0001");
+
+    // A RAID1 with both mirrors in sync is still refused (no half failed).
+    let mut c = container(&two_disk_raid1(), &["MDRS0001", "MDRS0002"]);
+    let p = prepare_update(&c, &words(&[kind::TAKEOVER, 0, 0])).unwrap();
+    assert!(c.process_update(p, &[0]).is_err());
+    assert_eq!(c.mpb.volumes[0].map0.level(), 1);
+}
+
 #[test]
 fn checkpoint_update_moves_general_migration_only() {
     let mut spec = two_disk_raid1();

@@ -1159,8 +1159,10 @@ impl Container {
             }
             self.takeover_0_to_10(v)
         } else {
-            if vol.map0.level() != 10 {
-                return Err(UpdateError::NotApplicable("not RAID10"));
+            // Upstream's RAID10 -> RAID0 takes any mirrored map: mdadm 4.2 sends it for a
+            // 2-disk RAID1 too (raw level 1 either way; docs/imsm.md, "Metadata updates").
+            if !matches!(vol.map0.level(), 1 | 10) {
+                return Err(UpdateError::NotApplicable("not RAID1 or RAID10"));
             }
             self.takeover_10_to_0(v)
         }
