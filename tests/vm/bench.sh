@@ -1,5 +1,5 @@
 # summary: cargo xtask bench: the original mdmon and ours alternating in one guest (write latency, failure, memory, idle, start, size, takeover stall)
-# rig: disks=10 disk_size=256M timeout=2400 suite=no
+# rig: disks=12 disk_size=256M timeout=3000 suite=no
 # Raw samples only: every figure goes to /out/bench.txt as `S METRIC IMPL VALUE` (IMPL is
 # orig, ours or native; times in µs from rig-probe's CLOCK_MONOTONIC, sizes in bytes,
 # memory in kB). xtask/src/bench.rs turns them into the table; nothing here judges them.
@@ -46,7 +46,8 @@ set_delay() {
 }
 M1=$(dm_dev dly1) M2=$(dm_dev dly2) M3=$(dm_dev dly3) M4=$(dm_dev dly4) M5=$(dm_dev dly5)
 M6=$(dm_dev dly6) M7=$(dm_dev dly7) M8=$(dm_dev dly8) M9=$(dm_dev dly9) M10=$(dm_dev dly10)
-[ -b "$M10" ] || fail "dm devices missing: $(ls /sys/block)"
+M11=$(dm_dev dly11) M12=$(dm_dev dly12)
+[ -b "$M12" ] || fail "dm devices missing: $(ls /sys/block)"
 
 # The arrays: IMSM RAID1 (2 disks), IMSM RAID5 (4 disks), DDF RAID1 (2 disks), each in its
 # own container, and native md 1.2 RAID1 (the kernel's own metadata: the floor).
@@ -239,5 +240,55 @@ for rep in $(seq 1 $FAIL_REPS); do
 		run mdadm /dev/md/imsm0 --add $M2
 		wait_for 60 "ir1 rebuilt" sh -c "grep -A2 '^$(devnm_of /dev/md/ir1) ' /proc/mdstat | grep -q '\\[UU\\]' && [ \"\$(cat /sys/block/$(devnm_of /dev/md/ir1)/md/sync_action)\" = idle ]"
 	done
+done
+
+# The first write after clean against the number of members (issue 13: it must cost at
+# most two rounds of writes whatever their number). For N = 2, 4, 8, 12: a container of N
+# disks with one volume over all of them (RAID1 for 2, RAID5 above), IMSM then DDF, each
+# daemon in turn, and a native md array over the same disks; +10 ms on every I/O. Every
+# array above is stopped first so the disks are free.
+run mdadm --wait-clean --scan
+run mdadm -Ss
+for m in $M1 $M2 $M3 $M4 $M5 $M6 $M7 $M8 $M9 $M10 $M11 $M12; do mdadm --zero-superblock $m > /dev/null 2>&1; done
+ALL="$M1 $M2 $M3 $M4 $M5 $M6 $M7 $M8 $M9 $M10 $M11 $M12"
+for n in 2 4 8 12; do
+	devs=$(echo $ALL | cut -d' ' -f1-$n)
+	lvl=5
+	[ $n = 2 ] && lvl=1
+	for fmt in imsm ddf; do
+		set_delay 0
+		run mdadm --create /dev/md/mc -e $fmt -n $n $devs --run
+		run mdadm --create /dev/md/mv -l $lvl -n $n --size=8M --assume-clean $devs --run
+		MC=$(devnm_of /dev/md/mc) MV=$(devnm_of /dev/md/mv)
+		wait_for 10 "mdmon running for $MC" mdmon_alive $MC
+		CONTAINERS=$MC EXT_VOLS=$MV NATIVE=""
+		CUR=none
+		for rep in $(seq 1 $REPS); do
+			if [ $((rep % 2)) = 1 ]; then order="orig ours"; else order="ours orig"; fi
+			for impl in $order; do
+				set_delay 0
+				takeover $impl $MC ready.members
+				CUR=$impl
+				set_safe_mode
+				set_delay 10
+				measure members-$fmt-$n /dev/md/mv $impl
+			done
+		done
+		set_delay 0
+		run mdadm --wait-clean /dev/md/mv
+		run mdadm -S /dev/md/mv
+		run mdadm -S /dev/md/mc
+		for m in $devs; do mdadm --zero-superblock $m > /dev/null 2>&1; done
+		rm -f /dev/md/mv /dev/md/mc
+	done
+	run mdadm --create /dev/md/mn -e 1.2 -l $lvl -n $n --size=8M --assume-clean $devs --run
+	NATIVE=$(devnm_of /dev/md/mn) EXT_VOLS=""
+	set_safe_mode
+	set_delay 10
+	for rep in $(seq 1 $REPS); do measure members-native-$n /dev/md/mn native; done
+	set_delay 0
+	run mdadm -S /dev/md/mn
+	for m in $devs; do mdadm --zero-superblock $m > /dev/null 2>&1; done
+	log "bench: $n members done"
 done
 log "bench: done"

@@ -322,6 +322,20 @@ fn table_rows(s: &Samples) -> Vec<Row> {
             );
         }
     }
+    // The member sweep: the same first write with the container's volume over N disks
+    // (RAID1 for 2, RAID5 above). Two rounds of writes at most, whatever N: within 2× of
+    // native md, which writes its superblocks to all members in one round.
+    for (key, name) in [("imsm", "IMSM"), ("ddf", "DDF")] {
+        for n in [2, 4, 8, 12] {
+            add(
+                &format!("first write after clean, {name}, {n} members, +10 ms"),
+                &format!("first.members-{key}-{n}.d10"),
+                Some(&format!("first.members-native-{n}.d10")),
+                Unit::Micros,
+                Goal::VsNative(2.0),
+            );
+        }
+    }
     for (d, delay) in [("d10", "+10 ms"), ("d0", "no delay")] {
         add(
             &format!("write while active, IMSM RAID1, {delay}"),
@@ -753,6 +767,26 @@ mod tests {
         let s = stat(Some(&vec![1.0, 2.0, 3.0, 4.0])).unwrap();
         assert_eq!(s.median, 2.5);
         assert!(stat(Some(&vec![])).is_none());
+    }
+
+    #[test]
+    fn the_member_sweep_is_judged_against_native_md_over_as_many_members() {
+        let raw = "S first.members-ddf-12.d10 ours 45000\nS first.members-ddf-12.d10 orig 160000\n\
+                   S first.members-native-12.d10 native 20000\nS first.members-native-8.d10 native 20000\n\
+                   S first.members-imsm-8.d10 ours 30000\n";
+        let rows = table_rows(&parse_samples(raw).0);
+        let ddf = rows
+            .iter()
+            .find(|r| r.metric == "first.members-ddf-12.d10")
+            .unwrap();
+        // 45 ms against native's 20: more than two rounds.
+        assert_eq!(ddf.goal().unwrap().1, Some(false));
+        let imsm = rows
+            .iter()
+            .find(|r| r.metric == "first.members-imsm-8.d10")
+            .unwrap();
+        assert_eq!(imsm.ratio_native(), Some(1.5));
+        assert_eq!(imsm.goal().unwrap().1, Some(true));
     }
 
     #[test]
