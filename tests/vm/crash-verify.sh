@@ -1,9 +1,10 @@
 # summary: assembles crash points that `cargo xtask crash --verify` exported with real mdadm, one after another, and reports which volumes started, for comparison with our loader
 # rig: disks=1 disk_size=1M timeout=900 suite=no
 # Disk 1 holds the points end to end, four member images each (only their metadata
-# tails written). The members are dm-linear slices named as in the recording (dm-2..dm-5,
-# the names IMSM used as serials with IMSM_DEVNAME_AS_SERIAL=1). docs/crash.md, "Checked
-# with mdadm".
+# tails written: IMSM's and DDF's metadata sit in the last 32 MiB). The members are
+# dm-linear slices named as in the recording (dm-2..dm-5, the names IMSM used as serials
+# with IMSM_DEVNAME_AS_SERIAL=1; DDF knows its disks by the GUIDs and refnums in the
+# metadata, so the names do not matter to it). docs/crash.md, "Checked with mdadm".
 export IMSM_DEVNAME_AS_SERIAL=1
 D=$(disk 1)
 P=${CRASH_POINTS:?}
@@ -36,6 +37,16 @@ while [ $p -lt $P ]; do
 		mdadm --assemble --scan --run --config=/tmp/verify.conf >> /tmp/as.log 2>&1
 		sleep 1
 	fi
+	# The containers' members in sysfs directory order (mdadm's vote meets them in the
+	# reverse order: docs/crash.md, "Assembly before the vote").
+	for v in /sys/block/md*/md/metadata_version; do
+		case "$(cat $v 2>/dev/null)" in
+		external:imsm | external:ddf)
+			md=${v%/md/*}
+			echo "point $p container ${md##*/} sysfs order: $(find ${v%/metadata_version}/ -maxdepth 1 -name 'dev-*' | sed 's|.*/||' | tr '\n' ' ')" >> /out/verify.txt
+			;;
+		esac
+	done
 	found=0
 	for v in /sys/block/md*/md/metadata_version; do
 		mv=$(cat $v 2>/dev/null)

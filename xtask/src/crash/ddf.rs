@@ -163,6 +163,7 @@ impl Format for Ddf {
             error: None,
             gen: u64::from(c.header.seq.get()),
             volumes,
+            ungrouped: None,
         }
     }
 

@@ -43,6 +43,25 @@ pub struct View {
     /// Generation (IMSM) or header sequence (DDF) of the copy that loaded.
     pub gen: u64,
     pub volumes: Vec<Vol>,
+    /// IMSM: the subarrays a family vote over every member whose copy loads would start,
+    /// when that differs from this view's (which votes over the members mdadm's assembly
+    /// puts in one container: docs/crash.md, "Assembly before the vote"). `--verify`
+    /// exports these points, so each is checked with mdadm.
+    pub ungrouped: Option<Vec<usize>>,
+}
+
+impl View {
+    /// The subarrays that can start, in order.
+    pub fn starts(&self) -> Vec<usize> {
+        let mut s: Vec<usize> = self
+            .volumes
+            .iter()
+            .filter(|v| v.startable)
+            .map(|v| v.index)
+            .collect();
+        s.sort_unstable();
+        s
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -134,23 +153,73 @@ pub struct Report {
     debug: String,
     /// Points kept for a check with real mdadm (`--verify`).
     pub exports: Vec<Export>,
+    /// Points of each export kind seen so far (sampled: every point), and the strides
+    /// each kind is kept at.
+    export_seen: [u64; 3],
+    export_stride: [u64; 3],
+}
+
+/// Why a point is exported for `--verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    /// It broke an invariant or hit a named limit.
+    Flagged,
+    /// The vote over mdadm's assembly group starts other volumes than a vote over every
+    /// loaded copy would (`View::ungrouped`).
+    Regrouped,
+    /// One point in 61 of the rest.
+    Sampled,
+}
+
+impl ExportKind {
+    fn label(self) -> &'static str {
+        match self {
+            ExportKind::Flagged => "flagged",
+            ExportKind::Regrouped => "regrouped",
+            ExportKind::Sampled => "sampled",
+        }
+    }
 }
 
 /// One crash point as the members' metadata tails, and what our loader made of it.
 #[derive(Debug, Clone)]
 pub struct Export {
     pub what: String,
-    /// The last `EXPORT_TAIL` bytes of each member.
-    pub tails: Vec<Vec<u8>>,
-    /// (subarray, startable) per volume; empty when the container does not load.
-    pub verdict: Vec<(usize, bool)>,
+    pub kind: ExportKind,
+    /// Its number among the points of its kind: what the thinning keeps by.
+    seq: u64,
+    /// Each member's last `META_TAIL` bytes (where IMSM and DDF keep their metadata), as
+    /// runs of non-zero 4 KiB blocks: (offset in the tail, bytes). A DDF region spans the
+    /// whole 32 MiB; what it holds is a few hundred KiB.
+    pub tails: Vec<Vec<(usize, Vec<u8>)>>,
+    /// The subarrays our loader says can start (none when the container does not load).
+    pub starts: Vec<usize>,
+    /// Those a vote over every loaded copy would start, where that differs.
+    pub ungrouped: Option<Vec<usize>>,
 }
 
-/// What an exported point keeps of each member: IMSM's whole metadata area.
-pub const EXPORT_TAIL: usize = 1 << 20;
-/// Exported points that broke an invariant or hit a limit, and sampled ones among the rest.
-const EXPORT_FLAGGED: usize = 24;
-const EXPORT_SAMPLED: usize = 12;
+/// The unit in which an exported tail keeps non-zero bytes.
+const EXPORT_BLOCK: usize = 4096;
+
+/// The non-zero runs of `tail`, in `EXPORT_BLOCK` units.
+fn nonzero_runs(tail: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    let mut runs: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, b) in tail.chunks(EXPORT_BLOCK).enumerate() {
+        if b.iter().all(|x| *x == 0) {
+            continue;
+        }
+        let at = i * EXPORT_BLOCK;
+        match runs.last_mut() {
+            Some((s, bytes)) if *s + bytes.len() == at => bytes.extend_from_slice(b),
+            _ => runs.push((at, b.to_vec())),
+        }
+    }
+    runs
+}
+/// Exported points of each kind at most (flagged, regrouped, sampled), and the stride each
+/// starts at.
+const EXPORT_CAP: [usize; 3] = [24, 24, 12];
+const EXPORT_FIRST_STRIDE: [u64; 3] = [1, 1, 61];
 
 impl Report {
     pub fn total_violations(&self) -> u64 {
@@ -266,6 +335,9 @@ struct Replay<'a, F: Format> {
     /// The point being checked cuts a write of a member that was the only in-sync member
     /// of some volume just before it.
     torn_sole: bool,
+    /// The members that alone held some volume in the last state before a write that
+    /// loaded.
+    last_sole: Vec<usize>,
     /// Keep points for `--verify`.
     export: bool,
     owns: HashMap<(usize, u64), Option<Own>>,
@@ -314,34 +386,41 @@ impl<'a, F: Format> Replay<'a, F> {
         let before = flags(&self.report);
         self.check(&view, &owns, last_meta, applied_upto, what);
         if self.export {
-            let flagged = flags(&self.report) != before;
-            let kind = if flagged { "flagged" } else { "sampled" };
-            let have = self
-                .report
-                .exports
-                .iter()
-                .filter(|e| e.what.starts_with(kind))
-                .count();
-            // Sampled: one point in 61, spread over the whole log.
-            let wanted = if flagged {
-                have < EXPORT_FLAGGED
+            let kind = if view.ungrouped.is_some() {
+                ExportKind::Regrouped
+            } else if flags(&self.report) != before {
+                ExportKind::Flagged
             } else {
-                have < EXPORT_SAMPLED && self.report.points % 61 == 0
+                ExportKind::Sampled
             };
-            if wanted {
-                self.report.exports.push(Export {
-                    what: format!("{kind} {what}"),
+            let k = kind as usize;
+            let r = &mut self.report;
+            // Every flagged and regrouped point and one in 61 of the others, each kind
+            // thinned to its cap by doubling its stride (keeping every other one kept), so
+            // the points kept spread over the whole log rather than fill up at its start.
+            r.export_seen[k] += 1;
+            let seq = r.export_seen[k];
+            if r.export_stride[k] == 0 {
+                r.export_stride[k] = EXPORT_FIRST_STRIDE[k];
+            }
+            if seq % r.export_stride[k] == 0 {
+                r.exports.push(Export {
+                    what: format!("{} {what}", kind.label()),
+                    kind,
+                    seq,
                     tails: self
                         .images
                         .iter()
-                        .map(|i| i[i.len() - EXPORT_TAIL..].to_vec())
+                        .map(|i| nonzero_runs(&i[i.len().saturating_sub(META_TAIL as usize)..]))
                         .collect(),
-                    verdict: view
-                        .volumes
-                        .iter()
-                        .map(|v| (v.index, v.startable))
-                        .collect(),
+                    starts: view.starts(),
+                    ungrouped: view.ungrouped.clone(),
                 });
+                while r.exports.iter().filter(|e| e.kind == kind).count() > EXPORT_CAP[k] {
+                    r.export_stride[k] *= 2;
+                    let stride = r.export_stride[k];
+                    r.exports.retain(|e| e.kind != kind || e.seq % stride == 0);
+                }
             }
         }
     }
@@ -560,12 +639,21 @@ impl<'a, F: Format> Replay<'a, F> {
             own_cuts.extend(self.cuts(&w));
             // Members that alone hold some volume just before this write.
             let before = self.view_now();
-            let sole: Vec<usize> = before
-                .volumes
-                .iter()
-                .filter(|v| v.insync.len() == 1)
-                .map(|v| v.insync[0])
-                .collect();
+            // When the state before it does not load (between the members' writes of a
+            // family change), the last state that did says which members alone hold a
+            // volume: no write in between made another member in sync.
+            let sole: Vec<usize> = if before.error.is_none() {
+                let sole: Vec<usize> = before
+                    .volumes
+                    .iter()
+                    .filter(|v| v.insync.len() == 1)
+                    .map(|v| v.insync[0])
+                    .collect();
+                self.last_sole = sole.clone();
+                sole
+            } else {
+                self.last_sole.clone()
+            };
             let combos: u64 = options.iter().map(|o| o.len() as u64).product();
             let stride = (combos / COMBO_LIMIT).max(1);
             if stride > 1 {
@@ -764,6 +852,7 @@ pub fn replay<F: Format>(
         next_id: 0,
         views: HashMap::new(),
         torn_sole: false,
+        last_sole: Vec::new(),
         export,
         owns: HashMap::new(),
         report: Report {
@@ -993,9 +1082,12 @@ fn verify_points(
     f.set_len(report.exports.len() as u64 * n * mb)
         .map_err(|e| e.to_string())?;
     for (p, e) in report.exports.iter().enumerate() {
-        for (i, tail) in e.tails.iter().enumerate() {
-            let at = (p as u64 * n + i as u64) * mb + mb - tail.len() as u64;
-            f.write_all_at(tail, at).map_err(|e| e.to_string())?;
+        for (i, runs) in e.tails.iter().enumerate() {
+            let tail = (p as u64 * n + i as u64) * mb + mb - META_TAIL.min(mb);
+            for (off, bytes) in runs {
+                f.write_all_at(bytes, tail + *off as u64)
+                    .map_err(|e| e.to_string())?;
+            }
         }
     }
     drop(f);
@@ -1044,36 +1136,59 @@ fn verify_points(
         }
     }
     let mut disagree = Vec::new();
+    // Points where a vote over every loaded copy (without mdadm's grouping) would agree.
+    let mut ungrouped_agree = 0;
     for (p, e) in report.exports.iter().enumerate() {
-        let mut ours: Vec<usize> = e.verdict.iter().filter(|v| v.1).map(|v| v.0).collect();
-        ours.sort_unstable();
         let mut theirs = started.get(&p).cloned().unwrap_or_default();
         theirs.sort_unstable();
-        let agree = ours == theirs;
+        let agree = e.starts == theirs;
+        let all = e.ungrouped.as_ref().unwrap_or(&e.starts);
+        ungrouped_agree += usize::from(*all == theirs);
+        let alt = match &e.ungrouped {
+            Some(u) => format!(" (a vote over every copy: {u:?})"),
+            None => String::new(),
+        };
         println!(
-            "verify point {p:>2}: ours start {ours:?}, mdadm started {theirs:?}{}  [{}]",
+            "verify point {p:>2}: ours start {:?}{alt}, mdadm started {theirs:?}{}  [{}]",
+            e.starts,
             if agree { "" } else { "  DISAGREE" },
             e.what
         );
         if !agree {
-            disagree.push((p, e.what.starts_with("flagged")));
+            disagree.push((p, e.kind));
         }
     }
-    let sampled: Vec<usize> = disagree.iter().filter(|d| !d.1).map(|d| d.0).collect();
-    let flagged: Vec<usize> = disagree.iter().filter(|d| d.1).map(|d| d.0).collect();
+    let kinds = [
+        ExportKind::Flagged,
+        ExportKind::Regrouped,
+        ExportKind::Sampled,
+    ];
+    let counts: Vec<String> = kinds
+        .iter()
+        .map(|k| {
+            let n = report.exports.iter().filter(|e| e.kind == *k).count();
+            let bad: Vec<usize> = disagree.iter().filter(|d| d.1 == *k).map(|d| d.0).collect();
+            format!("{} {}/{n} agree {bad:?}", k.label(), n - bad.len())
+        })
+        .collect();
     println!(
-        "verify: {} points, {} agree with mdadm; disagreeing: sampled {sampled:?}, flagged {flagged:?}",
+        "verify: {} points, {} agree with mdadm ({}); a vote over every loaded copy would agree at {ungrouped_agree}",
         report.exports.len(),
-        report.exports.len() - disagree.len()
+        report.exports.len() - disagree.len(),
+        counts.join(", ")
     );
-    // At flagged points (a violation or a format limit) mdadm's container assembly has
-    // rules of its own for copies of several families (it offlines all but one family);
-    // those are reported, not failed on (docs/crash.md, "Checked with mdadm").
-    if sampled.is_empty() {
+    // Every kind must agree: the replay models mdadm's assembly before its vote
+    // (docs/crash.md, "Checked with mdadm").
+    if disagree.is_empty() {
         Ok(())
     } else {
+        let at: Vec<String> = disagree
+            .iter()
+            .map(|(p, k)| format!("{p} ({})", k.label()))
+            .collect();
         Err(format!(
-            "our loader and mdadm disagree at sampled points {sampled:?}"
+            "our loader and mdadm disagree at points {}",
+            at.join(", ")
         ))
     }
 }
@@ -1122,7 +1237,7 @@ pub fn replay_dir(dir: &Path, export: bool) -> Result<(String, Report), String> 
     let log = fs::read(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let trace = fs::read_to_string(dir.join("out/crash-trace.txt")).unwrap_or_default();
     let report = if workload.starts_with("ddf") {
-        replay(ddf::Ddf::new(&members), &members, &log, &trace, false)?
+        replay(ddf::Ddf::new(&members), &members, &log, &trace, export)?
     } else {
         replay(imsm::Imsm::new(&members), &members, &log, &trace, export)?
     };
@@ -1336,6 +1451,7 @@ mod tests {
             View {
                 error: None,
                 gen: 0,
+                ungrouped: None,
                 volumes: (0..8)
                     .filter(|i| mask & (1 << i) != 0)
                     .map(|i| Vol {
@@ -1467,5 +1583,32 @@ mod tests {
         let (n, r) = loads_violations(&entries, "");
         assert!(!r.states[0].contains("v1"), "{:?}", r.states);
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn sampled_exports_spread_over_the_whole_log() {
+        use E::*;
+        // 1 600 metadata writes after "created", a point each, none flagged.
+        let mut entries = vec![Mask(1), Mark("created")];
+        for i in 0..1600 {
+            entries.push(Mask(if i % 2 == 0 { 1 } else { 0x81 }));
+        }
+        let r = replay(super::tests::Mask, &members(), &log(&entries), "", true).unwrap();
+        let seqs: Vec<u64> = r.exports.iter().map(|e| e.seq).collect();
+        assert!(r.points > 1500, "{}", r.points);
+        assert!(r.exports.iter().all(|e| e.kind == ExportKind::Sampled));
+        // Doubling the stride halves what is kept: between half the cap and the cap.
+        assert!(
+            seqs.len() * 2 >= EXPORT_CAP[2] && seqs.len() <= EXPORT_CAP[2],
+            "{seqs:?}"
+        );
+        // Kept at one stride, the last one in the log's last quarter.
+        let stride = seqs[0];
+        assert!(seqs.windows(2).all(|w| w[1] - w[0] == stride), "{seqs:?}");
+        assert!(
+            seqs[seqs.len() - 1] * 4 > r.points * 3,
+            "{seqs:?} of {}",
+            r.points
+        );
     }
 }
