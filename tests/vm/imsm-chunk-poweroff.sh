@@ -1,5 +1,5 @@
 # summary: IMSM RAID5 chunk migrated 64 KiB -> 256 KiB (--grow --chunk) cut by a power-off mid-reshape; after reboot the reshape resumes from the on-disk checkpoint, ends with the new chunk on disk and in sysfs, migration record cleared, data intact
-# rig: disks=4 disk_size=256M boots=2 timeout=900
+# rig: disks=4 disk_size=256M boots=2 timeout=900 suite=no
 # mdadm 4.2 migrates an IMSM volume's chunk size in place (`--grow --chunk`, RAID0 and RAID5;
 # the component size must be a multiple of the new chunk). It sends update 6
 # (reshape_migration, new chunk): map 0 gets the new chunk, map 1 keeps the old

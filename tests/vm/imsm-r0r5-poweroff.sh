@@ -1,5 +1,5 @@
 # summary: IMSM RAID0 on 2 disks migrated to RAID5 on 3 (--grow --level=5 with a spare in the container) cut by a power-off mid-reshape; after reboot the reshape resumes from the on-disk checkpoint, ends as raid5 over 3 members at the same 128 MiB, migration record cleared, data intact
-# rig: disks=4 disk_size=256M boots=2 timeout=900
+# rig: disks=4 disk_size=256M boots=2 timeout=900 suite=no
 # mdadm 4.2 takes an IMSM RAID0 to RAID5 only with a spare in the container (it becomes the
 # parity member) and only with the left-asymmetric layout (imsm_analyze_change), which
 # Grow.c does not pass unless asked (the new layout stays unset), so the layout is given. It sends update 6 (reshape_migration): map 0 becomes raid5 over 3

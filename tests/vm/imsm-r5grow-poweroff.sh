@@ -1,5 +1,5 @@
 # summary: IMSM RAID5 grown 3 -> 4 disks cut by a power-off mid-reshape; after reboot the reshape resumes from the on-disk checkpoint, finishes at 4 members and 192 MiB, migration record cleared, data intact
-# rig: disks=5 disk_size=256M boots=2 timeout=900
+# rig: disks=5 disk_size=256M boots=2 timeout=900 suite=no
 # mdadm 4.2 grows an IMSM RAID5 through the container (`--grow --raid-devices=4` after a
 # disk joined it); its reshape helper moves the data one migration unit at a time (2048
 # sectors per member), writes the unit reached to the migration record on the first two

@@ -1,5 +1,5 @@
 # summary: IMSM RAID10 (4 disks) -> RAID0 (2) and RAID1 (2 disks) -> RAID0 (1) takeovers (--grow --level=0), power cut right after mdadm returns; after reboot each volume is wholly raid0 on disk and in the kernel, nothing migrating, the dropped disks claim no slot, data intact
-# rig: disks=7 disk_size=256M boots=2 timeout=900
+# rig: disks=7 disk_size=256M boots=2 timeout=900 suite=no
 # A takeover is instant: no data moves. mdadm 4.2 fails the mirror halves in md (mdmon
 # records them failed), takes the array over to raid0 in md, and sends update 7 (takeover,
 # RAID10 -> RAID0; a 2-disk RAID1 is raw level 1, the same path): map 0 becomes raid0 over
