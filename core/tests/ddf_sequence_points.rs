@@ -130,9 +130,9 @@ struct Seen {
     /// A VD the sync creates is listed with a member whose copy (still the old one) holds no
     /// record of it yet: no write order avoids this (docs/ddf.md, "Member lists under a cut").
     half_created: bool,
-    /// A copy that loads holds the record of a VD the winning VD table no longer has (a
-    /// delete half written); our loader drops it.
-    orphan: bool,
+    /// A VD the sync deletes is listed by a member whose copy (already the new one) holds
+    /// no record of it: the VD may not start, which is what its deletion asked for.
+    half_deleted: bool,
 }
 
 /// The checks of one point (see the module documentation); `Err` says what broke.
@@ -142,13 +142,19 @@ fn check_point(
     after: &BTreeMap<Guid, Members>,
     names: &BTreeMap<Guid, String>,
 ) -> Result<Seen, String> {
-    let mut seen = Seen {
-        half_created: false,
-        orphan: c
-            .findings
-            .iter()
-            .any(|f| f.kind == FindingKind::OrphanVdConfig),
-    };
+    let mut seen = Seen::default();
+    // mdadm 4.2 takes the VD table from the newest header and each VD's record from any
+    // disk; a record whose VD that table lacks is left with no subarray number (an
+    // uninitialised index) and its assembly crashes (docs/ddf.md, "Deleting a VD").
+    if c.findings
+        .iter()
+        .any(|f| f.kind == FindingKind::OrphanVdConfig)
+    {
+        return Err(
+            "a copy holds the record of a VD the newest VD table lacks (mdadm 4.2 crashes)"
+                .to_string(),
+        );
+    }
     let now = members_of(c);
     let name = |g: &Guid| names.get(g).cloned().unwrap_or_else(|| format!("{g:02x?}"));
     let all: BTreeSet<&Guid> = before
@@ -187,6 +193,12 @@ fn check_point(
                     up.push(false);
                     continue;
                 }
+                if !own && !after.contains_key(g) {
+                    // A member already written by the sync that deletes the VD.
+                    seen.half_deleted = true;
+                    up.push(false);
+                    continue;
+                }
                 if !own {
                     return Err(format!(
                         "{}: disk {} (refnum {:08x}, PD state {state:?}) is listed as a member \
@@ -218,7 +230,8 @@ fn check_point(
             }
             starts &= bvd_starts(b.fixed.prl, &up);
         }
-        if !starts {
+        // A VD the sync deletes need not start any more.
+        if !starts && after.contains_key(g) {
             return Err(format!(
                 "{}: the members that assemble cannot start it",
                 name(g)
@@ -243,7 +256,7 @@ struct Points {
     cross: usize,
     torn: usize,
     half_created: usize,
-    orphan: usize,
+    half_deleted: usize,
 }
 
 impl Points {
@@ -625,7 +638,7 @@ impl Rig {
         };
         let count = |points: &mut Points, seen: Seen| {
             points.half_created += usize::from(seen.half_created);
-            points.orphan += usize::from(seen.orphan);
+            points.half_deleted += usize::from(seen.half_deleted);
         };
 
         let waves: BTreeSet<u8> = chains.iter().map(|c| c.wave).collect();
@@ -760,13 +773,13 @@ impl Rig {
         for (label, p) in &self.report {
             eprintln!(
                 "{test}: {label}: {} points ({} in order, {} members apart, {} torn); \
-                 {} with the new VD half written, {} with an orphan record",
+                 {} with the new VD half written, {} with a deleted VD half written",
                 p.total(),
                 p.serial,
                 p.cross,
                 p.torn,
                 p.half_created,
-                p.orphan
+                p.half_deleted
             );
         }
     }
@@ -818,7 +831,9 @@ fn two_volumes_create_and_delete_at_every_point() {
     rig.sync("r3 created on disks 1 and 2");
     assert_eq!(rig.on_disk().get("r3"), Some(&vec![1, 2]));
     rig.delete("r2");
-    rig.sync("r2 deleted");
+    rig.sync("r2's records dropped, its VD entry kept");
+    rig.sync("r2's VD entry cleared");
+    rig.nothing_to_sync("r2 deleted");
     let now = rig.on_disk();
     assert_eq!(now.keys().collect::<Vec<_>>(), ["r1", "r3"]);
     assert_eq!(now["r1"], [0, 1]);
@@ -877,7 +892,9 @@ fn four_volumes_create_and_delete_at_every_point() {
     rig.sync("r1c created on disks 3 and 4");
     assert_eq!(rig.on_disk().get("r1c"), Some(&vec![3, 4]));
     rig.delete("r1a");
-    rig.sync("r1a deleted");
+    rig.sync("r1a's records dropped, its VD entry kept");
+    rig.sync("r1a's VD entry cleared");
+    rig.nothing_to_sync("r1a deleted");
     let now = rig.on_disk();
     assert_eq!(now.keys().collect::<Vec<_>>(), ["r10", "r1b", "r1c", "r5"]);
     assert_eq!(now["r10"], [0, 1, 2, 3]);

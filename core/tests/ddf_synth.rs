@@ -622,12 +622,24 @@ fn virt_updates_add_and_delete() {
     let p = ctx.prepare(&virt_update(old, 0x02, 128)).unwrap();
     assert!(matches!(p, PreparedUpdate::VirtDelete { .. }));
     assert!(c.process_update(p, 3).changed);
-    assert_eq!(c.vd_guid(0), None);
     assert!(c.volumes.is_empty() && c.bvds.is_empty());
     assert!(c
         .disks
         .iter()
         .all(|d| d.slots.iter().all(|s| *s == ConfigSlot::Empty)));
+    // Its entry stays until a sync without the records was written (docs/ddf.md,
+    // "Deleting a VD"): not before, and not when that sync was not written.
+    assert_eq!(c.vd_guid(0), Some(old));
+    assert!(!c.finish_deletions());
+    c.deletions_laid_out();
+    c.deletions_unwritten();
+    assert!(!c.finish_deletions());
+    assert_eq!(c.vd_guid(0), Some(old));
+    c.deletions_laid_out();
+    assert!(c.finish_deletions());
+    assert_eq!(c.vd_guid(0), None);
+    assert!(c.updates_pending);
+    assert!(c.deleting.is_empty());
     assert_eq!(
         c.virt.populated_vdes.get(),
         2,

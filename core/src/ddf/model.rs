@@ -777,6 +777,11 @@ pub struct Container {
     pub disks: Vec<Disk, MAX_DISKS>,
     /// Something changed since the last write (the header sequence was bumped once for it).
     pub updates_pending: bool,
+    /// VDs deleted whose entries are still in the VD table: the sync that drops their
+    /// records keeps the entry, and the entry is cleared by a later sync once that one was
+    /// written (`true`: laid out; a sync not written sets it back). mdadm 4.2 crashes on a
+    /// record whose VD the newest header's table lacks (docs/ddf.md, "Deleting a VD").
+    pub deleting: Vec<(Guid, bool), MAX_VOLUMES>,
     pub findings: Vec<Finding, MAX_FINDINGS>,
     /// Findings that did not fit in `findings`.
     pub findings_lost: u16,
@@ -802,6 +807,7 @@ impl Container {
             bvds: Vec::new(),
             disks: Vec::new(),
             updates_pending: false,
+            deleting: Vec::new(),
             findings: Vec::new(),
             findings_lost: 0,
         }
@@ -816,6 +822,7 @@ impl Container {
         self.findings.clear();
         self.findings_lost = 0;
         self.updates_pending = false;
+        self.deleting.clear();
     }
 
     pub(crate) fn note(

@@ -424,12 +424,10 @@ impl Container {
                         }
                     }
                 }
-                // Upstream clears only the GUID; the other bytes of an unused entry are
-                // invisible to mdadm, so the entry is wiped whole. The populated count is left
-                // as upstream leaves it: `mdadm --examine` prints it (docs/ddf.md, "Deleted VD
-                // entries").
-                if let Some(e) = self.vds.iter_mut().find(|e| e.guid == guid) {
-                    e.as_mut_bytes().fill(0xFF);
+                // The entry stays until the records' removal is on disk (docs/ddf.md,
+                // "Deleting a VD"); with no room to remember it, it goes now, as upstream.
+                if self.deleting.push((guid, false)).is_err() {
+                    self.clear_vd_entry(&guid);
                 }
                 self.mark_pending();
                 out.changed = true;
@@ -693,5 +691,48 @@ impl core::fmt::Display for UpdateError {
             }
             UpdateError::Capacity { what } => write!(f, "{what:?} capacity exceeded"),
         }
+    }
+}
+
+/// Deleting a VD in two syncs (docs/ddf.md, "Deleting a VD").
+impl Container {
+    /// Upstream clears only the GUID; the other bytes of an unused entry are invisible to
+    /// mdadm, so the entry is wiped whole. The populated count is left as upstream leaves
+    /// it: `mdadm --examine` prints it (docs/ddf.md, "Deleted VD entries").
+    fn clear_vd_entry(&mut self, guid: &Guid) {
+        if let Some(e) = self.vds.iter_mut().find(|e| &e.guid == guid) {
+            e.as_mut_bytes().fill(0xFF);
+        }
+    }
+
+    /// A sync was laid out: the deletions pending in it have their records dropped.
+    pub fn deletions_laid_out(&mut self) {
+        for d in self.deleting.iter_mut() {
+            d.1 = true;
+        }
+    }
+
+    /// The last sync was not written: the records it dropped may still be on the disks.
+    pub fn deletions_unwritten(&mut self) {
+        for d in self.deleting.iter_mut() {
+            d.1 = false;
+        }
+    }
+
+    /// Clears the entries of deleted VDs whose records are off the disks, as a change of its
+    /// own for the next sync. Returns whether any was cleared.
+    pub fn finish_deletions(&mut self) -> bool {
+        let mut any = false;
+        for i in 0..self.deleting.len() {
+            if let Some(&(guid, true)) = self.deleting.get(i) {
+                self.clear_vd_entry(&guid);
+                any = true;
+            }
+        }
+        self.deleting.retain(|d| !d.1);
+        if any {
+            self.mark_pending();
+        }
+        any
     }
 }

@@ -284,6 +284,7 @@ impl ContainerMetadata for DdfMetadata {
         writes: &mut Vec<DiskWrite, MAX_DISK_WRITES>,
     ) -> Result<bool, SyncError> {
         writes.clear();
+        self.container.finish_deletions();
         if !self.container.updates_pending {
             return Ok(false);
         }
@@ -311,6 +312,8 @@ impl ContainerMetadata for DdfMetadata {
             // Nothing was written: keep the changes pending so the next pass tries again
             // (without a second sequence bump, which `mark_pending` would do).
             self.container.updates_pending = true;
+        } else {
+            self.container.deletions_laid_out();
         }
         result.map(|()| true)
     }
@@ -321,6 +324,7 @@ impl ContainerMetadata for DdfMetadata {
 
     fn mark_unwritten(&mut self) {
         self.container.updates_pending = true;
+        self.container.deletions_unwritten();
     }
 
     type Snapshot = Container;
@@ -399,6 +403,7 @@ fn copy_container(dst: &mut Container, src: &Container) {
         bvds,
         disks,
         updates_pending,
+        deleting,
         findings,
         findings_lost,
     } = src;
@@ -413,6 +418,8 @@ fn copy_container(dst: &mut Container, src: &Container) {
     let _ = dst.pds.extend_from_slice(pds);
     dst.vds.clear();
     let _ = dst.vds.extend_from_slice(vds);
+    dst.deleting.clear();
+    let _ = dst.deleting.extend_from_slice(deleting);
     dst.volumes.clear();
     let _ = dst.volumes.extend_from_slice(volumes);
     dst.findings.clear();

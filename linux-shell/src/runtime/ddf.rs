@@ -137,6 +137,7 @@ fn zero_valid_container(c: &Container) {
         bvds,
         disks,
         updates_pending,
+        deleting,
         findings,
         findings_lost,
     } = c;
@@ -148,6 +149,7 @@ fn zero_valid_container(c: &Container) {
     empty_vec(volumes);
     empty_vec(bvds);
     empty_vec(disks);
+    empty_vec(deleting);
     empty_vec(findings);
 }
 

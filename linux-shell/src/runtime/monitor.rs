@@ -266,7 +266,11 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
                         self.meta.process_update(update, &mut records);
                     }
                     self.reply(FromMonitor::Handled(batch));
-                    // A failed write stays pending; the next pass writes it again.
+                    // A failed write stays pending; the next pass writes it again. A second
+                    // sync writes what the first one made ready, a deleted DDF VD's entry
+                    // once its records are off the disks (docs/ddf.md, "Deleting a VD"),
+                    // before mdadm's ping barrier returns; otherwise it has nothing to do.
+                    let _ = self.sync_metadata();
                     let _ = self.sync_metadata();
                 }
                 ToMonitor::Disk(mut disk) => {
