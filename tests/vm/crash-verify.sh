@@ -1,5 +1,5 @@
 # summary: assembles crash points that `cargo xtask crash --verify` exported with real mdadm, one after another, and reports which volumes started, for comparison with our loader
-# rig: disks=1 disk_size=1M timeout=900 suite=no
+# rig: disks=1 disk_size=1M timeout=1800 suite=no
 # Disk 1 holds the points end to end, four member images each (only their metadata
 # tails written: IMSM's and DDF's metadata sit in the last 32 MiB). The members are
 # dm-linear slices named as in the recording (dm-2..dm-5, the names IMSM used as serials
