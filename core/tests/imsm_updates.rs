@@ -229,7 +229,8 @@ fn rename_kill_size_and_policy_updates_apply() {
     let mut spec = two_disk_raid1();
     spec.vols.push({
         let mut v = raid1_vol("vol1", 0);
-        v.map0.pba = 70000;
+        // Past vol0 grown to 100 000 sectors below (102 048 per member).
+        v.map0.pba = 110_000;
         v
     });
     let mut c = container(&spec, &["MDRS0001", "MDRS0002"]);
@@ -264,6 +265,21 @@ fn rename_kill_size_and_policy_updates_apply() {
     c.process_update(p, &[]).unwrap();
     assert_eq!(c.mpb.volumes[1].dev.rwh_policy, 3);
 
+    // A size the members cannot hold is refused before mdadm is acked (issue 14): far
+    // beyond the disks, and into the second volume that follows on the same disks.
+    let total = c.mpb.disks[0].total_blocks();
+    for too_big in [total * 4, c.mpb.volumes[1].map0.raw.pba_of_lba0() + 8192] {
+        assert!(
+            matches!(
+                prepare_update(
+                    &c,
+                    &words(&[kind::SIZE_CHANGE, 0, too_big as u32, (too_big >> 32) as u32])
+                ),
+                Err(UpdateError::NotApplicable(_))
+            ),
+            "size {too_big} of disks of {total} sectors"
+        );
+    }
     let p = prepare_update(&c, &words(&[kind::SIZE_CHANGE, 0, 100_000, 0])).unwrap();
     c.process_update(p, &[]).unwrap();
     let v = &c.mpb.volumes[0];

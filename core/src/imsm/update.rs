@@ -504,6 +504,9 @@ pub fn decode_dev_t(v: u32) -> (u32, u32) {
 /// (read-only), resolving choices the monitor must not make.
 pub fn prepare_update(snapshot: &Container, payload: &[u8]) -> Result<PreparedUpdate, UpdateError> {
     let update = decode(payload)?;
+    if let Update::SizeChange { subdev, new_size } = &update {
+        check_size_fits(snapshot, *subdev, *new_size)?;
+    }
     let mut chosen_disk = None;
     if let Update::ReshapeMigration(r) = &update {
         let vol = snapshot
@@ -522,6 +525,47 @@ pub fn prepare_update(snapshot: &Container, payload: &[u8]) -> Result<PreparedUp
         update,
         chosen_disk,
     })
+}
+
+/// A size change must fit every member of the volume: its new per-member extent (as
+/// applied: size over data members, plus 2048) may neither reach the metadata's reserved
+/// tail of any member disk nor run into a volume placed after it on a shared disk. Refused
+/// here, before mdadm is acked, rather than applied beyond the disks (docs/imsm.md,
+/// "Metadata updates").
+fn check_size_fits(c: &Container, subdev: u32, new_size: u64) -> Result<(), UpdateError> {
+    let vol = c
+        .mpb
+        .volumes
+        .get(subdev as usize)
+        .ok_or(UpdateError::NotApplicable("subdev"))?;
+    let d = vol.map0.data_members();
+    if d == 0 {
+        return Err(UpdateError::NotApplicable("no data members"));
+    }
+    let start = vol.map0.raw.pba_of_lba0();
+    let end = start.saturating_add(new_size / d + 2048);
+    let beyond = UpdateError::NotApplicable("new size beyond the members' capacity");
+    for slot in 0..vol.map0.num_members() {
+        let idx = (vol.map0.ord(slot).unwrap_or(0) & 0x00ff_ffff) as usize;
+        let Some(disk) = c.mpb.disks.get(idx) else {
+            return Err(UpdateError::NotApplicable("member not in the disk table"));
+        };
+        if end.saturating_add(MPB_SECTOR_CNT) > disk.total_blocks() {
+            return Err(beyond);
+        }
+        for (j, other) in c.mpb.volumes.iter().enumerate() {
+            if j == subdev as usize {
+                continue;
+            }
+            let shares = (0..other.map0.num_members())
+                .any(|s| (other.map0.ord(s).unwrap_or(0) & 0x00ff_ffff) as usize == idx);
+            let o = other.map0.raw.pba_of_lba0();
+            if shares && o >= start && end > o {
+                return Err(beyond);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// First pristine spare with room for `vol`'s per-member footprint (0→5 reshape).
