@@ -21,7 +21,8 @@ wait_clean /dev/md/r1 /dev/md/r2
 # A live volume cannot be renamed (mdadm's rule, not mdmon's): nothing changes on disk.
 mdadm --update-subarray=0 --update=name --name=newname /dev/md/imsm0 > /tmp/active.log 2>&1
 expect_eq "rename of the active r1: exit status" "$?" 2
-expect_match "rename of the active r1" "$(cat /tmp/active.log)" "Unable to update name of active subarray"
+# (4.2: "Unable to update name of active subarray"; 4.6: "... is active, cannot update name")
+expect_match "rename of the active r1" "$(cat /tmp/active.log)" "Unable to update name of active subarray|is active, cannot update name"
 expect_eq "r1 keeps its name" "$(vol_field $A r1 'Subarray')" 0
 
 run mdadm --stop /dev/md/r2

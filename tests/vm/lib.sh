@@ -621,3 +621,7 @@ sysrq_cut() {
 	run rig-probe churn-verify $L $(for md in $mds; do echo /dev/$md; done) --blocks 256
 	log "ok: $((RIG_BOOTS - 1)) power cuts inside $FMT dirty/clean churn on dm-delay members"
 }
+
+# mdadm_minor: the minor version of the mdadm in the guest (2 for Debian's 4.2, 3-6 for the
+# upstream clients of `cargo xtask vm --client`), for checks of behaviour that changed.
+mdadm_minor() { mdadm --version 2>&1 | sed -n 's/.*v4\.\([0-9]*\).*/\1/p' | head -1; }
