@@ -11,11 +11,6 @@
 # mdadm-grow-continue@). A raid0-only container has no mdmon: the grow starts it, and so
 # does the assembly of the migrating volume.
 A=$(disk 1) B=$(disk 2) C=$(disk 3) E=$(disk 4)
-mig_rec_zero() {
-	local n=$(($(blockdev --getsize64 $1) / 512))
-	[ -z "$(dd if=$1 bs=512 skip=$((n - 1)) count=1 iflag=direct 2>/dev/null | od -An -v -tx1 | tr -d ' 0\n')" ]
-}
-kernel_done() { md_attr $1 sync_completed | awk '{ print ($1 ~ /^[0-9]+$/) ? $1 : 0 }'; }
 if [ "$RIG_BOOT" = 1 ]; then
 	run mdadm --create /dev/md/imsm0 -e imsm -n 2 $A $B --run
 	run mdadm --create /dev/md/r0 -l 0 -n 2 --size=64M $A $B --run
@@ -33,47 +28,11 @@ if [ "$RIG_BOOT" = 1 ]; then
 	expect_eq "level during the migration (new <-- old)" "$(vol_field $A r0 'RAID Level')" "5 <-- 0"
 	expect_eq "members during the migration (new <-- old)" "$(vol_field $A r0 Members)" "3 <-- 2"
 	log "kernel: $(md_attr $R0 level), raid_disks $(md_attr $R0 raid_disks), layout $(md_attr $R0 layout), $(md_attr $R0 sync_action)"
-	wait_for 180 "a reshape checkpoint of 5 units or more on disk" sh -c "[ \"\$(. /rig/lib.sh; vol_field $A r0 Checkpoint | cut -d' ' -f1)\" -ge 5 ] 2>/dev/null"
-	CKPT=$(vol_field $A r0 Checkpoint | cut -d' ' -f1)
-	UNIT=$(examine_field $A 'Current Unit')
-	DEPTH=$(examine_field $A 'Dest. Depth Per Unit')
-	DONE=$(kernel_done $R0)
-	log "on disk: volume checkpoint $CKPT, migration record unit $UNIT (depth $DEPTH per member); kernel at $(md_attr $R0 sync_completed), reshape_position $(md_attr $R0 reshape_position)"
-	[ "$((UNIT * DEPTH))" -le "$DONE" ] || fail "the migration record (unit $UNIT x $DEPTH) is ahead of the kernel ($DONE)"
-	[ "$((CKPT * DEPTH))" -le "$DONE" ] || fail "the volume checkpoint ($CKPT x $DEPTH) is ahead of the kernel ($DONE)"
-	power_off_now
+	reshape_cut $A r0 $R0
 fi
 
-expect_eq "migration survived the power-off" "$(vol_field $A r0 'Migrate State')" "general migration"
 expect_eq "level on disk after the power-off" "$(vol_field $A r0 'RAID Level')" "5 <-- 0"
-UNIT=$(examine_field $A 'Current Unit')
-BPU=$(examine_field $A 'Blocks Per Unit')
-DEPTH=$(examine_field $A 'Dest. Depth Per Unit')
-CKPT=$(vol_field $A r0 Checkpoint | cut -d' ' -f1)
-expect_match "migration record unit" "$UNIT" "^[1-9][0-9]*$"
-# "Contains Data": the cut fell while the unit being moved was in the copy area (mdadm
-# backs up each unit there when source and destination overlap); assembly restores it and
-# resumes after it, one unit further.
-STATUS=$(examine_field $A Status)
-case "$STATUS" in
-Normal) RESUME=$((UNIT * BPU)) ;;
-"Contains Data") RESUME=$(((UNIT + 1) * BPU)) ;;
-*) fail "migration record status '$STATUS'" ;;
-esac
-log "on disk: volume checkpoint $CKPT, migration record unit $UNIT ($STATUS) of $(examine_field $A 'Total Number of Units') ($BPU sectors of the array, $DEPTH per member)"
-echo 1000 > /proc/sys/dev/raid/speed_limit_min
-echo 1000 > /proc/sys/dev/raid/speed_limit_max
-run mdadm --assemble --scan
-wait_for 60 "reshape resumed" sh -c "grep -q reshape /proc/mdstat"
-R=$(grep -E '^md[0-9]+ : active raid[45] ' /proc/mdstat | cut -d' ' -f1)
-[ -n "$R" ] || fail "the volume is not running as raid4/5 for the reshape"
-C_MD=$(grep -E '^md[0-9]+ : inactive .*' /proc/mdstat | cut -d' ' -f1)
-wait_for 20 "mdmon running for $C_MD" mdmon_alive $C_MD
-POS=$(md_attr $R reshape_position)
-DONE=$(kernel_done $R)
-log "kernel resumed: $(md_attr $R level), reshape_position $POS, sync_completed $(md_attr $R sync_completed)"
-[ "$POS" -ge "$RESUME" ] 2>/dev/null || fail "reshape_position $POS is behind the migration record ($RESUME: unit $UNIT x $BPU, $STATUS)"
-[ "$DONE" -ge $(((UNIT - 1) * DEPTH)) ] 2>/dev/null || fail "reshape restarted near 0 ($DONE), not from unit $UNIT"
+reshape_resume $A r0 'raid[45]'
 fast_sync
 wait_for 400 "reshape finished and recorded" sh -c "! grep -q reshape /proc/mdstat && [ \"\$(. /rig/lib.sh; vol_field $A r0 'Migrate State')\" = idle ]"
 expect_eq "md level" "$(md_attr $R level)" raid5

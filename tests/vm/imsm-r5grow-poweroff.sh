@@ -11,12 +11,6 @@
 # kernel is done.
 A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4) E=$(disk 5)
 # mig_rec_zero DISK: the migration record (last sector) holds only zeros.
-mig_rec_zero() {
-	local n=$(($(blockdev --getsize64 $1) / 512))
-	[ -z "$(dd if=$1 bs=512 skip=$((n - 1)) count=1 iflag=direct 2>/dev/null | od -An -v -tx1 | tr -d ' 0\n')" ]
-}
-# sectors per member the kernel has reshaped ("N / M" in sync_completed; 0 when idle)
-kernel_done() { md_attr $1 sync_completed | awk '{ print ($1 ~ /^[0-9]+$/) ? $1 : 0 }'; }
 if [ "$RIG_BOOT" = 1 ]; then
 	fast_sync
 	run mdadm --create /dev/md/imsm0 -e imsm -n 3 $A $B $C --run
@@ -34,51 +28,12 @@ if [ "$RIG_BOOT" = 1 ]; then
 	run mdadm --grow /dev/md/imsm0 --raid-devices=4
 	wait_for 60 "general migration recorded on disk" sh -c "[ \"\$(. /rig/lib.sh; vol_field $A r5 'Migrate State')\" = 'general migration' ]"
 	expect_eq "members during the reshape (new <-- old)" "$(vol_field $A r5 Members)" "4 <-- 3"
-	wait_for 180 "a reshape checkpoint of 5 units or more on disk" sh -c "[ \"\$(. /rig/lib.sh; vol_field $A r5 Checkpoint | cut -d' ' -f1)\" -ge 5 ] 2>/dev/null"
-	# Disk first, then the kernel: the kernel only moves forward, so a checkpoint on disk
-	# beyond what the kernel reports would be a checkpoint ahead of the data.
-	CKPT=$(vol_field $A r5 Checkpoint | cut -d' ' -f1)
-	UNIT=$(examine_field $A 'Current Unit')
-	DEPTH=$(examine_field $A 'Dest. Depth Per Unit')
-	DONE=$(kernel_done $R5)
-	log "on disk: volume checkpoint $CKPT, migration record unit $UNIT (depth $DEPTH per member); kernel at $(md_attr $R5 sync_completed), reshape_position $(md_attr $R5 reshape_position)"
-	[ "$((UNIT * DEPTH))" -le "$DONE" ] || fail "the migration record (unit $UNIT x $DEPTH) is ahead of the kernel ($DONE)"
-	[ "$((CKPT * DEPTH))" -le "$DONE" ] || fail "the volume checkpoint ($CKPT x $DEPTH) is ahead of the kernel ($DONE)"
-	power_off_now
+	reshape_cut $A r5 $R5
 fi
 
 # second boot: the migration is on disk; assembling resumes it from the checkpoint
-expect_eq "migration survived the power-off" "$(vol_field $A r5 'Migrate State')" "general migration"
-UNIT=$(examine_field $A 'Current Unit')
-BPU=$(examine_field $A 'Blocks Per Unit')
-DEPTH=$(examine_field $A 'Dest. Depth Per Unit')
-CKPT=$(vol_field $A r5 Checkpoint | cut -d' ' -f1)
-expect_match "migration record unit" "$UNIT" "^[1-9][0-9]*$"
-# "Contains Data": the cut fell while the unit being moved was in the copy area (mdadm
-# backs up each unit there when source and destination overlap); assembly restores it and
-# resumes after it, one unit further.
-STATUS=$(examine_field $A Status)
-case "$STATUS" in
-Normal) RESUME=$((UNIT * BPU)) ;;
-"Contains Data") RESUME=$(((UNIT + 1) * BPU)) ;;
-*) fail "migration record status '$STATUS'" ;;
-esac
-log "on disk: volume checkpoint $CKPT, migration record unit $UNIT ($STATUS) of $(examine_field $A 'Total Number of Units') ($BPU sectors of the array, $DEPTH per member)"
-# Throttle before assembly: a reshape restarted from 0 could not get near the checkpoint
-# in the moment before we look; a resumed one starts there.
-echo 1000 > /proc/sys/dev/raid/speed_limit_min
-echo 1000 > /proc/sys/dev/raid/speed_limit_max
-run mdadm --assemble --scan
-wait_for 60 "reshape resumed" sh -c "grep -q reshape /proc/mdstat"
-R5=$(grep -E '^md[0-9]+ : active raid5 ' /proc/mdstat | cut -d' ' -f1)
-[ -n "$R5" ] || fail "the volume is not running as raid5"
-C_MD=$(grep -E '^md[0-9]+ : inactive .*' /proc/mdstat | cut -d' ' -f1)
-wait_for 20 "mdmon running for $C_MD" mdmon_alive $C_MD
-POS=$(md_attr $R5 reshape_position)
-DONE=$(kernel_done $R5)
-log "kernel resumed: reshape_position $POS, sync_completed $(md_attr $R5 sync_completed)"
-[ "$POS" -ge "$RESUME" ] 2>/dev/null || fail "reshape_position $POS is behind the migration record ($RESUME: unit $UNIT x $BPU, $STATUS)"
-[ "$DONE" -ge $(((UNIT - 1) * DEPTH)) ] 2>/dev/null || fail "reshape restarted near 0 ($DONE), not from unit $UNIT"
+reshape_resume $A r5 raid5
+R5=$R
 fast_sync
 wait_for 400 "reshape finished and recorded" sh -c "! grep -q reshape /proc/mdstat && [ \"\$(. /rig/lib.sh; vol_field $A r5 'Migrate State')\" = idle ]"
 expect_eq "level" "$(md_attr $R5 level)" raid5

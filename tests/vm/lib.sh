@@ -625,3 +625,67 @@ sysrq_cut() {
 # mdadm_minor: the minor version of the mdadm in the guest (2 for Debian's 4.2, 3-6 for the
 # upstream clients of `cargo xtask vm --client`), for checks of behaviour that changed.
 mdadm_minor() { mdadm --version 2>&1 | sed -n 's/.*v4\.\([0-9]*\).*/\1/p' | head -1; }
+
+# --- IMSM reshapes cut by a power-off (imsm-r5grow-, imsm-r0r5-, imsm-chunk-poweroff.sh) ---
+# mig_rec_zero DISK: the migration record (the disk's last sector) is cleared.
+mig_rec_zero() {
+	local n=$(($(blockdev --getsize64 $1) / 512))
+	[ -z "$(dd if=$1 bs=512 skip=$((n - 1)) count=1 iflag=direct 2>/dev/null | od -An -v -tx1 | tr -d ' 0\n')" ]
+}
+# kernel_done MD: sectors per member the kernel has reshaped ("N / M" in sync_completed; 0
+# when idle).
+kernel_done() { md_attr $1 sync_completed | awk '{ print ($1 ~ /^[0-9]+$/) ? $1 : 0 }'; }
+# reshape_cut DISK VOL MD: once DISK records a checkpoint of 5 units or more for VOL,
+# checks that neither the migration record nor the checkpoint is ahead of the kernel (disk
+# first, then the kernel: the kernel only moves forward, so a checkpoint on disk beyond
+# what it reports would be a checkpoint ahead of the data), then cuts the power.
+reshape_cut() {
+	local A=$1 V=$2 M=$3 CKPT UNIT DEPTH DONE
+	wait_for 180 "a reshape checkpoint of 5 units or more on disk" sh -c "[ \"\$(. /rig/lib.sh; vol_field $A $V Checkpoint | cut -d' ' -f1)\" -ge 5 ] 2>/dev/null"
+	CKPT=$(vol_field $A $V Checkpoint | cut -d' ' -f1)
+	UNIT=$(examine_field $A 'Current Unit')
+	DEPTH=$(examine_field $A 'Dest. Depth Per Unit')
+	DONE=$(kernel_done $M)
+	log "on disk: volume checkpoint $CKPT, migration record unit $UNIT (depth $DEPTH per member); kernel at $(md_attr $M sync_completed), reshape_position $(md_attr $M reshape_position)"
+	[ "$((UNIT * DEPTH))" -le "$DONE" ] || fail "the migration record (unit $UNIT x $DEPTH) is ahead of the kernel ($DONE)"
+	[ "$((CKPT * DEPTH))" -le "$DONE" ] || fail "the volume checkpoint ($CKPT x $DEPTH) is ahead of the kernel ($DONE)"
+	power_off_now
+}
+# reshape_resume DISK VOL LEVELS: the boot after reshape_cut. The migration must still be
+# on DISK; the assembly (which forks mdadm's `--grow --continue`) must resume it from the
+# migration record, not from 0. LEVELS is the md level pattern the volume runs as during
+# the reshape (`raid5`, `raid[45]`). Sets R to the volume's md name.
+reshape_resume() {
+	local A=$1 V=$2 UNIT BPU DEPTH CKPT STATUS RESUME C_MD POS DONE
+	expect_eq "migration survived the power-off" "$(vol_field $A $V 'Migrate State')" "general migration"
+	UNIT=$(examine_field $A 'Current Unit')
+	BPU=$(examine_field $A 'Blocks Per Unit')
+	DEPTH=$(examine_field $A 'Dest. Depth Per Unit')
+	CKPT=$(vol_field $A $V Checkpoint | cut -d' ' -f1)
+	expect_match "migration record unit" "$UNIT" "^[1-9][0-9]*$"
+	# "Contains Data": the cut fell while the unit being moved was in the copy area (mdadm
+	# backs up each unit there when source and destination overlap); assembly restores it
+	# and resumes after it, one unit further.
+	STATUS=$(examine_field $A Status)
+	case "$STATUS" in
+	Normal) RESUME=$((UNIT * BPU)) ;;
+	"Contains Data") RESUME=$(((UNIT + 1) * BPU)) ;;
+	*) fail "migration record status '$STATUS'" ;;
+	esac
+	log "on disk: volume checkpoint $CKPT, migration record unit $UNIT ($STATUS) of $(examine_field $A 'Total Number of Units') ($BPU sectors of the array, $DEPTH per member)"
+	# Throttle before assembly: a reshape restarted from 0 could not get near the
+	# checkpoint in the moment before we look; a resumed one starts there.
+	echo 1000 > /proc/sys/dev/raid/speed_limit_min
+	echo 1000 > /proc/sys/dev/raid/speed_limit_max
+	run mdadm --assemble --scan
+	wait_for 60 "reshape resumed" sh -c "grep -q reshape /proc/mdstat"
+	R=$(grep -E "^md[0-9]+ : active $3 " /proc/mdstat | cut -d' ' -f1)
+	[ -n "$R" ] || fail "the volume is not running as $3 for the reshape"
+	C_MD=$(grep -E '^md[0-9]+ : inactive .*' /proc/mdstat | cut -d' ' -f1)
+	wait_for 20 "mdmon running for $C_MD" mdmon_alive $C_MD
+	POS=$(md_attr $R reshape_position)
+	DONE=$(kernel_done $R)
+	log "kernel resumed: $(md_attr $R level), reshape_position $POS, sync_completed $(md_attr $R sync_completed), chunk $(md_attr $R chunk_size)"
+	[ "$POS" -ge "$RESUME" ] 2>/dev/null || fail "reshape_position $POS is behind the migration record ($RESUME: unit $UNIT x $BPU, $STATUS)"
+	[ "$DONE" -ge $(((UNIT - 1) * DEPTH)) ] 2>/dev/null || fail "reshape restarted near 0 ($DONE), not from unit $UNIT"
+}
