@@ -270,17 +270,34 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
             .iter()
             .filter(|s| s.in_suite() && !s.original_skip)
         {
-            let r = rig::run_scenario(&ws, &image, s, &opts)?;
+            let mut r = rig::run_scenario(&ws, &image, s, &opts)?;
             // `original=fails`: the original's known defect must show (see ScenarioSpec).
-            let ok = r.ok != s.original_fails;
+            let mut ok = r.ok != s.original_fails;
+            let mut retried = String::new();
             if !ok {
                 // The console holds the FAIL line and the state dump; show it in CI's log.
                 println!("{}", r.console);
+                if !s.original_fails {
+                    // The original is the reference these runs compare against, not the
+                    // product under test, and its timing races (write-ordering waiting 30 s
+                    // for a clean mark, a rebuild checkpoint) show on a loaded machine. One
+                    // second run, reported; a scenario the original fails twice is red.
+                    retried = format!(
+                        ", passed on a second run (first: {})",
+                        first_fail_line(&r.console)
+                    );
+                    r = rig::run_scenario(&ws, &image, s, &opts)?;
+                    ok = r.ok;
+                    if !ok {
+                        println!("{}", r.console);
+                        retried = ", failed twice".into();
+                    }
+                }
             }
             let note = match (s.original_fails, r.ok) {
                 (true, false) => ", failed with the original as expected",
                 (true, true) => ", passed with the original though expected to fail",
-                _ => "",
+                _ => retried.as_str(),
             };
             println!(
                 "rig {:<28} {} ({:.1}s){note}",
@@ -291,7 +308,7 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
             let label = if s.original_fails {
                 format!("rig {} (original mdmon fails it as expected)", s.name)
             } else {
-                format!("rig {} (original mdmon)", s.name)
+                format!("rig {} (original mdmon{note})", s.name)
             };
             results.push((label, ok));
         }
@@ -414,6 +431,16 @@ fn cmd_test(args: &[String]) -> rig::Result<()> {
 
 /// The seed of the one power cut `cargo xtask test` makes per `cut=` scenario.
 const CI_CUT_SEED: u64 = 1;
+
+/// The line a failed scenario's console names its failure by (`FAIL: …`), for one-line
+/// reports; the whole console is printed beside it.
+pub fn first_fail_line(console: &str) -> String {
+    console
+        .lines()
+        .find_map(|l| l.split("FAIL: ").nth(1))
+        .map(|l| l.trim().chars().take(160).collect())
+        .unwrap_or_else(|| "no FAIL line: timeout or crash".into())
+}
 
 fn cmd_vm(args: &[String]) -> rig::Result<()> {
     if args.iter().any(|a| a == "--upstream") {

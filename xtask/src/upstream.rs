@@ -497,7 +497,25 @@ pub fn ci_step(
         // A hang costs minutes, not the 15-minute default: six times the measured boot, at
         // least 5 minutes (a loaded machine ran 10ddf-geometry in 145 s against 40 s).
         let timeout = (secs * 6).clamp(300, DEFAULT_TIMEOUT);
-        let r = run_test(&runner, name, Mdmon::Ours, timeout)?;
+        let mut r = run_test(&runner, name, Mdmon::Ours, timeout)?;
+        let mut label = format!("mdadm test {name} (our mdmon)");
+        if r.outcome != Outcome::Pass {
+            // mdadm's suite is timing-bound (sleeps, `check wait` against a resync it has
+            // just started); one second run, reported in the label, so a test that fails
+            // twice is red and a flake stays visible in the summary. Its log tail is above.
+            println!(
+                "upstream {name}: {} on the first run ({}), running it again",
+                r.outcome.word(),
+                r.dir.display()
+            );
+            let first = r.outcome.word();
+            r = run_test(&runner, name, Mdmon::Ours, timeout)?;
+            label = if r.outcome == Outcome::Pass {
+                format!("mdadm test {name} (our mdmon, passed on a second run; first: {first})")
+            } else {
+                format!("mdadm test {name} (our mdmon, failed twice)")
+            };
+        }
         println!(
             "upstream {:<36} ours {} ({:.1}s)",
             name,
@@ -508,10 +526,7 @@ pub fn ci_step(
             },
             r.secs
         );
-        results.push((
-            format!("mdadm test {name} (our mdmon)"),
-            r.outcome == Outcome::Pass,
-        ));
+        results.push((label, r.outcome == Outcome::Pass));
     }
     Ok(results)
 }
