@@ -3,6 +3,7 @@
 
 use super::{Format, Member, Own, View, Vol};
 use mdmon_core::ddf::model::{INIT_FULL, INIT_STATE_MASK, VD_NOT_CONSISTENT};
+use mdmon_core::ddf::ops::prl;
 use mdmon_core::ddf::{Container, DiskId, MemberInput, PdState, VdState};
 
 /// The loader takes each member's last 32 MiB (the shell reads no more).
@@ -58,10 +59,11 @@ type VolRow = (
     u64,
     bool,
     bool,
+    bool,
 );
 
 /// Per volume: name, in-sync members, a member being rebuilt, extent start and length,
-/// clean, startable.
+/// clean, startable, write hole (`Vol::write_hole`).
 fn volumes(c: &Container, refnums: &[Option<u32>]) -> Vec<VolRow> {
     let mut out = Vec::new();
     for vol in c.volumes.iter() {
@@ -98,9 +100,15 @@ fn volumes(c: &Container, refnums: &[Option<u32>]) -> Vec<VolRow> {
         }
         let clean =
             ve.state & VD_NOT_CONSISTENT == 0 && ve.init_state & INIT_STATE_MASK == INIT_FULL;
-        let startable = c
-            .volume_state(&vol.guid)
-            .is_some_and(|s| s != VdState::Failed);
+        let state = c.volume_state(&vol.guid);
+        // md's write-hole rule (Vol::write_hole): mdadm gives a VD that is not consistent a
+        // resync from 0, and md refuses a degraded parity array with a resync due.
+        let parity = matches!(
+            bvd.fixed.prl,
+            prl::RAID3 | prl::RAID4 | prl::RAID5 | prl::RAID6
+        );
+        let write_hole = parity && !clean && state == Some(VdState::Degraded);
+        let startable = state.is_some_and(|s| s != VdState::Failed) && !write_hole;
         out.push((
             name,
             usize::from(vcnum),
@@ -110,6 +118,7 @@ fn volumes(c: &Container, refnums: &[Option<u32>]) -> Vec<VolRow> {
             bvd.blocks(),
             clean,
             startable,
+            write_hole,
         ));
     }
     out
@@ -143,7 +152,17 @@ impl Format for Ddf {
         let volumes = volumes(&c, &self.refnums)
             .into_iter()
             .map(
-                |(name, index, insync, rebuilding, start, sectors, clean, startable)| Vol {
+                |(
+                    name,
+                    index,
+                    insync,
+                    rebuilding,
+                    start,
+                    sectors,
+                    clean,
+                    startable,
+                    write_hole,
+                )| Vol {
                     name,
                     index,
                     // A member Rebuilding on disk is rebuilt from its start: DDF keeps no
@@ -155,6 +174,7 @@ impl Format for Ddf {
                     listed: insync.clone(),
                     insync,
                     startable,
+                    write_hole,
                     rebuilding: rebuilding.map(|m| (m, 0)),
                 },
             )

@@ -258,15 +258,21 @@ impl Imsm {
                 Some(MigrType::Init | MigrType::Repair) => 0,
                 Some(_) => done.min(sectors),
             };
+            // md's write-hole rule (Vol::write_hole): mdadm sets a resync start below the
+            // end for a dirty volume outside a migration and for an init or repair one.
+            let resync_due = matches!(migr, None | Some(MigrType::Init | MigrType::Repair))
+                && clean_sectors < sectors;
+            let write_hole = level == 5 && startable && insync.len() < n && resync_due;
             volumes.push(Vol {
                 name: name_of(&vol.dev.volume),
                 index: v,
+                startable: startable && !write_hole,
+                write_hole,
                 clean_sectors,
                 start: vol.map0.raw.pba_of_lba0(),
                 sectors,
                 insync,
                 listed,
-                startable,
                 rebuilding: match migr {
                     Some(MigrType::Rebuild) => rebuilding.map(|m| (m, done)),
                     _ => None,
@@ -285,13 +291,20 @@ impl Imsm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mdmon_core::imsm::layout::{RawDev, DISK_LEN, SUPER_LEN};
     use mdmon_core::imsm::model::TailGeometry;
     use std::path::Path;
 
     /// Fixture 08-spare (tests/fixtures/README.md): sdb, sda, sdc, sdd hold the volumes,
     /// sde a spare's own record (no volumes, UUID zero), in the order info.txt lists them.
     fn fixture() -> (Imsm, Vec<Vec<u8>>) {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/imsm/08-spare");
+        fixture_named("08-spare")
+    }
+
+    fn fixture_named(name: &str) -> (Imsm, Vec<Vec<u8>>) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/imsm")
+            .join(name);
         let mut members = Vec::new();
         let mut serials = Vec::new();
         let mut images = Vec::new();
@@ -336,6 +349,80 @@ mod tests {
         let sum = word(img, at + 0x20).wrapping_add(family.wrapping_sub(old));
         img[at + 0x40..at + 0x44].copy_from_slice(&family.to_le_bytes());
         img[at + 0x20..at + 0x24].copy_from_slice(&sum.to_le_bytes());
+    }
+
+    /// Sets volume `v`'s dirty byte in member `m`'s copy, keeping its checksum right (the
+    /// checksum is a wrapping sum of the MPB's 32-bit words).
+    fn set_dirty(imsm: &Imsm, images: &mut [Vec<u8>], m: usize, v: usize, dirty: u8) {
+        let bytes = imsm.members[m].bytes;
+        let g = TailGeometry::new(bytes, 512).expect("geometry");
+        let mut buf = vec![0u8; MPB_BUF_LEN];
+        let n = gather_mpb(&images[m], bytes, 512, &mut buf).expect("mpb");
+        let mpb = Mpb::parse(&buf[..n], 512).expect("parse");
+        // In memory order: header, disk table, then each volume's record.
+        let off = SUPER_LEN
+            + DISK_LEN * mpb.disks.len()
+            + mpb.volumes[..v]
+                .iter()
+                .map(|x| x.record_len())
+                .sum::<usize>()
+            + std::mem::offset_of!(RawDev, dirty);
+        let old = buf[off];
+        let sectors = n / 512;
+        // Memory order is the anchor sector, then the extended ones, which lie before it.
+        let region_at = |mem: usize| -> usize {
+            let disk = match mem / 512 {
+                0 => g.anchor_offset() + mem as u64,
+                k => g.anchor_offset() - (sectors as u64 - k as u64) * 512 + (mem % 512) as u64,
+            };
+            (disk - (bytes - REGION as u64)) as usize
+        };
+        let img = &mut images[m];
+        img[region_at(off)] = dirty;
+        let delta = (u32::from(dirty).wrapping_sub(u32::from(old))) << (8 * (off % 4));
+        let at = region_at(0x20);
+        let sum = u32::from_le_bytes(img[at..at + 4].try_into().unwrap()).wrapping_add(delta);
+        img[at..at + 4].copy_from_slice(&sum.to_le_bytes());
+    }
+
+    #[test]
+    fn a_degraded_dirty_raid5_is_the_write_hole_limit_not_a_start() {
+        // Fixture 02: r1 on two disks, r5 over three, both clean. With one r5 member's copy
+        // gone r5 is degraded: it starts while clean; once dirty md refuses it (a resync is
+        // due and a member is missing), so the replay must neither start it nor call that a
+        // lost volume.
+        let (mut imsm, mut images) = fixture_named("02-volumes-resynced");
+        let r5 = 1;
+        let view = imsm.view(&images);
+        assert!(view.error.is_none(), "{:?}", view.error);
+        let members = view.volumes[r5].insync.clone();
+        assert_eq!(members.len(), 3, "r5 in sync on three members");
+        let gone = *members
+            .iter()
+            .find(|m| !view.volumes[0].insync.contains(m))
+            .unwrap_or(&members[2]);
+        images[gone].fill(0);
+        let view = imsm.view(&images);
+        let v = &view.volumes[r5];
+        assert_eq!(v.insync.len(), 2);
+        assert!(v.startable && !v.write_hole, "degraded and clean starts");
+        for m in 0..images.len() {
+            if m != gone && imsm.parse_own(&images, m).is_some() {
+                set_dirty(&imsm, &mut images, m, r5, 1);
+            }
+        }
+        let view = imsm.view(&images);
+        assert!(
+            view.error.is_none(),
+            "the dirty copies load: {:?}",
+            view.error
+        );
+        let v = &view.volumes[r5];
+        assert_eq!(v.clean_sectors, 0, "dirty: a resync is due");
+        assert!(v.write_hole && !v.startable, "{v:?}");
+        assert!(!view.starts().contains(&r5));
+        // r1, clean and whole, is untouched by the rule.
+        assert!(view.volumes[0].startable && !view.volumes[0].write_hole);
     }
 
     #[test]

@@ -84,6 +84,12 @@ pub struct Vol {
     pub listed: Vec<usize>,
     /// Enough in-sync members loaded for mdadm to start it.
     pub startable: bool,
+    /// A parity volume (RAID4/5/6) missing a member while a resync is due: md will not start
+    /// it without `--force` (the write hole: a stripe written at the cut may hold parity that
+    /// matches neither its old nor its new data, and the missing member's blocks are
+    /// computed from it). `startable` is false then, and the point counts under the limit
+    /// "dirty degraded parity" (docs/crash.md, "Limits of the formats").
+    pub write_hole: bool,
     /// A member being rebuilt and how many of its sectors the metadata says are done.
     pub rebuilding: Option<(usize, u64)>,
 }
@@ -478,7 +484,15 @@ impl<'a, F: Format> Replay<'a, F> {
             }
         }
         for v in &view.volumes {
-            if !v.startable && self.torn_sole {
+            if v.write_hole {
+                self.report.limit(
+                    "dirty degraded parity",
+                    format!(
+                        "{what}: {} is degraded and dirty (in sync: {:?}); md starts it only with --force",
+                        v.name, v.insync
+                    ),
+                );
+            } else if !v.startable && self.torn_sole {
                 self.report.limit(
                     "sole copy torn",
                     format!("{what}: {} cannot be started", v.name),
@@ -1463,6 +1477,7 @@ mod tests {
                         insync: if torn { vec![0] } else { vec![0, 1] },
                         listed: vec![0, 1],
                         startable: true,
+                        write_hole: false,
                         rebuilding: None,
                     })
                     .collect(),
