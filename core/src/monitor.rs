@@ -171,6 +171,20 @@ pub trait MonitorHandler {
     ) -> Result<(), BadBlockError> {
         Err(BadBlockError::Unsupported)
     }
+    /// Fills `out` with the ranges the metadata logs for the member in `slot` within this
+    /// array's extent (absolute member sectors, as md lists them). False: the format keeps
+    /// no bad-block log, and nothing is reconciled.
+    fn logged_bad_blocks(
+        &self,
+        _array: &ArrayRecord,
+        _slot: u32,
+        _out: &mut Vec<BadBlock, MAX_LOGGED_BAD_BLOCKS>,
+    ) -> bool {
+        false
+    }
+    /// Drops the logged range `bb` (as [`Self::logged_bad_blocks`] listed it) of the member
+    /// in `slot` (in memory, marked pending).
+    fn clear_bad_block(&mut self, _array: &mut ArrayRecord, _slot: u32, _bb: BadBlock) {}
 }
 
 /// Why a bad block was not recorded. Whatever the reason, the member's write is then let
@@ -618,6 +632,12 @@ pub fn failures_to_propagate(arrays: &[&ArrayRecord], mut emit: impl FnMut(usize
         }
     }
 }
+
+mod reconcile;
+pub use reconcile::{
+    reconcile_bad_blocks, wants_reconcile, Reconciled, BAD_BLOCK_LIST_BYTES, MAX_KERNEL_BAD_BLOCKS,
+    MAX_LOGGED_BAD_BLOCKS,
+};
 
 #[cfg(test)]
 mod tests;

@@ -275,7 +275,7 @@ impl BadBlockBatch {
 
 /// `<sector> <length>` (without the newline): decimal, one space, length in 1..=i32::MAX
 /// (md prints it with `%d`/`%u` from an int).
-fn parse_bad_block_line(line: &[u8]) -> Option<BadBlock> {
+pub(crate) fn parse_bad_block_line(line: &[u8]) -> Option<BadBlock> {
     let sp = line.iter().position(|&b| b == b' ')?;
     let (sector, len) = line.split_at(sp);
     let sector = parse_u64(sector, 10)?;

@@ -583,14 +583,16 @@ fn a_bad_block_is_on_disk_before_it_is_acknowledged() {
     );
 
     // The kernel took the acknowledgement; a second range the BBM log cannot hold (more
-    // than 254 entries of 256 sectors): external handling off, then unblocked.
-    sim.set("dev1-bad_blocks", "");
+    // than 254 entries of 256 sectors): external handling off, then unblocked. md's
+    // `bad_blocks` lists every range, acknowledged or not.
+    let listed = "16384 8\n100000 100000\n";
+    sim.set("dev1-bad_blocks", listed);
     sim.set("dev1-state", blocked);
     sim.set("dev1-unacknowledged_bad_blocks", "100000 100000\n");
     step_without_allocating(&mut monitor);
     assert_eq!(
         sim.written("dev1-bad_blocks", 100),
-        "",
+        listed,
         "nothing acknowledged"
     );
     // `-external_bbl` first, then `-blocked` over it
@@ -603,6 +605,59 @@ fn a_bad_block_is_on_disk_before_it_is_acknowledged() {
     step_without_allocating(&mut monitor);
     assert_eq!(sim.written("dev1-state", 13), "-blockedl_bbl");
     assert!(shared.write_errors.load(Ordering::Relaxed) > 0);
+}
+
+/// Reconciling (docs/monitor.md, "Bad blocks"): a range md dropped from its list (a repair
+/// rewrote it) leaves the BBM log on disk in the next pass, without a write pending from
+/// anything else and without allocating; a list that may be cut clears nothing.
+#[test]
+fn a_bad_block_md_cleared_leaves_the_log_on_disk() {
+    let sim = Sim::new("02-volumes-resynced", "bbclear");
+    let mut c = sim.load();
+    let slot1_index = c.mpb.volumes[0].map0.index_at(1).unwrap();
+    let r1_start = c.mpb.volumes[0].map0.raw.pba_of_lba0();
+    assert!(c.record_bad_block(0, 1, r1_start + 16384, 8).unwrap() > 0);
+    assert!(c.record_bad_block(0, 1, r1_start + 20000, 8).unwrap() > 0);
+    let meta = ImsmMetadata::new(c);
+    let sync_buf = AlignedBuf::new(meta.sync_buffer_len()).unwrap();
+    let disks = sim.open_disks(0);
+    let mut links = Links::<ImsmMetadata>::new();
+    let Wired {
+        mut monitor,
+        mut tx,
+        rx: _mrx,
+        shared: _shared,
+    } = links.wire(Box::new(meta), sync_buf, disks);
+    tx.enqueue(ToMonitor::Array(r1_bundle(&sim))).unwrap();
+    let on_disk = || -> Vec<(u32, u64, u32)> {
+        sim.load()
+            .mpb
+            .bbm
+            .iter()
+            .map(|e| (u32::from(e.disk_ordinal), e.start - r1_start, e.len))
+            .collect()
+    };
+    sim.set("array_state", "clean\n");
+    sim.set("dev1-state", "in_sync,external_bbl\n");
+    // A cut list (no final newline): nothing is cleared (the first pass writes the two
+    // ranges recorded above, pending since).
+    sim.set(
+        "dev1-bad_blocks",
+        &format!("{} 8\n{}", r1_start + 20000, r1_start + 16384),
+    );
+    step_without_allocating(&mut monitor);
+    assert_eq!(
+        on_disk(),
+        [(slot1_index, 16384, 8), (slot1_index, 20000, 8)]
+    );
+    // md lists only 20000+8 now: 16384+8 leaves the log, on disk.
+    sim.set("dev1-bad_blocks", &format!("{} 8\n", r1_start + 20000));
+    step_without_allocating(&mut monitor);
+    assert_eq!(on_disk(), [(slot1_index, 20000, 8)]);
+    // Nothing else: the log is empty on disk.
+    sim.set("dev1-bad_blocks", "");
+    step_without_allocating(&mut monitor);
+    assert!(on_disk().is_empty(), "{:?}", on_disk());
 }
 
 /// Issue 14 item 1: nothing the monitor sends is ever lost, however long the manager does

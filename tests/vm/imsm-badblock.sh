@@ -63,4 +63,51 @@ expect_eq "BBM log entry count" "$(awk -F' : ' '/Entry Count/ { print $2; exit }
 
 # More writes to the range still complete (they skip the known bad sectors on that member).
 run rig-probe write /dev/md/r1 --offset $((BAD * 512)) --count 2
+
+# Reconciling (docs/monitor.md, "Bad blocks"): the disk heals, md rewrites the range and drops
+# it from its list, and the BBM log must follow, or every later assembly hands md a bad
+# block the disk no longer has. md rewrites a known bad range in a `repair` only on a member
+# that has seen no write error since it joined, so the array is stopped and assembled again
+# first (mdadm then loads the log into md's list).
+run mdadm --wait-clean --scan
+expect_eq "BBM log entry count before the stop" "$(mdadm --examine $MA | awk -F' : ' '/Entry Count/ { print $2; exit }')" 1
+run mdadm --stop /dev/md/r1
+wait_for 15 "mdmon exits once no volume is left" sh -c ". /rig/lib.sh; ! mdmon_alive $C_MD"
+run mdadm --stop /dev/md/imsm0
+expect_eq "BBM log entry count after the stop" "$(mdadm --examine $MA | awk -F' : ' '/Entry Count/ { print $2; exit }')" 1
+# Without udev nothing removes the old names, and the next assembly numbers differently.
+rm -f /dev/md/r1 /dev/md/imsm0
+run dmsetup --noudevsync suspend bbb
+echo "0 $SZ delay $B 0 0" | dmsetup --noudevsync reload bbb || fail "dm table without the error segment"
+run dmsetup --noudevsync resume bbb
+run mdadm --assemble /dev/md/imsm0 $MA $MB
+run mdadm --incremental /dev/md/imsm0
+# Without udev, incremental assembly makes no /dev/md names: find the arrays in mdstat.
+raid1_md() { awk '/^md[0-9]+ : active .*raid1/ { print $1; exit }' /proc/mdstat; }
+wait_for 20 "r1 back" sh -c "grep -Eq '^md[0-9]+ : active .*raid1' /proc/mdstat"
+V=$(raid1_md)
+C_MD=$(sed -n 's|^external:/\([^/]*\)/.*|\1|p' /sys/block/$V/md/metadata_version)
+DEV=/sys/block/$V/md/dev-$KB
+wait_for 10 "mdmon running for $C_MD" mdmon_alive $C_MD
+expect_eq "mdadm loaded the logged range into md" "$(cat $DEV/bad_blocks)" "$BAD 8"
+expect_match "member state has external_bbl" "$(cat $DEV/state)" "external_bbl"
+echo repair > /sys/block/$V/md/sync_action || fail "cannot start a repair on $V"
+wait_sync_idle /dev/$V 120
+wait_for 20 "md dropped the rewritten range from $KB's list" sh -c "[ -z \"\$(cat $DEV/bad_blocks)\" ]"
+bbm_entries() {
+	mdadm --examine $1 2>/dev/null | awk -F' : ' '/Entry Count/ { print $2; exit }'
+}
+wait_for 20 "the BBM log on disk lost the range" sh -c "n=\$(mdadm --examine $MA 2>/dev/null | awk -F' : ' '/Entry Count/ { print \$2; exit }'); [ -z \"\$n\" ] || [ \"\$n\" = 0 ]"
+log "BBM log entries after the repair: $MA '$(bbm_entries $MA)', $MB '$(bbm_entries $MB)'"
+expect_eq "BBM log entries on $MB" "$(bbm_entries $MB | sed 's/^0$//')" ""
+# A clean stop and assembly: md starts with no bad block on the member.
+run mdadm --wait-clean --scan
+run mdadm --stop /dev/$V
+wait_for 15 "mdmon exits" sh -c ". /rig/lib.sh; ! mdmon_alive $C_MD"
+run mdadm --stop /dev/$C_MD
+run mdadm --assemble /dev/md/imsm0 $MA $MB
+run mdadm --incremental /dev/md/imsm0
+wait_for 20 "r1 back" sh -c "grep -Eq '^md[0-9]+ : active .*raid1' /proc/mdstat"
+V=$(raid1_md)
+expect_eq "no bad block loaded into md" "$(cat /sys/block/$V/md/dev-$KB/bad_blocks)" ""
 log "imsm badblock complete"

@@ -96,6 +96,42 @@ impl MonitorHandler for ImsmMetadata {
         }
     }
 
+    fn logged_bad_blocks(
+        &self,
+        array: &ArrayRecord,
+        slot: u32,
+        out: &mut Vec<crate::sysfs::BadBlock, { crate::monitor::MAX_LOGGED_BAD_BLOCKS }>,
+    ) -> bool {
+        let mut found: Vec<(u64, u32), { crate::imsm::model::MAX_BBM_ENTRIES }> = Vec::new();
+        out.clear();
+        if self
+            .container
+            .get_bad_blocks(array.inst as usize, slot as usize, &mut found)
+            .is_err()
+        {
+            return false;
+        }
+        for &(sector, len) in found.iter() {
+            let _ = out.push(crate::sysfs::BadBlock { sector, len });
+        }
+        true
+    }
+
+    fn clear_bad_block(&mut self, array: &mut ArrayRecord, slot: u32, bb: crate::sysfs::BadBlock) {
+        if self
+            .container
+            .clear_bad_block(
+                array.inst as usize,
+                slot as usize,
+                bb.sector,
+                u64::from(bb.len),
+            )
+            .is_err()
+        {
+            self.op_errors = self.op_errors.saturating_add(1);
+        }
+    }
+
     fn set_disk(&mut self, array: &mut ArrayRecord, slot: u32, state: DiskState) {
         let container = &mut self.container;
         match with_input(array, |a| {

@@ -968,8 +968,11 @@ impl Container {
             .iter()
             .filter(|e| u32::from(e.disk_ordinal) == idx)
         {
+            // Any sector in common. An entry that only ends where this volume starts belongs
+            // to the volume before it on the disk: listing it here would have this volume's
+            // reconcile clear a bad block md never knew in this array.
             let e_end = e.start.saturating_add(u64::from(e.len));
-            if (e.start >= start && e.start < end) || (e_end >= start && e_end <= end) {
+            if e.start < end && e_end > start {
                 let _ = out.push((e.start, e.len));
             }
         }

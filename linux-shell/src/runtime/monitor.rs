@@ -17,8 +17,9 @@ use mdmon_core::handler::ddf::DdfMetadata;
 use mdmon_core::handler::imsm::ImsmMetadata;
 use mdmon_core::handler::{ContainerMetadata, DiskWrite, MAX_DISK_WRITES};
 use mdmon_core::monitor::{
-    failures_to_propagate, read_and_act_bb, ArrayRecord, MemberObservation, MetadataSynced,
-    Observation, SysfsWrite, MAX_MEMBERS,
+    failures_to_propagate, read_and_act_bb, reconcile_bad_blocks, wants_reconcile, ArrayRecord,
+    MemberObservation, MetadataSynced, MonitorHandler, Observation, Reconciled, SysfsWrite,
+    BAD_BLOCK_LIST_BYTES, MAX_MEMBERS,
 };
 use mdmon_core::sysfs::{
     self, ArrayState, BadBlockBatch, DiskState, SyncAction, BAD_BLOCK_LINE_MAX,
@@ -342,6 +343,7 @@ impl<H: ContainerMetadata> Monitor<'_, H> {
             let unacked = observe_unacked(bundle, &obs);
             bundle.prev_state_before = bundle.record.prev_state;
             bundle.decided = read_and_act_bb(&mut bundle.record, &obs, &unacked, &mut *meta);
+            reconcile_members(bundle, &mut *meta);
             self.retry_soon |= bundle.decided.retry_soon;
         }
         let synced = self.sync_metadata();
@@ -672,6 +674,38 @@ fn observe_unacked(a: &ArrayBundle, obs: &Observation) -> Unacked {
         let _ = out.push((i, batch));
     }
     out
+}
+
+/// Brings each `external_bbl` member's bad-block log in line with md's `bad_blocks` list
+/// (docs/monitor.md, "Bad blocks", *Reconciling*), after the pass recorded what md has not
+/// acknowledged yet. One read per member from offset 0 into a page-sized buffer (md prints
+/// the list into one page); changes go out with this pass's metadata sync. A range that
+/// cannot be recorded turns `external_bbl` off for the member, as a refused acknowledgement
+/// does. An unreadable file reconciles nothing. A member this pass acknowledged ranges for,
+/// or turned `external_bbl` off for, waits for the next pass: md's list changes with them.
+fn reconcile_members<H: MonitorHandler>(bundle: &mut ArrayBundle, meta: &mut H) {
+    for i in 0..bundle.members.len() {
+        let decided = &bundle.decided;
+        if !wants_reconcile(&bundle.record, i)
+            || decided.acks.iter().any(|&(m, _)| m == i)
+            || decided.disable_bbl.contains(&i)
+        {
+            continue;
+        }
+        let mut buf = [0u8; BAD_BLOCK_LIST_BYTES];
+        let Some(text) = bundle
+            .members
+            .get(i)
+            .and_then(|fds| fds.bad_blocks.as_ref())
+            .and_then(|f| f.acked.read_raw(&mut buf))
+        else {
+            continue;
+        };
+        if reconcile_bad_blocks(&mut bundle.record, i, text, meta) == Reconciled::DisableExternalBbl
+        {
+            let _ = bundle.decided.disable_bbl.push(i);
+        }
+    }
 }
 
 /// Reads everything one pass needs from an array's fds.
