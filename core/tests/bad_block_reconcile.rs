@@ -11,7 +11,7 @@ use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
 use mdmon_core::monitor::{
     reconcile_bad_blocks, wants_reconcile, ArrayRecord, Member, Reconciled, BAD_BLOCK_LIST_BYTES,
 };
-use mdmon_core::sysfs::DiskState;
+use mdmon_core::sysfs::{ArrayState, DiskState};
 
 fn container() -> Container {
     let spec = two_disk_raid1();
@@ -178,6 +178,12 @@ fn only_live_members_with_external_bad_blocks_are_reconciled() {
         Reconciled::Unchanged
     );
     assert_eq!(log(&meta), vec![(16384, 8)]);
+    // A write waiting for the dirty mark is not held up by it; the next pass reconciles.
+    a.members[1].curr_state = DiskState::IN_SYNC | DiskState::EXTERNAL_BBL;
+    a.curr_state = ArrayState::WritePending;
+    assert!(!wants_reconcile(&a, 1));
+    a.curr_state = ArrayState::Active;
+    assert!(wants_reconcile(&a, 1));
 }
 
 #[test]

@@ -15,7 +15,7 @@
 //! often come in different entries.
 
 use super::{ArrayRecord, MonitorHandler};
-use crate::sysfs::{parse_bad_block_line, BadBlock, DiskState, BAD_BLOCK_LINE_MAX};
+use crate::sysfs::{parse_bad_block_line, ArrayState, BadBlock, DiskState, BAD_BLOCK_LINE_MAX};
 use heapless::Vec;
 
 /// md prints `bad_blocks` into one page and stops there.
@@ -41,9 +41,12 @@ pub enum Reconciled {
 
 /// Whether member `index` of `array` is reconciled in this pass: md keeps its bad blocks
 /// for the metadata (`external_bbl`), it has not failed, and it is not being removed. The
-/// shell reads `dev-X/bad_blocks` only for these.
+/// shell reads `dev-X/bad_blocks` only for these. Not while a write waits for the dirty mark
+/// (`write-pending`): reconciling is never urgent, and its reads would stand between the
+/// write and its release; the next pass does it.
 pub fn wants_reconcile(array: &ArrayRecord, index: usize) -> bool {
     array.live
+        && array.curr_state != ArrayState::WritePending
         && array.members.get(index).is_some_and(|m| {
             !m.remove_requested
                 && m.curr_state.contains(DiskState::EXTERNAL_BBL)
