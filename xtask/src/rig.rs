@@ -653,6 +653,7 @@ pub fn accel() -> (&'static str, &'static str) {
     ("tcg", "TCG (no usable /dev/kvm)")
 }
 
+#[derive(Clone)]
 pub struct RunOptions {
     pub mdmon: Mdmon,
     pub our_mdmon: Option<PathBuf>,
@@ -673,24 +674,33 @@ pub struct Client {
 }
 
 impl Client {
-    /// `mdadm-VER` under `$MDMON_RS_CLIENTS`, else `../shared/clients` beside the checkout.
+    /// `mdadm-VER` under `$MDMON_RS_CLIENTS` if set, else under `../shared/clients` beside
+    /// the checkout, else under `tests/clients` (4.6 only, for CI: tests/clients/README.md).
     pub fn find(ws: &Workspace, version: &str) -> Result<Client> {
-        let root = std::env::var_os("MDMON_RS_CLIENTS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| ws.root.join("../shared/clients"));
-        let dir = root.join(format!("mdadm-{version}"));
-        let client = Client {
-            version: version.to_string(),
-            mdadm: dir.join("mdadm"),
-            mdmon: dir.join("mdmon"),
+        let roots: Vec<PathBuf> = match std::env::var_os("MDMON_RS_CLIENTS") {
+            Some(r) => vec![PathBuf::from(r)],
+            None => vec![
+                ws.root.join("../shared/clients"),
+                ws.root.join("tests/clients"),
+            ],
         };
-        if !client.mdadm.is_file() || !client.mdmon.is_file() {
-            return Err(format!(
-                "no mdadm client {version}: {} needs `mdadm` and `mdmon` (set MDMON_RS_CLIENTS)",
-                dir.display()
-            ));
+        let mut tried = Vec::new();
+        for root in &roots {
+            let dir = root.join(format!("mdadm-{version}"));
+            let client = Client {
+                version: version.to_string(),
+                mdadm: dir.join("mdadm"),
+                mdmon: dir.join("mdmon"),
+            };
+            if client.mdadm.is_file() && client.mdmon.is_file() {
+                return Ok(client);
+            }
+            tried.push(dir.display().to_string());
         }
-        Ok(client)
+        Err(format!(
+            "no mdadm client {version}: none of {} holds `mdadm` and `mdmon` (set MDMON_RS_CLIENTS)",
+            tried.join(", ")
+        ))
     }
 }
 
