@@ -31,9 +31,12 @@ fn capture_stderr(tag: &str, f: impl FnOnce()) -> String {
     // SAFETY: plain descriptor juggling on fds this test owns; fd 2 is restored after.
     let saved = unsafe { libc::dup(2) };
     assert!(saved >= 0);
+    // SAFETY: both descriptors are open and owned here; fd 2 is restored below.
     unsafe { libc::dup2(file.as_raw_fd(), 2) };
     f();
+    // SAFETY: `saved` is the duplicate made above, still open.
     unsafe { libc::dup2(saved, 2) };
+    // SAFETY: `saved` is ours and used no more.
     unsafe { libc::close(saved) };
     let mut text = String::new();
     std::fs::File::open(&path)

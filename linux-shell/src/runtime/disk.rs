@@ -92,11 +92,11 @@ impl MetadataDisk {
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: freshly opened, owned by nobody else.
         Ok(MetadataDisk {
             id,
             major,
             minor,
+            // SAFETY: freshly opened, owned by nobody else.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
             sync_buf: None,
         })

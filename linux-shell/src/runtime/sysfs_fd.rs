@@ -36,8 +36,10 @@ impl SysfsAttr {
     pub fn open(path: &Path) -> io::Result<Self> {
         let c = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+        // SAFETY: `c` is a NUL-terminated path that outlives the call; the result is checked.
         let mut fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
         if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EACCES) {
+            // SAFETY: as above.
             fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
         }
         if fd < 0 {
@@ -94,8 +96,9 @@ impl SysfsAttr {
     /// would report POLLERR forever).
     #[inline]
     pub fn alive(&self) -> bool {
-        // SAFETY: fstat fills the zeroed struct; no pointers are retained.
+        // SAFETY: `stat` is plain data, for which all-zero bytes are a valid value.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat fills the struct we own; no pointers are retained.
         let r = unsafe { libc::fstat(self.raw(), &mut st) };
         r == 0 && st.st_nlink > 0
     }

@@ -16,8 +16,8 @@ impl Wake {
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: freshly created, owned by nobody else.
         Ok(Wake {
+            // SAFETY: freshly created, owned by nobody else.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
     }
