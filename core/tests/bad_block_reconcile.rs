@@ -7,31 +7,18 @@ mod imsm_support;
 
 use imsm_support::*;
 use mdmon_core::handler::imsm::ImsmMetadata;
-use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
+use mdmon_core::imsm::container::{Compat, Container};
 use mdmon_core::monitor::{
     reconcile_bad_blocks, wants_reconcile, ArrayRecord, Member, Reconciled, BAD_BLOCK_LIST_BYTES,
 };
 use mdmon_core::sysfs::{ArrayState, DiskState};
 
 fn container() -> Container {
-    let spec = two_disk_raid1();
-    let regions: Vec<Vec<u8>> = (0..2)
-        .map(|_| region_with(&mpb_bytes(&spec), DISK_SIZE, 512))
-        .collect();
-    let copies: Vec<MemberCopy> = ["MDRS0001", "MDRS0002"]
-        .iter()
-        .zip(&regions)
-        .enumerate()
-        .map(|(i, (s, r))| MemberCopy {
-            member: i as u32,
-            region: r,
-            disk_bytes: DISK_SIZE,
-            sector_size: 512,
-            serial: serial16(s),
-            dev: (8, 16 * i as u32),
-        })
-        .collect();
-    Container::load(&copies, Compat::Mdadm42).unwrap()
+    load_spec(
+        &two_disk_raid1(),
+        &["MDRS0001", "MDRS0002"],
+        Compat::Mdadm42,
+    )
 }
 
 fn record() -> ArrayRecord {
@@ -197,23 +184,7 @@ fn a_bad_block_of_the_volume_before_is_not_this_volumes() {
     second.map0.pba = boundary;
     second.vol_id = 2;
     spec.vols.push(second);
-    let regions: Vec<Vec<u8>> = (0..2)
-        .map(|_| region_with(&mpb_bytes(&spec), DISK_SIZE, 512))
-        .collect();
-    let copies: Vec<MemberCopy> = ["MDRS0001", "MDRS0002"]
-        .iter()
-        .zip(&regions)
-        .enumerate()
-        .map(|(i, (s, r))| MemberCopy {
-            member: i as u32,
-            region: r,
-            disk_bytes: DISK_SIZE,
-            sector_size: 512,
-            serial: serial16(s),
-            dev: (8, 16 * i as u32),
-        })
-        .collect();
-    let mut c = Container::load(&copies, Compat::Mdadm42).unwrap();
+    let mut c = load_spec(&spec, &["MDRS0001", "MDRS0002"], Compat::Mdadm42);
     assert_eq!(c.mpb.volumes[1].map0.raw.pba_of_lba0(), boundary);
     assert!(c.record_bad_block(0, 1, boundary - 8, 8).unwrap() > 0);
     let mut out = heapless::Vec::new();

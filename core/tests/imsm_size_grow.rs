@@ -11,7 +11,7 @@ mod imsm_support;
 
 use imsm_support::*;
 use mdmon_core::handler::imsm::ImsmMetadata;
-use mdmon_core::imsm::container::{Compat, Container, MemberCopy};
+use mdmon_core::imsm::container::{Compat, Container};
 use mdmon_core::imsm::model::MigrType;
 use mdmon_core::imsm::update::{kind, prepare_update};
 use mdmon_core::monitor::{read_and_act, ArrayRecord, Member, MemberObservation, Observation};
@@ -21,24 +21,11 @@ const OLD: u64 = 65536; // the fixture's volume: 32 MiB per member
 const NEW: u64 = 98304; // grown to 48 MiB per member
 
 fn container() -> Container {
-    let spec = two_disk_raid1();
-    let regions: Vec<Vec<u8>> = (0..2)
-        .map(|_| region_with(&mpb_bytes(&spec), DISK_SIZE, 512))
-        .collect();
-    let copies: Vec<MemberCopy> = ["MDRS0001", "MDRS0002"]
-        .iter()
-        .zip(&regions)
-        .enumerate()
-        .map(|(i, (s, r))| MemberCopy {
-            member: i as u32,
-            region: r,
-            disk_bytes: DISK_SIZE,
-            sector_size: 512,
-            serial: serial16(s),
-            dev: (8, 16 * i as u32),
-        })
-        .collect();
-    Container::load(&copies, Compat::Mdadm42).unwrap()
+    load_spec(
+        &two_disk_raid1(),
+        &["MDRS0001", "MDRS0002"],
+        Compat::Mdadm42,
+    )
 }
 
 fn record() -> ArrayRecord {

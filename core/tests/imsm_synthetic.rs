@@ -196,24 +196,7 @@ fn malformed_inputs_get_typed_errors() {
 }
 
 fn load(specs: &[(&MpbSpec, &str)]) -> Container {
-    let regions: Vec<Vec<u8>> = specs
-        .iter()
-        .map(|(s, _)| region_with(&mpb_bytes(s), DISK_SIZE, 512))
-        .collect();
-    let copies: Vec<MemberCopy> = specs
-        .iter()
-        .zip(&regions)
-        .enumerate()
-        .map(|(i, ((_, serial), r))| MemberCopy {
-            member: i as u32,
-            region: r,
-            disk_bytes: DISK_SIZE,
-            sector_size: 512,
-            serial: serial16(serial),
-            dev: (8, 16 * i as u32),
-        })
-        .collect();
-    Container::load(&copies, Compat::Mdadm46).expect("load")
+    load_specs(specs, Compat::Mdadm46)
 }
 
 #[test]

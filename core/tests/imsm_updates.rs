@@ -17,24 +17,7 @@ fn words(w: &[u32]) -> Vec<u8> {
 }
 
 fn container(spec: &MpbSpec, serials: &[&str]) -> Container {
-    let regions: Vec<Vec<u8>> = serials
-        .iter()
-        .map(|_| region_with(&mpb_bytes(spec), DISK_SIZE, 512))
-        .collect();
-    let copies: Vec<MemberCopy> = serials
-        .iter()
-        .zip(&regions)
-        .enumerate()
-        .map(|(i, (s, r))| MemberCopy {
-            member: i as u32,
-            region: r,
-            disk_bytes: DISK_SIZE,
-            sector_size: 512,
-            serial: serial16(s),
-            dev: (8, 16 * i as u32),
-        })
-        .collect();
-    Container::load(&copies, Compat::Mdadm46).unwrap()
+    load_spec(spec, serials, Compat::Mdadm46)
 }
 
 #[test]

@@ -255,3 +255,41 @@ pub fn serial16(s: &str) -> [u8; 16] {
     f[..s.len()].copy_from_slice(s.as_bytes());
     f
 }
+
+/// Loads a container from one spec per member disk, each with its serial, through the
+/// crate's loader (regions built by [`region_with`] on [`DISK_SIZE`] disks, 512-byte sectors,
+/// member `i` as device 8:16i).
+pub fn load_specs(
+    specs: &[(&MpbSpec, &str)],
+    compat: mdmon_core::imsm::container::Compat,
+) -> mdmon_core::imsm::container::Container {
+    use mdmon_core::imsm::container::{Container, MemberCopy};
+    let regions: Vec<Vec<u8>> = specs
+        .iter()
+        .map(|(s, _)| region_with(&mpb_bytes(s), DISK_SIZE, 512))
+        .collect();
+    let copies: Vec<MemberCopy> = specs
+        .iter()
+        .zip(&regions)
+        .enumerate()
+        .map(|(i, ((_, serial), r))| MemberCopy {
+            member: i as u32,
+            region: r,
+            disk_bytes: DISK_SIZE,
+            sector_size: 512,
+            serial: serial16(serial),
+            dev: (8, 16 * i as u32),
+        })
+        .collect();
+    Container::load(&copies, compat).expect("load")
+}
+
+/// [`load_specs`] with the same spec on every member, one per serial.
+pub fn load_spec(
+    spec: &MpbSpec,
+    serials: &[&str],
+    compat: mdmon_core::imsm::container::Compat,
+) -> mdmon_core::imsm::container::Container {
+    let specs: Vec<(&MpbSpec, &str)> = serials.iter().map(|s| (spec, *s)).collect();
+    load_specs(&specs, compat)
+}
