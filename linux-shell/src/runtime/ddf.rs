@@ -521,6 +521,8 @@ impl Format for Ddf {
                 minor,
                 data_offset: c.data_offset,
                 component_size: c.size,
+                // DDF keeps no bad-block log.
+                bad_block_log: false,
             });
         }
         Some((disks, update))

@@ -60,6 +60,11 @@ pub struct SpareDisk {
     pub data_offset: u64,
     /// Sectors.
     pub component_size: u64,
+    /// The metadata keeps this disk's bad blocks (IMSM's BBM log): md is told so
+    /// (`external_bbl`) when the disk joins, as mdadm does for every IMSM member, so a write
+    /// error on it is logged rather than a failure of the member (docs/monitor.md, "Bad
+    /// blocks").
+    pub bad_block_log: bool,
 }
 
 pub trait Format {

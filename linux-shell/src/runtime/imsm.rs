@@ -318,6 +318,7 @@ impl Format for Imsm {
                 minor: c.dev.1,
                 data_offset: c.data_offset,
                 component_size: c.component_size,
+                bad_block_log: true,
             })
             .collect();
         Some((disks, act.update))

@@ -787,6 +787,16 @@ impl<'q, F: Format> Manager<'q, F> {
                     std::fs::write(dir.join("size"), d.component_size.div_ceil(2).to_string())
                 })
                 .and_then(|_| std::fs::write(dir.join("slot"), d.slot.to_string()));
+            if added.is_ok() && d.bad_block_log {
+                // Without it the disk still rebuilds; a later write error fails it instead
+                // of being logged, as on a kernel without external bad-block support.
+                if let Err(e) = std::fs::write(dir.join("state"), "external_bbl") {
+                    mlog!(
+                        &self.container,
+                        "{devnm}: {kname}: external_bbl refused ({e}); its write errors will fail it"
+                    );
+                }
+            }
             match added {
                 Ok(()) => mlog!(
                     &self.container,
