@@ -51,8 +51,18 @@ ordered_write() {
 	set -- $(grep '^write 0 ' /tmp/w.log)
 	start=$3 lat=$4 done=$(($3 + $4))
 	# Keep polling a while after the completion, well inside safe_mode_delay (the array
-	# stays active, so the metadata must stay dirty).
+	# stays active, so the metadata must stay dirty): 1.5 s, and on a loaded machine, where
+	# one `mdadm --examine` can take longer than that, until two reads have started after
+	# the completion, up to half of safe_mode_delay.
 	sleep 1.5
+	local smd limit_us
+	smd=$(cat /sys/block/$(devnm_of $md)/md/safe_mode_delay)
+	log "$label: safe_mode_delay $smd s"
+	limit_us=$(awk -v s="$smd" 'BEGIN { printf "%d", s * 500000 }')
+	while [ "$(awk -v d=$done '$1 > d' /tmp/poll | wc -l)" -lt 2 ] &&
+		[ $(($(rig-probe now) - done)) -lt "$limit_us" ]; do
+		sleep 0.2
+	done
 	touch /tmp/pstop
 	wait $P
 	n_after=$(awk -v d=$done '$1 > d' /tmp/poll | wc -l)
