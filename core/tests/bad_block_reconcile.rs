@@ -14,11 +14,7 @@ use mdmon_core::monitor::{
 use mdmon_core::sysfs::{ArrayState, DiskState};
 
 fn container() -> Container {
-    load_spec(
-        &two_disk_raid1(),
-        &["MDRS0001", "MDRS0002"],
-        Compat::Mdadm42,
-    )
+    two_disk_raid1_container(Compat::Mdadm42)
 }
 
 fn record() -> ArrayRecord {

@@ -5,7 +5,7 @@
 mod imsm_support;
 
 use imsm_support::*;
-use mdmon_core::imsm::container::{sync_buffer_len, Compat, Container, MemberCopy};
+use mdmon_core::imsm::container::{sync_buffer_len, Compat, Container};
 use mdmon_core::imsm::layout::*;
 use mdmon_core::imsm::model::Mpb;
 use mdmon_core::imsm::ops::{ds, ArrayInput, MemberInput, SyncAction};
@@ -156,24 +156,7 @@ fn container() -> Container {
         (&spec, "MDRS0003"),
         (&spare, "MDRS0004"),
     ];
-    let regions: Vec<Vec<u8>> = specs
-        .iter()
-        .map(|(s, _)| region_with(&mpb_bytes(s), DISK_SIZE, 512))
-        .collect();
-    let copies: Vec<MemberCopy> = specs
-        .iter()
-        .zip(&regions)
-        .enumerate()
-        .map(|(i, ((_, serial), r))| MemberCopy {
-            member: i as u32,
-            region: r,
-            disk_bytes: DISK_SIZE,
-            sector_size: 512,
-            serial: serial16(serial),
-            dev: (8, 16 * i as u32),
-        })
-        .collect();
-    Container::load(&copies, Compat::Mdadm46).unwrap()
+    load_specs(&specs, Compat::Mdadm46)
 }
 
 proptest! {

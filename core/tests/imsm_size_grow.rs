@@ -21,11 +21,7 @@ const OLD: u64 = 65536; // the fixture's volume: 32 MiB per member
 const NEW: u64 = 98304; // grown to 48 MiB per member
 
 fn container() -> Container {
-    load_spec(
-        &two_disk_raid1(),
-        &["MDRS0001", "MDRS0002"],
-        Compat::Mdadm42,
-    )
+    two_disk_raid1_container(Compat::Mdadm42)
 }
 
 fn record() -> ArrayRecord {

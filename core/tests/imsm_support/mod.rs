@@ -284,6 +284,13 @@ pub fn load_specs(
     Container::load(&copies, compat).expect("load")
 }
 
+/// [`two_disk_raid1`] on MDRS0001 and MDRS0002, loaded.
+pub fn two_disk_raid1_container(
+    compat: mdmon_core::imsm::container::Compat,
+) -> mdmon_core::imsm::container::Container {
+    load_spec(&two_disk_raid1(), &["MDRS0001", "MDRS0002"], compat)
+}
+
 /// [`load_specs`] with the same spec on every member, one per serial.
 pub fn load_spec(
     spec: &MpbSpec,
