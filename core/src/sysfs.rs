@@ -251,31 +251,61 @@ impl BadBlockBatch {
     /// acknowledged. Total: any bytes give a batch, never a panic.
     pub fn parse(text: &[u8]) -> Self {
         let mut batch = BadBlockBatch::default();
-        let mut rest = text;
-        while !rest.is_empty() {
-            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-                // A cut line: more follows in the file.
-                batch.more = true;
-                break;
-            };
-            let (line, tail) = rest.split_at(nl);
-            rest = tail.get(1..).unwrap_or(&[]);
-            let Some(bb) = parse_bad_block_line(line) else {
-                batch.malformed = true;
-                break;
-            };
-            if !batch.push(bb) {
-                batch.more = true;
-                break;
+        for line in bad_block_lines(text) {
+            match line {
+                BadBlockLine::Range(bb) if batch.push(bb) => {}
+                // No room, or a cut line: more follows in the file.
+                BadBlockLine::Range(_) | BadBlockLine::Cut => {
+                    batch.more = true;
+                    break;
+                }
+                BadBlockLine::Malformed => {
+                    batch.malformed = true;
+                    break;
+                }
             }
         }
         batch
     }
 }
 
+/// One line of a bad-block file's text, read from offset 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BadBlockLine {
+    Range(BadBlock),
+    /// The text ends inside a line (the reader's buffer was full): the rest is unseen.
+    Cut,
+    /// Not `<sector> <length>` with length > 0: the rest of the text is not read.
+    Malformed,
+}
+
+/// The lines of `text` in order; ends after the last complete line, or with one `Cut` or
+/// `Malformed`. Total, no allocation.
+pub(crate) fn bad_block_lines(text: &[u8]) -> impl Iterator<Item = BadBlockLine> + '_ {
+    let mut rest = text;
+    core::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+            rest = &[];
+            return Some(BadBlockLine::Cut);
+        };
+        let (line, tail) = rest.split_at(nl);
+        rest = tail.get(1..).unwrap_or(&[]);
+        match parse_bad_block_line(line) {
+            Some(bb) => Some(BadBlockLine::Range(bb)),
+            None => {
+                rest = &[];
+                Some(BadBlockLine::Malformed)
+            }
+        }
+    })
+}
+
 /// `<sector> <length>` (without the newline): decimal, one space, length in 1..=i32::MAX
 /// (md prints it with `%d`/`%u` from an int).
-pub(crate) fn parse_bad_block_line(line: &[u8]) -> Option<BadBlock> {
+fn parse_bad_block_line(line: &[u8]) -> Option<BadBlock> {
     let sp = line.iter().position(|&b| b == b' ')?;
     let (sector, len) = line.split_at(sp);
     let sector = parse_u64(sector, 10)?;

@@ -15,7 +15,9 @@
 //! often come in different entries.
 
 use super::{ArrayRecord, MonitorHandler};
-use crate::sysfs::{parse_bad_block_line, ArrayState, BadBlock, DiskState, BAD_BLOCK_LINE_MAX};
+use crate::sysfs::{
+    bad_block_lines, ArrayState, BadBlock, BadBlockLine, DiskState, BAD_BLOCK_LINE_MAX,
+};
 use heapless::Vec;
 
 /// md prints `bad_blocks` into one page and stops there.
@@ -66,16 +68,9 @@ fn parse_list(text: &[u8]) -> KernelList {
         // A read that reaches into the page's last line may have been cut by the page.
         whole: text.len() <= BAD_BLOCK_LIST_BYTES - BAD_BLOCK_LINE_MAX,
     };
-    let mut rest = text;
-    while !rest.is_empty() {
-        let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-            out.whole = false;
-            break;
-        };
-        let (line, tail) = rest.split_at(nl);
-        rest = tail.get(1..).unwrap_or(&[]);
-        match parse_bad_block_line(line) {
-            Some(bb) if out.ranges.push(bb).is_ok() => {}
+    for line in bad_block_lines(text) {
+        match line {
+            BadBlockLine::Range(bb) if out.ranges.push(bb).is_ok() => {}
             _ => {
                 out.whole = false;
                 break;
