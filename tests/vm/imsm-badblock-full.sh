@@ -10,12 +10,7 @@ fast_sync
 export IMSM_DEVNAME_AS_SERIAL=1
 A=$(disk 1) B=$(disk 2) C=$(disk 3)
 SZ=$(blockdev --getsz $B)
-for p in "a $A" "b $B" "c $C"; do
-	set -- $p
-	echo "0 $(blockdev --getsz $2) delay $2 0 0" | dmsetup --noudevsync create bf$1 || fail "dmsetup create bf$1"
-done
-MA=$(dm_dev bfa) MB=$(dm_dev bfb) MC=$(dm_dev bfc)
-[ -b "$MA" ] && [ -b "$MB" ] && [ -b "$MC" ] || fail "dm devices missing: $(ls /sys/block)"
+MA=$(dm_wrap bfa $A) MB=$(dm_wrap bfb $B) MC=$(dm_wrap bfc $C)
 run mdadm --create /dev/md/imsm0 -e imsm -n 2 $MA $MB --run
 run mdadm --create /dev/md/r1 -l 1 -n 2 --size=32M --assume-clean $MA $MB --run
 C_MD=$(devnm_of /dev/md/imsm0)

@@ -12,10 +12,7 @@ fast_sync
 export IMSM_DEVNAME_AS_SERIAL=1
 A=$(disk 1) B=$(disk 2)
 SZ=$(blockdev --getsz $B)
-echo "0 $(blockdev --getsz $A) delay $A 0 0" | dmsetup --noudevsync create bba || fail "dmsetup create bba"
-echo "0 $SZ delay $B 0 0" | dmsetup --noudevsync create bbb || fail "dmsetup create bbb"
-MA=$(dm_dev bba) MB=$(dm_dev bbb)
-[ -b "$MA" ] && [ -b "$MB" ] || fail "dm devices missing: $(ls /sys/block)"
+MA=$(dm_wrap bba $A) MB=$(dm_wrap bbb $B)
 
 run mdadm --create /dev/md/imsm0 -e imsm -n 2 $MA $MB --run
 run mdadm --create /dev/md/r1 -l 1 -n 2 --size=32M --assume-clean $MA $MB --run

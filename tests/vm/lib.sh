@@ -260,6 +260,16 @@ dm_dev() {
 	done
 }
 
+# dm_wrap NAME DISK: DISK behind a dm-delay map of 0 ms named NAME (a table that can later be
+# reloaded with error segments); prints the dm device.
+dm_wrap() {
+	echo "0 $(blockdev --getsz $2) delay $2 0 0" | dmsetup --noudevsync create $1 || fail "dmsetup create $1"
+	local d
+	d=$(dm_dev $1)
+	[ -b "$d" ] || fail "dm device $1 missing: $(ls /sys/block)"
+	echo $d
+}
+
 # --- Power cuts (ddf-cut.sh, imsm-cut.sh, ddf4-cut.sh; `cut=` in the header) ---
 # CUT_LAYOUT (set by the scenario before calling):
 # - two (default): disks 1-4 and 6 form the container, volumes r1 and r2 (RAID1) on disks
