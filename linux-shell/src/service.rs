@@ -569,6 +569,10 @@ impl<F: Format> ControlHandler for ManagerControl<'_, '_, F> {
         {
             self.manager.manage(&text);
         }
+        // mdadm pings the manager after removing a disk from the container (its hot-remove);
+        // a departure that waited because no member array runs is recorded now, before the
+        // reply (docs/manager.md, "Disks joining or leaving the container").
+        self.manager.record_departures();
     }
     fn metadata_update(&mut self, payload: Vec<u8>) {
         self.manager.metadata_update(&payload);

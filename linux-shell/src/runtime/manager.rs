@@ -98,6 +98,10 @@ pub struct Manager<'q, F: Format> {
     /// Container member disks by device number, with their handler ids.
     container_disks: BTreeMap<(u32, u32), u32>,
     next_disk_id: u32,
+    /// Disks that left the container while none of its member arrays ran, not yet recorded
+    /// in the metadata (device number, handler id): docs/manager.md, "Disks joining or
+    /// leaving the container".
+    departed: Vec<((u32, u32), u32)>,
     /// `devcnt` of the container in mdstat when its members were last reconciled.
     container_devcnt: Option<u32>,
     sigterm_seen: bool,
@@ -229,6 +233,7 @@ impl<'q, F: Format> Manager<'q, F> {
                 .map(|(i, &d)| (d, i as u32))
                 .collect(),
             next_disk_id: disks.len() as u32,
+            departed: Vec::new(),
             container_devcnt: Some(disks.len() as u32),
             sigterm_seen: false,
             reported: ErrorCounts::default(),
@@ -497,6 +502,7 @@ impl<'q, F: Format> Manager<'q, F> {
             return;
         }
         let container = self.container.clone();
+        self.record_departures();
         let prepared = match self.current_snapshot() {
             Some(_) => {
                 let snap = self.snapshot.take();
@@ -583,9 +589,16 @@ impl<'q, F: Format> Manager<'q, F> {
             return;
         }
         let mut seen = BTreeSet::new();
+        // Whether a member array of the container runs: only then can a disk leave without
+        // the container being stopped (mdadm stops a container only once no member runs).
+        let member_runs = mdstat::entries(mdstat_text)
+            .any(|e| e.is_member_of(&self.container) && e.active == Some(true));
+        if member_runs {
+            self.record_departures();
+        }
         for e in mdstat::entries(mdstat_text) {
             if e.devnm == self.container && self.container_devcnt != Some(e.devcnt) {
-                self.manage_container(e.devcnt);
+                self.manage_container(e.devcnt, member_runs);
             }
             if !e.is_member_of(&self.container) {
                 continue;
@@ -630,8 +643,9 @@ impl<'q, F: Format> Manager<'q, F> {
     }
 
     /// Disks joined or left the container (docs/manager.md, "Disks joining or leaving the
-    /// container"): record them in the metadata.
-    fn manage_container(&mut self, devcnt: u32) {
+    /// container"): record them in the metadata. A departure while no member array runs
+    /// waits (see `departed`).
+    fn manage_container(&mut self, devcnt: u32, member_runs: bool) {
         let md = PathBuf::from(format!("/sys/block/{}/md", self.container));
         let Ok(entries) = std::fs::read_dir(&md) else {
             return;
@@ -662,24 +676,21 @@ impl<'q, F: Format> Manager<'q, F> {
             .collect();
         for (dev, id) in gone {
             self.container_disks.remove(&dev);
-            let update = match self.current_snapshot() {
-                Some(_) => {
-                    let snap = self.snapshot.take();
-                    let u = snap.as_ref().and_then(|s| self.format.remove_disk(s, id));
-                    self.snapshot = snap;
-                    u
-                }
-                None => None,
-            };
-            if let Some(u) = update {
+            if member_runs {
+                self.record_departure(dev, id);
+            } else {
                 mlog!(
                     &self.container,
-                    "disk {}:{} left the container",
+                    "disk {}:{} left the container while no member array runs; recorded at the next metadata change",
                     dev.0,
                     dev.1
                 );
-                self.pending.push(u);
+                self.departed.push((dev, id));
             }
+        }
+        if !added.is_empty() {
+            // Its record must not be written beside that of a disk that left unrecorded.
+            self.record_departures();
         }
         for ((major, minor), kname) in added {
             let node = match DiskNode::new(&kname, major, minor) {
@@ -720,6 +731,38 @@ impl<'q, F: Format> Manager<'q, F> {
             }
         }
         self.container_devcnt = Some(devcnt);
+        self.flush_updates();
+    }
+
+    /// Queues the metadata update for a disk that left the container.
+    fn record_departure(&mut self, dev: (u32, u32), id: u32) {
+        let update = match self.current_snapshot() {
+            Some(_) => {
+                let snap = self.snapshot.take();
+                let u = snap.as_ref().and_then(|s| self.format.remove_disk(s, id));
+                self.snapshot = snap;
+                u
+            }
+            None => None,
+        };
+        if let Some(u) = update {
+            mlog!(
+                &self.container,
+                "disk {}:{} left the container",
+                dev.0,
+                dev.1
+            );
+            self.pending.push(u);
+        }
+    }
+
+    /// Records the departures that waited (see `departed`), before any other metadata
+    /// change: a member array started, a disk joined, an update from mdadm, or mdadm's
+    /// ping after its hot-remove from an idle container.
+    pub fn record_departures(&mut self) {
+        for (dev, id) in std::mem::take(&mut self.departed) {
+            self.record_departure(dev, id);
+        }
         self.flush_updates();
     }
 

@@ -14,6 +14,9 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: rig-probe <command> [args]
   now                      CLOCK_MONOTONIC in microseconds
+  hold DEV FILE            opens DEV with O_EXCL (as mdadm does while it stops or creates a
+                           container: mdmon then stays), prints `held DEV`, and keeps it open
+                           until FILE exists
 ";
 
 fn main() -> ExitCode {
@@ -24,6 +27,7 @@ fn main() -> ExitCode {
         Some("sock") => sock::run(rest),
         Some("churn") => churn::run(rest),
         Some("churn-verify") => churn::verify(rest),
+        Some("hold") => hold(rest),
         Some("now") => {
             println!("{}", monotonic_us());
             Ok(())
@@ -40,6 +44,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `hold DEV FILE`: DEV open O_RDONLY|O_EXCL until FILE exists.
+fn hold(args: &[String]) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let [dev, until] = args else {
+        return Err("hold DEV FILE".into());
+    };
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_EXCL)
+        .open(dev)
+        .map_err(|e| format!("{dev}: {e}"))?;
+    println!("held {dev}");
+    while !std::path::Path::new(until).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(f);
+    Ok(())
 }
 
 /// CLOCK_MONOTONIC in microseconds (the guest's clock for every latency the rig reports).
