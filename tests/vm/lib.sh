@@ -699,3 +699,49 @@ reshape_resume() {
 	[ "$POS" -ge "$RESUME" ] 2>/dev/null || fail "reshape_position $POS is behind the migration record ($RESUME: unit $UNIT x $BPU, $STATUS)"
 	[ "$DONE" -ge $(((UNIT - 1) * DEPTH)) ] 2>/dev/null || fail "reshape restarted near 0 ($DONE), not from unit $UNIT"
 }
+
+# --- A real Debian root (imsm-debian-root.sh, imsm-debian-deb.sh; `debian=` in the header) ---
+# debian_root_boot1: the container and the RAID1 "root" on disks 1 and 2, the root's ext4
+# image (built by the host on disk 3) copied in.
+debian_root_boot1() {
+	local A=$(disk 1) B=$(disk 2) C=$(disk 3)
+	fast_sync
+	run mdadm --create /dev/md/imsm0 -e imsm -n 2 $A $B --run
+	# Both members are zeroes: nothing for a resync to do. The image is then written
+	# through md, to both.
+	run mdadm --create /dev/md/root -l 1 -n 2 --size=$((RIG_ROOT_MIB + 32))M --assume-clean $A $B --run
+	run dd if=$C of=/dev/md/root bs=1M count=$RIG_ROOT_MIB oflag=direct
+	# Only the volume may carry the root's label.
+	run dd if=/dev/zero of=$C bs=1M count=4 oflag=direct
+	run mdadm --wait-clean /dev/md/root
+	run mdadm --stop /dev/md/root
+	run mdadm --stop /dev/md/imsm0
+	expect_eq "volume clean on disk after boot 1" "$(vol_field $A root 'Dirty State')" clean
+}
+# debian_root_last: after the Debian boots, both members clean on disk before assembly, no
+# resync, every write the Debian boots logged reads back, the mirrors match.
+debian_root_last() {
+	local A=$(disk 1) B=$(disk 2) d C_MD R n
+	for d in $A $B; do
+		expect_eq "volume clean on disk after the Debian boots ($d)" "$(vol_field $d root 'Dirty State')" clean
+	done
+	run mdadm --assemble --scan
+	C_MD=$(md_container)
+	R=$(md_volume $C_MD)
+	[ -n "$R" ] || fail "the root volume did not assemble"
+	sleep 2
+	expect_eq "no resync after the Debian shutdowns" "$(grep -Ec 'resync|recovery' /proc/mdstat)" 0
+	mkdir -p /mnt
+	run mount -o ro -t ext4 /dev/$R /mnt
+	n=$(wc -l < /mnt/var/lib/rig/writes.log)
+	[ "$n" -gt 0 ] || fail "no writes logged by the Debian boots"
+	sed 's# /var/# /mnt/var/#' /mnt/var/lib/rig/writes.log > /tmp/writes.log
+	run sha256sum -c -s /tmp/writes.log
+	log "ok: all $n writes of the Debian boots read back"
+	run umount /mnt
+	fast_sync
+	echo check > /sys/block/$R/md/sync_action
+	sleep 1
+	wait_sync_idle /dev/$R 300
+	expect_eq "$R mismatch_cnt after check" "$(md_attr $R mismatch_cnt)" 0
+}

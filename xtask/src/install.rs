@@ -47,7 +47,7 @@ pub fn cmd(args: &[String]) -> rig::Result<()> {
     Ok(())
 }
 
-fn lay_out(
+pub(crate) fn lay_out(
     destdir: &Path,
     prefix: &str,
     mdadm: MdadmGeneration,

@@ -4,8 +4,10 @@ mod audit;
 mod bench;
 mod cpio;
 mod crash;
+mod deb;
 mod fuzz;
 mod install;
+mod realroot;
 mod rig;
 mod setup;
 mod upstream;
@@ -59,6 +61,9 @@ commands:
         prints executions, coverage and crashes, exits non-zero on a crash
   install --destdir DIR
         lay out binary, units, initramfs hooks and man page as a package would
+  deb [--out DIR] [--binary PATH]
+        a Debian 12 package (target/deb/mdmon-rs_VERSION-1_amd64.deb) that diverts mdadm's
+        mdmon, unit and man page while installed, and gives them back when removed
   test [--no-rig]
         everything CI checks: fmt, clippy, the no_std core build, unit and integration
         tests, then every rig scenario, the crash points (imsm2, imsm2-4k and ddf2 with
@@ -94,7 +99,7 @@ fn needs(cmd: &str, rest: &[String]) -> Option<setup::Needs> {
         "vm" | "demo" | "crash" | "fixtures" | "bench" => Some(Needs::Rig),
         "test" if rest.iter().any(|a| a == "--no-rig") => Some(Needs::Lint),
         "test" => Some(Needs::All),
-        "dist" | "audit" => Some(Needs::Build),
+        "dist" | "audit" | "deb" => Some(Needs::Build),
         // install lays out files; fuzz installs its own toolchain
         _ => None,
     }
@@ -134,6 +139,7 @@ fn main() -> ExitCode {
         Some("audit") => audit::cmd(&args[1..]),
         Some("bench") => bench::cmd(&args[1..]),
         Some("install") => install::cmd(&args[1..]),
+        Some("deb") => deb::cmd(&args[1..]),
         Some("fuzz") => fuzz::cmd(&args[1..]),
         _ => {
             eprint!("{USAGE}");
@@ -722,7 +728,8 @@ mod usage_tests {
     #[test]
     fn every_command_has_its_usage_and_only_its_own() {
         for cmd in [
-            "demo", "vm", "fixtures", "crash", "dist", "audit", "bench", "fuzz", "install", "test",
+            "demo", "vm", "fixtures", "crash", "dist", "audit", "bench", "fuzz", "install", "deb",
+            "test",
         ] {
             let u = usage_of(cmd).unwrap_or_else(|| panic!("no usage for {cmd}"));
             assert!(u.starts_with(&format!("usage: cargo xtask {cmd}")), "{u}");

@@ -142,6 +142,9 @@ pub fn ensure_host_tools() -> Result<()> {
         ("readelf", "binutils"),
         ("dpkg-deb", "dpkg"),
         ("tar", "tar"),
+        // the Debian root of the real-boot scenarios (realroot.rs)
+        ("debootstrap", "debootstrap"),
+        ("mke2fs", "e2fsprogs"),
     ];
     let missing: BTreeSet<&str> = needed
         .iter()
@@ -489,6 +492,14 @@ pub struct ScenarioSpec {
     /// A cpio archive appended to this scenario's per-boot overlay (`cargo xtask vm
     /// --upstream`: bash, mdadm's test suite and its harness); none for tests/vm scenarios.
     pub extra_cpio: Option<PathBuf>,
+    /// `debian=2,3`: these boots start the Debian root the scenario's first boot put on an
+    /// IMSM RAID1 (its own initramfs, systemd; see `realroot.rs`) instead of the rig's
+    /// busybox image. The root's ext4 image is on the last disk.
+    pub debian_boots: Vec<u32>,
+    /// `debian_install=deb`: with our mdmon, the Debian root gets our package (`cargo
+    /// xtask deb`, `dpkg -i`) instead of the `cargo xtask install` tree, and the first
+    /// Debian boot purges it again (`realroot.rs`).
+    pub debian_deb: bool,
 }
 
 /// A power cut as the issue defines it: qemu killed from the host (SIGKILL) at a moment
@@ -573,6 +584,8 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
         cut: None,
         install_tree: false,
         extra_cpio: None,
+        debian_boots: Vec::new(),
+        debian_deb: false,
     };
     for line in text.lines() {
         if let Some(s) = line.strip_prefix("# summary: ") {
@@ -614,6 +627,13 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
                     })?)
                 }
                 "install" => spec.install_tree = v == "yes",
+                "debian_install" => spec.debian_deb = v == "deb",
+                "debian" => {
+                    spec.debian_boots = v
+                        .split(',')
+                        .map(|b| b.parse::<u32>().map_err(bad))
+                        .collect::<Result<_>>()?
+                }
                 _ => return Err(format!("{}: unknown rig key {k}", path.display())),
             }
         }
@@ -753,6 +773,46 @@ pub fn run_scenario(
     }
     let out = dir.join("out");
     fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    // The Debian root's image on the last disk, its initramfs beside the run.
+    let debian_initrd = match (spec.debian_boots.is_empty(), disks.last()) {
+        (false, Some(last)) => {
+            if !opts.quiet {
+                eprintln!("rig: {}: preparing the Debian root", spec.name);
+            }
+            use crate::realroot::Daemon;
+            let daemon = match opts.mdmon {
+                Mdmon::Original => Daemon::Original,
+                Mdmon::Ours => {
+                    let binary = match &opts.our_mdmon {
+                        Some(b) => b.clone(),
+                        None => crate::dist()?,
+                    };
+                    if spec.debian_deb {
+                        Daemon::Deb(binary)
+                    } else {
+                        Daemon::Tree(binary)
+                    }
+                }
+            };
+            let initrd = crate::realroot::prepare_run(
+                ws,
+                &image.kernel_version,
+                &daemon,
+                &dir,
+                last,
+                crate::realroot::ROOT_MIB << 20,
+            )?;
+            let f = fs::OpenOptions::new()
+                .write(true)
+                .open(last)
+                .map_err(|e| e.to_string())?;
+            if f.metadata().map_err(|e| e.to_string())?.len() < size {
+                f.set_len(size).map_err(|e| e.to_string())?;
+            }
+            Some(initrd)
+        }
+        _ => None,
+    };
     let install_tree = if spec.install_tree {
         Some(crate::install::tree_for_rig(ws)?)
     } else {
@@ -768,16 +828,45 @@ pub fn run_scenario(
         let f = fs::File::create(&outbox).map_err(|e| e.to_string())?;
         f.set_len(64 << 20).map_err(|e| e.to_string())?;
         drop(f);
-        let initrd = dir.join("initrd.cpio");
-        build_overlay(
-            ws,
-            image,
-            spec,
-            opts,
-            boot,
-            install_tree.as_deref(),
-            &initrd,
-        )?;
+        let debian = debian_initrd
+            .as_ref()
+            .filter(|_| spec.debian_boots.contains(&boot));
+        let initrd = match debian {
+            // As a boot loader would: the root's current initramfs, read from the first
+            // member (the RAID1's data starts at its sector 0); the first Debian boot's is
+            // the one built on the host (the same file, before any boot changed it).
+            Some(first) if spec.debian_boots.first() == Some(&boot) => first.clone(),
+            Some(_) => crate::realroot::initrd_from_disk(
+                &disks[0],
+                &image.kernel_version,
+                &dir.join(format!("debian-initrd-{boot}.img")),
+            )?,
+            None => {
+                let initrd = dir.join("initrd.cpio");
+                build_overlay(
+                    ws,
+                    image,
+                    spec,
+                    opts,
+                    boot,
+                    install_tree.as_deref(),
+                    &initrd,
+                )?;
+                initrd
+            }
+        };
+        // A Debian boot: the root's own initramfs finds the root by its label; the check
+        // unit in the root reads which boot this is from the command line.
+        let append = match debian {
+            Some(_) => format!(
+                "root=LABEL={} ro console=ttyS0 panic=-1 scsi_mod.scan=sync rig.boot={boot}",
+                crate::realroot::ROOT_LABEL
+            ),
+            None => {
+                "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init quiet scsi_mod.scan=sync"
+                    .to_string()
+            }
+        };
         if !opts.quiet {
             eprintln!(
                 "rig: {} boot {boot}/{} mdmon={mdmon_tag} accel={why} disks={}x{}",
@@ -806,10 +895,8 @@ pub fn run_scenario(
         .arg(&image.kernel)
         .arg("-initrd")
         .arg(&initrd)
-        .args([
-            "-append",
-            "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init quiet scsi_mod.scan=sync",
-        ])
+        .arg("-append")
+        .arg(&append)
         .args(["-device", "virtio-scsi-pci,id=scsi0"]);
         // `RIG_DISK_IOPS=N` in the run's environment (`cargo xtask vm --disk-iops N`): qemu
         // throttles every member disk to N requests a second, invisibly to the guest, so
@@ -1023,6 +1110,9 @@ fn build_overlay(
             cpio.file("sbin/mdmon", 0o755, &mdmon)
                 .map_err(|e| e.to_string())?;
         }
+    }
+    if !spec.debian_boots.is_empty() {
+        env.push_str(&format!("RIG_ROOT_MIB={}\n", crate::realroot::ROOT_MIB));
     }
     for (k, v) in &opts.extra_env {
         env.push_str(&format!("{k}={v}\n"));

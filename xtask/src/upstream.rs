@@ -317,6 +317,8 @@ fn run_test(run: &Runner, name: &str, mdmon: Mdmon, timeout: u64) -> rig::Result
         cut: None,
         install_tree: false,
         extra_cpio: Some(suite.extra.clone()),
+        debian_boots: Vec::new(),
+        debian_deb: false,
     };
     let opts = RunOptions {
         mdmon,
