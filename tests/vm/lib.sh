@@ -745,3 +745,94 @@ debian_root_last() {
 	wait_sync_idle /dev/$R 300
 	expect_eq "$R mismatch_cnt after check" "$(md_attr $R mismatch_cnt)" 0
 }
+
+# --- A container stopped while the daemon watches it (ddf-stop-departures.sh,
+# imsm-stop-departures.sh) ---
+# cut_volume_of C: a member array of container C, if any.
+cut_volume_of() { grep -l "^external:/$1/" /sys/block/md*/md/metadata_version 2>/dev/null | head -1; }
+# stop_departures FMT: disks leave an idle container held O_EXCL (as `mdadm -S` of the
+# container holds it) one at a time: no disk's metadata may change; the reassembly takes
+# every disk and starts every volume with its data. Then, with a volume running, a spare
+# removed with `mdadm --remove` is recorded at once.
+stop_departures() {
+	local FMT=$1 A=$(disk 1) B=$(disk 2) C=$(disk 3) D=$(disk 4) GEN VOLS C_MD BEFORE AFTER d md n v
+	local ALL="$A $B $C $D"
+	case $FMT in ddf) GEN=Seq ;; imsm) GEN=Generation ;; esac
+	fast_sync
+	run mdadm -CR /dev/md/c0 -e $FMT -n 4 $ALL
+	run mdadm -CR /dev/md/r1 -l1 -n2 --size=8M $A $B
+	VOLS=r1
+	if [ $FMT = ddf ]; then
+		run mdadm -CR /dev/md/r5 -l5 -n3 --size=8M $A $B $C
+		VOLS="r1 r5"
+	fi
+	C_MD=$(devnm_of /dev/md/c0)
+	wait_for 10 "mdmon running for $C_MD" mdmon_alive $C_MD
+	for v in $VOLS; do wait_sync_idle /dev/md/$v; done
+	for v in $VOLS; do eval "SUM_$v=\$(fill /dev/md/$v 4)"; done
+	run mdadm --wait-clean --scan
+
+	rig-probe hold /dev/$C_MD /tmp/release > /tmp/hold.log 2>&1 &
+	wait_for 5 "/dev/$C_MD held exclusively" grep -q held /tmp/hold.log
+	for v in $VOLS; do run mdadm -S /dev/md/$v; done
+	sleep 1
+	mdmon_alive $C_MD || fail "mdmon exited while the container was held"
+	BEFORE=$(for d in $ALL; do echo "${d##*/}:$(examine_field $d $GEN)"; done | tr '\n' ' ')
+	log "before the departures: $BEFORE"
+	for d in $B $C $D; do
+		echo remove > /sys/block/$C_MD/md/dev-${d##*/}/state || fail "remove ${d##*/} from $C_MD"
+		sleep 0.5
+	done
+	sleep 1
+	AFTER=$(for d in $ALL; do echo "${d##*/}:$(examine_field $d $GEN)"; done | tr '\n' ' ')
+	log "after: $AFTER"
+	expect_eq "every disk's metadata after the departures" "$AFTER" "$BEFORE"
+	touch /tmp/release
+	wait
+	wait_for 10 "mdmon exits with no member array and the container free" sh -c ". /rig/lib.sh; ! mdmon_alive $C_MD"
+	run mdadm -S /dev/md/c0
+	rm -f /dev/md/*
+
+	run mdadm --assemble --scan
+	cat /proc/mdstat
+	# mdadm names the containers itself (ddf0, imsm0) and mdadm 4.2 puts IMSM disks with
+	# only a spare record into a container of their own: count the disks of all of them.
+	n=0
+	for v in /sys/block/md*/md/metadata_version; do
+		[ "$(cat $v)" = external:$FMT ] || continue
+		v=${v%/md/*}
+		n=$((n + $(ls -d $v/md/dev-* | wc -l)))
+		[ -n "$(cut_volume_of ${v##*/})" ] && C_MD=${v##*/}
+	done
+	expect_eq "disks in the reassembled containers" "$n" 4
+	# Without udev the names differ by format (IMSM: r1_0): volumes by subarray index,
+	# which is their creation order.
+	n=0
+	for v in $VOLS; do
+		md=$(cut_volume $n)
+		n=$((n + 1))
+		expect_match "$v state" "$(md_state $md)" '^(clean|active|read-auto|active-idle)$'
+		expect_eq "$v data" "$(checksum /dev/$md 4)" "$(eval echo \$SUM_$v)"
+	done
+
+	# With a volume running, a spare removed from the container is recorded at once (mdadm
+	# pings the manager after its hot-remove).
+	wait_for 10 "mdmon running for $C_MD" mdmon_alive $C_MD
+	[ $FMT = ddf ] && run mdadm -S /dev/$(cut_volume 1)
+	# IMSM: mdadm 4.2 assembled the spares into a container of their own.
+	[ $FMT = imsm ] && cut_gather_spares
+	wait_for 20 "$D in $C_MD" test -e /sys/block/$C_MD/md/dev-${D##*/}
+	sleep 1
+	run mdadm /dev/$C_MD --remove $D
+	sleep 1
+	case $FMT in
+	ddf)
+		mdadm --examine $A | sed -n '/Physical Disks/,$p'
+		mdadm --examine $A | grep -q Missing || fail "the removed disk is not recorded as missing on $A"
+		;;
+	imsm)
+		mdadm --examine $A | grep -q "$(disk_serial $D)" && { mdadm --examine $A; fail "the removed disk is still listed on $A"; }
+		;;
+	esac
+	log "ok: the spare removed while r1 runs is recorded ($GEN $(examine_field $A $GEN))"
+}
