@@ -20,7 +20,41 @@ use std::process::{Command, Stdio};
 /// What debootstrap installs beyond `minbase`: an init system, device manager and the md
 /// tools a Debian install on IMSM has, and what the kernel package needs.
 const INCLUDE: &str =
-    "systemd,systemd-sysv,udev,mdadm,initramfs-tools,busybox,kmod,linux-base,e2fsprogs,procps,util-linux";
+    "systemd,systemd-sysv,udev,mdadm,busybox,kmod,linux-base,e2fsprogs,procps,util-linux";
+
+/// Which initramfs generator the root has (a scenario's `debian_initramfs=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavour {
+    /// Debian's default, initramfs-tools, with mdadm's hook and scripts.
+    InitramfsTools,
+    /// dracut (Debian 12 ships 059) with its `90mdraid` module; a systemd initramfs.
+    Dracut,
+}
+
+impl Flavour {
+    fn package(self) -> &'static str {
+        match self {
+            Flavour::InitramfsTools => "initramfs-tools",
+            Flavour::Dracut => "dracut",
+        }
+    }
+    fn cache_name(self) -> &'static str {
+        match self {
+            Flavour::InitramfsTools => "debian-root",
+            Flavour::Dracut => "debian-root-dracut",
+        }
+    }
+    /// Kernel command line words the flavour needs beyond the root: dracut assembles md
+    /// arrays only with `rd.auto` (its default since 024), and its initramfs runs systemd,
+    /// whose manager passes `systemd.setenv` to udev and services (IMSM_NO_PLATFORM: a VM
+    /// has no Intel RST platform).
+    pub fn cmdline(self) -> &'static str {
+        match self {
+            Flavour::InitramfsTools => "",
+            Flavour::Dracut => " rd.auto=1 systemd.setenv=IMSM_NO_PLATFORM=1",
+        }
+    }
+}
 const SUITE: &str = "bookworm";
 const MIRROR: &str = "http://deb.debian.org/debian";
 /// The size of the root's ext4 image (and what the scenario copies into its volume).
@@ -48,7 +82,7 @@ const KEEP_MODULES: &[&str] = &[
     "fs/efivarfs",
 ];
 /// Bumped when what [`base`] builds changes, so a cached root is rebuilt.
-const ROOT_STAMP_VERSION: &str = "v1";
+const ROOT_STAMP_VERSION: &str = "v2";
 
 /// proc, sys and dev mounted inside a root for the time a chroot command needs them
 /// (update-initramfs and the kernel package's scripts read them); unmounted on drop, also
@@ -110,7 +144,7 @@ fn chroot(root: &Path, args: &[&str]) -> Result<()> {
 }
 
 /// The cached Debian root with the rig's kernel installed (built when missing or stale).
-fn base(ws: &Workspace, kernel_version: &str) -> Result<PathBuf> {
+fn base(ws: &Workspace, kernel_version: &str, flavour: Flavour) -> Result<PathBuf> {
     let cache = ws.rig_dir().join("cache");
     let kernel_deb = fs::read_dir(cache.join("debs"))
         .map_err(|e| e.to_string())?
@@ -122,10 +156,11 @@ fn base(ws: &Workspace, kernel_version: &str) -> Result<PathBuf> {
                 .is_some_and(|n| n.starts_with(&format!("linux-image-{kernel_version}_")))
         })
         .ok_or_else(|| format!("no linux-image-{kernel_version} package in the rig's cache"))?;
-    let root = cache.join("debian-root");
-    let stamp_file = cache.join("debian-root.stamp");
+    let root = cache.join(flavour.cache_name());
+    let stamp_file = cache.join(format!("{}.stamp", flavour.cache_name()));
+    let include = format!("{INCLUDE},{}", flavour.package());
     let stamp = format!(
-        "{SUITE} {INCLUDE}\n{}\nmodules={KEEP_MODULES:?}\n{ROOT_STAMP_VERSION}\n",
+        "{SUITE} {include}\n{}\nmodules={KEEP_MODULES:?}\n{ROOT_STAMP_VERSION}\n",
         kernel_deb.file_name().unwrap_or_default().to_string_lossy()
     );
     if fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str())
@@ -139,7 +174,7 @@ fn base(ws: &Workspace, kernel_version: &str) -> Result<PathBuf> {
         run(Command::new("rm").arg("-rf").arg(&root))?;
     }
     run(Command::new("debootstrap")
-        .args(["--variant=minbase", &format!("--include={INCLUDE}"), SUITE])
+        .args(["--variant=minbase", &format!("--include={include}"), SUITE])
         .arg(&root)
         .arg(MIRROR))?;
     let in_root = format!(
@@ -171,7 +206,7 @@ fn base(ws: &Workspace, kernel_version: &str) -> Result<PathBuf> {
             fs::create_dir_all(&p).map_err(|e| e.to_string())?;
         }
     }
-    configure(&root)?;
+    configure(&root, flavour)?;
     fs::write(&stamp_file, stamp).map_err(|e| e.to_string())?;
     Ok(root)
 }
@@ -210,7 +245,7 @@ fn prune_modules(root: &Path, kernel_version: &str) -> Result<()> {
 /// The system settings an installer would have made: the root in fstab by label, a host
 /// name, a small initramfs that still carries what this machine boots from (the disk
 /// drivers, md, ext4: initramfs-tools' `MODULES=list` plus the mdadm hook's own modules).
-fn configure(root: &Path) -> Result<()> {
+fn configure(root: &Path, flavour: Flavour) -> Result<()> {
     let write = |rel: &str, text: &str| -> Result<()> {
         let p = root.join(rel);
         if let Some(d) = p.parent() {
@@ -223,6 +258,21 @@ fn configure(root: &Path) -> Result<()> {
         &format!("LABEL={ROOT_LABEL} / ext4 errors=remount-ro 0 1\n"),
     )?;
     write("etc/hostname", "rig-debian\n")?;
+    if flavour == Flavour::Dracut {
+        // Not host-only: the image is built in a chroot on another machine. The drivers
+        // this machine boots from, and md.
+        write(
+            "etc/dracut.conf.d/rig.conf",
+            "hostonly=\"no\"\nadd_dracutmodules+=\" mdraid \"\nadd_drivers+=\" virtio_pci virtio_scsi sd_mod raid1 ext4 \"\ninstall_items+=\" /etc/udev/rules.d/60-rig-imsm-no-platform.rules \"\n",
+        )?;
+        // udev runs `mdadm -I` with the device's properties as its environment, not the
+        // manager's: IMSM_NO_PLATFORM as a property of every block device.
+        write(
+            "etc/udev/rules.d/60-rig-imsm-no-platform.rules",
+            "SUBSYSTEM==\"block\", ENV{IMSM_NO_PLATFORM}=\"1\"\n",
+        )?;
+        return Ok(());
+    }
     // initramfs-tools' init sources conf.d: IMSM_NO_PLATFORM reaches the initramfs'
     // `mdadm --assemble --scan` and the mdmon it starts (a VM has no Intel RST platform;
     // Debian's local-block/mdadm documents this way of passing it).
@@ -253,12 +303,13 @@ pub enum Daemon {
 pub fn prepare_run(
     ws: &Workspace,
     kernel_version: &str,
+    flavour: Flavour,
     daemon: &Daemon,
     dir: &Path,
     image: &Path,
     size: u64,
 ) -> Result<PathBuf> {
-    let base = base(ws, kernel_version)?;
+    let base = base(ws, kernel_version, flavour)?;
     let root = dir.join("root");
     if root.exists() {
         run(Command::new("rm").arg("-rf").arg(&root))?;
@@ -308,7 +359,21 @@ pub fn prepare_run(
                 "rig-check.service",
             ],
         )?;
-        chroot(&root, &["update-initramfs", "-u", "-k", kernel_version])?;
+        match flavour {
+            Flavour::InitramfsTools => {
+                chroot(&root, &["update-initramfs", "-u", "-k", kernel_version])?
+            }
+            Flavour::Dracut => chroot(
+                &root,
+                &[
+                    "dracut",
+                    "-f",
+                    "--kver",
+                    kernel_version,
+                    &format!("/boot/initrd.img-{kernel_version}"),
+                ],
+            )?,
+        }
         Ok::<(), String>(())
     })();
     if let Err(e) = result {

@@ -500,6 +500,9 @@ pub struct ScenarioSpec {
     /// xtask deb`, `dpkg -i`) instead of the `cargo xtask install` tree, and the first
     /// Debian boot purges it again (`realroot.rs`).
     pub debian_deb: bool,
+    /// `debian_initramfs=dracut`: the Debian root makes its initramfs with dracut instead
+    /// of initramfs-tools.
+    pub debian_flavour: crate::realroot::Flavour,
 }
 
 /// A power cut as the issue defines it: qemu killed from the host (SIGKILL) at a moment
@@ -586,6 +589,7 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
         extra_cpio: None,
         debian_boots: Vec::new(),
         debian_deb: false,
+        debian_flavour: crate::realroot::Flavour::InitramfsTools,
     };
     for line in text.lines() {
         if let Some(s) = line.strip_prefix("# summary: ") {
@@ -628,6 +632,18 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
                 }
                 "install" => spec.install_tree = v == "yes",
                 "debian_install" => spec.debian_deb = v == "deb",
+                "debian_initramfs" => {
+                    spec.debian_flavour = match v {
+                        "dracut" => crate::realroot::Flavour::Dracut,
+                        "initramfs-tools" => crate::realroot::Flavour::InitramfsTools,
+                        _ => {
+                            return Err(format!(
+                                "{}: debian_initramfs=initramfs-tools or dracut, not {v}",
+                                path.display()
+                            ))
+                        }
+                    }
+                }
                 "debian" => {
                     spec.debian_boots = v
                         .split(',')
@@ -797,6 +813,7 @@ pub fn run_scenario(
             let initrd = crate::realroot::prepare_run(
                 ws,
                 &image.kernel_version,
+                spec.debian_flavour,
                 &daemon,
                 &dir,
                 last,
@@ -859,8 +876,9 @@ pub fn run_scenario(
         // unit in the root reads which boot this is from the command line.
         let append = match debian {
             Some(_) => format!(
-                "root=LABEL={} ro console=ttyS0 panic=-1 scsi_mod.scan=sync rig.boot={boot}",
-                crate::realroot::ROOT_LABEL
+                "root=LABEL={} ro console=ttyS0 panic=-1 scsi_mod.scan=sync rig.boot={boot}{}",
+                crate::realroot::ROOT_LABEL,
+                spec.debian_flavour.cmdline()
             ),
             None => {
                 "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init quiet scsi_mod.scan=sync"

@@ -319,6 +319,7 @@ fn run_test(run: &Runner, name: &str, mdmon: Mdmon, timeout: u64) -> rig::Result
         extra_cpio: Some(suite.extra.clone()),
         debian_boots: Vec::new(),
         debian_deb: false,
+        debian_flavour: crate::realroot::Flavour::InitramfsTools,
     };
     let opts = RunOptions {
         mdmon,
