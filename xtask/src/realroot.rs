@@ -135,6 +135,27 @@ fn run(cmd: &mut Command) -> Result<()> {
     }
 }
 
+/// Removes a root tree, never what is mounted inside it: a run killed inside a chroot
+/// command leaves proc, sys and the host's /dev mounted there (`ChrootMounts` had no chance
+/// to unmount), and a plain `rm -rf` would go through the bind mount into the host's /dev.
+fn remove_tree(path: &Path) -> Result<()> {
+    let prefix = format!("{}/", path.display());
+    let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut inside: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    // Deepest first.
+    inside.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in inside {
+        let _ = Command::new("umount").arg("-l").arg(m).status();
+    }
+    run(Command::new("rm")
+        .args(["-rf", "--one-file-system"])
+        .arg(path))
+}
+
 fn chroot(root: &Path, args: &[&str]) -> Result<()> {
     run(Command::new("chroot")
         .arg(root)
@@ -171,7 +192,7 @@ fn base(ws: &Workspace, kernel_version: &str, flavour: Flavour) -> Result<PathBu
     eprintln!("rig: building the Debian root (debootstrap {SUITE}; a few minutes, cached)");
     let _ = fs::remove_file(&stamp_file);
     if root.exists() {
-        run(Command::new("rm").arg("-rf").arg(&root))?;
+        remove_tree(&root)?;
     }
     run(Command::new("debootstrap")
         .args(["--variant=minbase", &format!("--include={include}"), SUITE])
@@ -202,7 +223,7 @@ fn base(ws: &Workspace, kernel_version: &str, flavour: Flavour) -> Result<PathBu
     ] {
         let p = root.join(d);
         if p.exists() {
-            run(Command::new("rm").arg("-rf").arg(&p))?;
+            remove_tree(&p)?;
             fs::create_dir_all(&p).map_err(|e| e.to_string())?;
         }
     }
@@ -312,7 +333,7 @@ pub fn prepare_run(
     let base = base(ws, kernel_version, flavour)?;
     let root = dir.join("root");
     if root.exists() {
-        run(Command::new("rm").arg("-rf").arg(&root))?;
+        remove_tree(&root)?;
     }
     run(Command::new("cp").arg("-a").arg(&base).arg(&root))?;
     let result = (|| {
@@ -377,7 +398,7 @@ pub fn prepare_run(
         Ok::<(), String>(())
     })();
     if let Err(e) = result {
-        let _ = Command::new("rm").arg("-rf").arg(&root).status();
+        let _ = remove_tree(&root);
         return Err(e);
     }
     let initrd = dir.join("debian-initrd.img");
@@ -394,7 +415,7 @@ pub fn prepare_run(
         .args(["-E", "lazy_itable_init=0,lazy_journal_init=0"])
         .arg(image)
         .arg(format!("{}k", size / 1024)));
-    let _ = Command::new("rm").arg("-rf").arg(&root).status();
+    let _ = remove_tree(&root);
     made?;
     Ok(initrd)
 }
