@@ -748,8 +748,6 @@ debian_root_last() {
 
 # --- A container stopped while the daemon watches it (ddf-stop-departures.sh,
 # imsm-stop-departures.sh) ---
-# cut_volume_of C: a member array of container C, if any.
-cut_volume_of() { grep -l "^external:/$1/" /sys/block/md*/md/metadata_version 2>/dev/null | head -1; }
 # stop_departures FMT: disks leave an idle container held O_EXCL (as `mdadm -S` of the
 # container holds it) one at a time: no disk's metadata may change; the reassembly takes
 # every disk and starts every volume with its data. Then, with a volume running, a spare
@@ -802,7 +800,7 @@ stop_departures() {
 		[ "$(cat $v)" = external:$FMT ] || continue
 		v=${v%/md/*}
 		n=$((n + $(ls -d $v/md/dev-* | wc -l)))
-		[ -n "$(cut_volume_of ${v##*/})" ] && C_MD=${v##*/}
+		[ -n "$(md_volume ${v##*/})" ] && C_MD=${v##*/}
 	done
 	expect_eq "disks in the reassembled containers" "$n" 4
 	# Without udev the names differ by format (IMSM: r1_0): volumes by subarray index,

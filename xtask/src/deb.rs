@@ -205,15 +205,11 @@ pub fn build(ws: &Workspace, binary: &Path, out: &Path) -> rig::Result<PathBuf> 
         "usr/lib/mdmon-rs/mdmon@.service",
     )?;
     mv("usr/share/man/man8/mdmon.8", "usr/lib/mdmon-rs/mdmon.8")?;
-    let ok = Command::new("gzip")
-        .args(["-9n"])
-        .arg(stage.join("usr/lib/mdmon-rs/mdmon.8"))
-        .status()
-        .map_err(|e| format!("gzip: {e}"))?
-        .success();
-    if !ok {
-        return Err("gzip of the man page failed".into());
-    }
+    rig::run(
+        Command::new("gzip")
+            .arg("-9n")
+            .arg(stage.join("usr/lib/mdmon-rs/mdmon.8")),
+    )?;
     for d in [
         "usr/sbin",
         "usr/lib/systemd/system",
@@ -238,16 +234,12 @@ pub fn build(ws: &Workspace, binary: &Path, out: &Path) -> rig::Result<PathBuf> 
     }
     fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let deb = out.join(format!("{PACKAGE}_{version}-1_amd64.deb"));
-    let ok = Command::new("dpkg-deb")
-        .args(["--root-owner-group", "-Zxz", "--build"])
-        .arg(&stage)
-        .arg(&deb)
-        .status()
-        .map_err(|e| format!("dpkg-deb: {e}"))?
-        .success();
-    if !ok {
-        return Err("dpkg-deb --build failed".into());
-    }
+    rig::run(
+        Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Zxz", "--build"])
+            .arg(&stage)
+            .arg(&deb),
+    )?;
     Ok(deb)
 }
 

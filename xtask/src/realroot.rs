@@ -12,7 +12,7 @@
 //! kernel with the initramfs that `update-initramfs` built, and the root's systemd takes it
 //! from there.
 
-use crate::rig::{Result, Workspace};
+use crate::rig::{self, Mdmon, Result, Workspace};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -118,21 +118,10 @@ impl Drop for ChrootMounts {
     }
 }
 
+/// Runs quietly (debootstrap, dpkg and the initramfs tools are verbose); what they printed
+/// goes into the error.
 fn run(cmd: &mut Command) -> Result<()> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd:?} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    rig::output(cmd.stdin(Stdio::null())).map(drop)
 }
 
 /// Removes a root tree, never what is mounted inside it: a run killed inside a chroot
@@ -316,6 +305,23 @@ pub enum Daemon {
     Tree(PathBuf),
     /// Ours (this binary) in `cargo xtask deb`'s package, installed with `dpkg -i`.
     Deb(PathBuf),
+}
+
+impl Daemon {
+    /// For a run with `mdmon`: ours is `our_binary` (else `cargo xtask dist`'s), as a
+    /// package when the scenario says `debian_install=deb`.
+    pub fn for_run(mdmon: Mdmon, our_binary: Option<&Path>, deb: bool) -> Result<Daemon> {
+        let binary = match (mdmon, our_binary) {
+            (Mdmon::Original, _) => return Ok(Daemon::Original),
+            (Mdmon::Ours, Some(b)) => b.to_path_buf(),
+            (Mdmon::Ours, None) => crate::dist()?,
+        };
+        Ok(if deb {
+            Daemon::Deb(binary)
+        } else {
+            Daemon::Tree(binary)
+        })
+    }
 }
 
 /// The run's root: the cached one, plus the scenario's instrumentation and (for our mdmon)

@@ -99,7 +99,7 @@ impl Workspace {
     }
 }
 
-fn run(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd
         .status()
         .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
@@ -116,8 +116,9 @@ pub(crate) fn output(cmd: &mut Command) -> Result<String> {
         .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "{cmd:?} failed: {}\n{}",
+            "{cmd:?} failed: {}\n{}{}",
             out.status,
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ));
     }
@@ -795,21 +796,11 @@ pub fn run_scenario(
             if !opts.quiet {
                 eprintln!("rig: {}: preparing the Debian root", spec.name);
             }
-            use crate::realroot::Daemon;
-            let daemon = match opts.mdmon {
-                Mdmon::Original => Daemon::Original,
-                Mdmon::Ours => {
-                    let binary = match &opts.our_mdmon {
-                        Some(b) => b.clone(),
-                        None => crate::dist()?,
-                    };
-                    if spec.debian_deb {
-                        Daemon::Deb(binary)
-                    } else {
-                        Daemon::Tree(binary)
-                    }
-                }
-            };
+            let daemon = crate::realroot::Daemon::for_run(
+                opts.mdmon,
+                opts.our_mdmon.as_deref(),
+                spec.debian_deb,
+            )?;
             let initrd = crate::realroot::prepare_run(
                 ws,
                 &image.kernel_version,
