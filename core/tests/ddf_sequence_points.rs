@@ -22,9 +22,12 @@
 //! every member it lists that is in the container carries its own record of the volume in
 //! the copy that loads (a member listed by the others without a record of its own is what
 //! left a volume inactive in issue 20); a member whose PD entry says Rebuilding never
-//! counts as working (the volume reads as not optimal, on disk and as computed); and the
-//! members that do assemble (working, with their own record) are enough to start it. The
-//! state before and after each sync loads without findings.
+//! counts as working (the volume reads as not optimal, on disk and as computed); the
+//! members that do assemble (working, with their own record) are enough to start it; and
+//! mdadm 4.2's container assembly, reading each member alone, leaves out none of the
+//! members present (docs/ddf.md, "What mdadm's assembly drops"), with the disks that left
+//! the container present as they were last written. The state before and after each sync
+//! loads without findings.
 //!
 //! One exception, which no write order avoids: a volume the sync creates on two disks is
 //! listed by the first member whose new copy lands while the other member's copy is still
@@ -241,6 +244,98 @@ fn check_point(
     Ok(seen)
 }
 
+/// What mdadm 4.2's container assembly (`Assemble`: `load_devices` and the checks after
+/// it) reads from one member alone: that member's own copy (docs/ddf.md, "What mdadm's
+/// assembly drops").
+struct OwnView {
+    id: u64,
+    seq: u32,
+    /// Index of the member's own entry in its copy's PD table.
+    index: Option<usize>,
+    /// Its own entry is Failed or Missing (or absent): never the newest, never checked.
+    faulty: bool,
+    /// mdadm's map: one flag per used PD entry, counting only entries whose refnum is
+    /// not all-ones, set when the entry is not Failed.
+    map: Vec<bool>,
+}
+
+fn own_view(scratch: &mut Container, input: MemberInput<'_>) -> Result<OwnView, String> {
+    let id = input.id.0;
+    scratch
+        .load(&[input])
+        .map_err(|e| format!("disk {id} alone does not load: {e:?}"))?;
+    let own = scratch.disks[0].refnum();
+    let index = scratch.pds.iter().position(|e| e.refnum.get() == own);
+    let state = |e: &layout::PdEntry| PdState::from_bits_truncate(e.state.get());
+    let faulty =
+        index.is_none_or(|i| state(&scratch.pds[i]).intersects(PdState::FAILED | PdState::MISSING));
+    let used = usize::from(scratch.phys.used_pdes.get());
+    let map = scratch
+        .pds
+        .iter()
+        .filter(|e| e.refnum.get() != 0xffff_ffff)
+        .take(used)
+        .map(|e| !state(e).contains(PdState::FAILED))
+        .collect();
+    Ok(OwnView {
+        id,
+        seq: scratch.header.seq.get(),
+        index,
+        faulty,
+        map,
+    })
+}
+
+/// The members mdadm 4.2 leaves out when it assembles the container from `views` (in
+/// device order), with the reason: the newest member is the first of the highest sequence
+/// number whose own entry is working; a member whose copy says the newest member's entry
+/// is Failed is ignored ("ignoring X as it reports Y as failed"); of two members claiming
+/// the same PD index only the newer is taken.
+fn mdadm_leaves_out(views: &[OwnView]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut newest: Option<usize> = None;
+    for (k, v) in views.iter().enumerate() {
+        if !v.faulty && newest.is_none_or(|n| v.seq > views[n].seq) {
+            newest = Some(k);
+        }
+    }
+    let Some(n) = newest else {
+        return vec!["no member has a working entry of its own: mdadm takes none as newest".into()];
+    };
+    let mut slots: BTreeMap<usize, usize> = BTreeMap::new();
+    for (k, v) in views.iter().enumerate() {
+        let Some(i) = v.index else { continue };
+        match slots.get(&i) {
+            Some(&k0) if views[k0].seq >= v.seq => out.push(format!(
+                "disk {} claims PD index {i} as disk {} does, which is newer",
+                v.id, views[k0].id
+            )),
+            Some(&k0) => {
+                out.push(format!(
+                    "disk {} claims PD index {i} as disk {} does, which is newer",
+                    views[k0].id, v.id
+                ));
+                slots.insert(i, k);
+            }
+            None => {
+                slots.insert(i, k);
+            }
+        }
+    }
+    let newest_index = views[n].index.expect("the newest has a working entry");
+    for &k in slots.values() {
+        let v = &views[k];
+        if k != n && !v.faulty && !v.map.get(newest_index).copied().unwrap_or(false) {
+            out.push(format!(
+                "mdadm ignores disk {} (Seq {:#x}) as it reports disk {} (Seq {:#x}, PD index \
+                 {newest_index}) as failed",
+                v.id, v.seq, views[n].id, views[n].seq
+            ));
+        }
+    }
+    out
+}
+
 /// One member's chain of writes in one sync: byte offsets inside its tail.
 #[derive(Debug)]
 struct Chain {
@@ -275,6 +370,8 @@ struct Rig {
     /// Cut points are checked for syncs while this is set.
     check: bool,
     scratch: Box<Container>,
+    /// For one member's own copy (mdadm's view).
+    own: Box<Container>,
     report: Vec<(String, Points)>,
 }
 
@@ -297,6 +394,7 @@ impl Rig {
             buf,
             check: true,
             scratch: Box::new(Container::new()),
+            own: Box::new(Container::new()),
             report: Vec::new(),
         }
     }
@@ -512,6 +610,48 @@ impl Rig {
         self.scratch.load(&inputs)
     }
 
+    /// mdadm 4.2's container assembly over the present members as `tails` hold them, and
+    /// over the disks that left as they were last written (a disk removed from the
+    /// container but not yet pulled when the power went): every present member must be
+    /// taken.
+    fn mdadm_check(&mut self, tails: &[&[u8]]) -> Result<(), String> {
+        let present = self.present();
+        let mut views = Vec::new();
+        for i in 0..self.disks.len() {
+            let tail = match present.iter().position(|&p| p == i) {
+                Some(k) => tails[k],
+                None => &self.disks[i].tail[..],
+            };
+            let input = MemberInput {
+                id: DiskId(i as u64),
+                disk_bytes: self.disks[i].sectors * 512,
+                sector_size: 512,
+                tail,
+            };
+            match own_view(&mut self.own, input) {
+                Ok(v) => views.push(v),
+                Err(e) if present.contains(&i) => return Err(e),
+                // A departed disk whose copy no longer loads is no member to mdadm.
+                Err(_) => {}
+            }
+        }
+        let out: Vec<String> = mdadm_leaves_out(&views)
+            .into_iter()
+            .filter(|why| {
+                // Leaving out a departed disk is what should happen.
+                !self.gone.iter().enumerate().any(|(i, &g)| {
+                    g && (why.starts_with(&format!("mdadm ignores disk {i} "))
+                        || why.starts_with(&format!("disk {i} claims")))
+                })
+            })
+            .collect();
+        if out.is_empty() {
+            Ok(())
+        } else {
+            Err(out.join("; "))
+        }
+    }
+
     /// A step that changes nothing on disk.
     fn nothing_to_sync(&mut self, label: &str) {
         let mut writes = heapless::Vec::<DiskWrite, MAX_DISK_WRITES>::new();
@@ -633,8 +773,12 @@ impl Rig {
             if let Err(e) = rig.load_state(t) {
                 panic!("{label}, {}: no load: {e:?}", what());
             }
-            check_point(&rig.scratch, &before, &after, &names)
-                .unwrap_or_else(|e| panic!("{label}, {}: {e}", what()))
+            let seen = check_point(&rig.scratch, &before, &after, &names)
+                .unwrap_or_else(|e| panic!("{label}, {}: {e}", what()));
+            if let Err(e) = rig.mdadm_check(t) {
+                panic!("{label}, {}: {e}", what());
+            }
+            seen
         };
         let count = |points: &mut Points, seen: Seen| {
             points.half_created += usize::from(seen.half_created);
@@ -824,6 +968,25 @@ fn two_volumes_member_replacement_at_every_point() {
     rig.print_report("two volumes");
 }
 
+/// The failed disk leaves the container before the spares are activated (md let go of it
+/// first): the activation's sync also vacates its PD entry. With upstream's compaction the
+/// members holding the older copy number the disks differently, and mdadm's assembly
+/// ignores them (rig `ddf-cut` seed 625).
+#[test]
+fn two_volumes_departure_then_activation_at_every_point() {
+    let mut rig = Rig::new(&two_raid1_with_spares());
+    rig.set_disk_everywhere(0, DeviceState::FAULTY | DeviceState::BLOCKED);
+    rig.sync("disk 0 fails in r1 and r2");
+    rig.remove(0);
+    rig.sync("failed disk 0 leaves the container");
+    let s1 = rig.activate(&R1);
+    rig.sync("spare activated into r1");
+    let s2 = rig.activate(&R2);
+    rig.sync("spare activated into r2");
+    assert_eq!((s1, s2), (2, 3), "each volume gets a spare of its own");
+    rig.print_report("two volumes");
+}
+
 #[test]
 fn two_volumes_create_and_delete_at_every_point() {
     let mut rig = Rig::new(&two_raid1_with_spares());
@@ -882,6 +1045,24 @@ fn four_volumes_member_replacement_at_every_point() {
         let pd = c.disks[c.disk_by_id(DiskId(d)).unwrap()].pd_index.unwrap();
         assert!(c.pd_state(usize::from(pd)).is_working());
     }
+    rig.print_report("four volumes");
+}
+
+/// As `two_volumes_departure_then_activation_at_every_point`, with four volumes: disk 1
+/// leaves before the spares go into r5, r1a and r10.
+#[test]
+fn four_volumes_departure_then_activation_at_every_point() {
+    let mut rig = Rig::new(&four_volumes_with_spare());
+    rig.set_disk_everywhere(1, DeviceState::FAULTY | DeviceState::BLOCKED);
+    rig.sync("disk 1 fails in r5, r1a and r10");
+    rig.remove(1);
+    rig.sync("failed disk 1 leaves the container");
+    let mut chosen = Vec::new();
+    for md in [&R5, &R1A, &R10] {
+        chosen.push(rig.activate(md));
+        rig.sync(&format!("spare activated into {}", md.name));
+    }
+    assert_eq!(chosen, [4, 3, 4]);
     rig.print_report("four volumes");
 }
 
