@@ -287,8 +287,9 @@ dm_wrap() {
 #   created and deleted over and over until the cut. After the cut every volume the
 #   assembled container describes must start (cut_expected).
 # Disk 5 carries the churn writer's log and, from sector CUT_PULLED_AT, the serials of the
-# disks boot 1 pulled. Volumes are written round-robin in creation order, which is their
-# subarray order.
+# disks boot 1 pulled (the host reads them too: `pull_log=5:2048` attaches a blank disk in
+# each one's place from boot 2 on). Volumes are written round-robin in creation order,
+# which is their subarray order.
 CUT_PULLED_AT=2048
 # cut_volume N: the member array of subarray N of the container (by metadata_version).
 cut_volume() {
@@ -426,11 +427,14 @@ cut_boot1() {
 		mdadm /dev/md/r1 --fail $victim
 		wait_for 20 "$victim out of every volume" sh -c "! grep '^md.*raid' /proc/mdstat | grep -v container | grep -q '${victim##*/}\['"
 		for v in $(cut_names); do mdadm /dev/md/$v --remove $victim 2>/dev/null; done
-		mdadm /dev/md/$CUT_C --remove $victim
-		# record, then zero it: a pulled disk that must not come back
-		printf 'PULLED %s\n' "$(disk_serial $victim)" | dd of=$E bs=512 seek=$((CUT_PULLED_AT + n)) count=1 conv=sync 2>/dev/null
+		# The pull is decided (and recorded) before the disk leaves the container: from the
+		# next boot on the host attaches a blank disk in its place (pull_log=5:2048), so a
+		# cut anywhere from here on finds it gone, as a disk pulled out of the machine.
+		printf 'PULLED %s\n' "$(disk_serial $victim)" | dd of=$E bs=512 seek=$((CUT_PULLED_AT + n)) count=1 conv=sync oflag=direct 2>/dev/null
 		n=$((n + 1))
 		sync
+		mdadm /dev/md/$CUT_C --remove $victim
+		# zeroed too, so nothing in this boot takes it back
 		dd if=/dev/zero of=$victim bs=1M seek=$(($(blockdev --getsize64 $victim) / 1048576 - 33)) count=33 2>/dev/null
 		sync
 		if [ -n "$(cut_ops_name)" ] && [ $cycle = 1 ]; then

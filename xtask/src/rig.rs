@@ -10,7 +10,7 @@
 use crate::cpio::CpioWriter;
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -504,6 +504,11 @@ pub struct ScenarioSpec {
     /// `debian_initramfs=dracut`: the Debian root makes its initramfs with dracut instead
     /// of initramfs-tools.
     pub debian_flavour: crate::realroot::Flavour,
+    /// `pull_log=D:S`: disks the guest pulled, as `PULLED <serial>` lines in sector S (and
+    /// the 7 after it) of disk D (1-based). From the next boot on each such disk is
+    /// physically gone: a blank disk of the same size sits in its place (see
+    /// [`attached_disks`]).
+    pub pull_log: Option<(usize, u64)>,
 }
 
 /// A power cut as the issue defines it: qemu killed from the host (SIGKILL) at a moment
@@ -591,6 +596,7 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
         debian_boots: Vec::new(),
         debian_deb: false,
         debian_flavour: crate::realroot::Flavour::InitramfsTools,
+        pull_log: None,
     };
     for line in text.lines() {
         if let Some(s) = line.strip_prefix("# summary: ") {
@@ -632,6 +638,16 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
                     })?)
                 }
                 "install" => spec.install_tree = v == "yes",
+                "pull_log" => {
+                    spec.pull_log = Some(
+                        v.split_once(':')
+                            .and_then(|(d, s)| Some((d.parse().ok()?, s.parse().ok()?)))
+                            .filter(|&(d, _)| d >= 1)
+                            .ok_or_else(|| {
+                                format!("{}: pull_log=DISK:SECTOR, not {v}", path.display())
+                            })?,
+                    )
+                }
                 "debian_install" => spec.debian_deb = v == "deb",
                 "debian_initramfs" => {
                     spec.debian_flavour = match v {
@@ -656,6 +672,59 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
         }
     }
     Ok(spec)
+}
+
+/// The disk images boot `boot` gets: the run's disks, except that a disk the guest pulled
+/// in an earlier boot (`pull_log`) is replaced by a blank one of the same size, as a
+/// physically removed disk would be. The pulled disk's image itself is left untouched
+/// (a failed run keeps it). Pulling is decided by the guest before it removes the disk
+/// from its array, so a power cut in between cannot bring the removed disk back with
+/// stale metadata.
+fn attached_disks(
+    spec: &ScenarioSpec,
+    disks: &[PathBuf],
+    dir: &Path,
+    boot: u32,
+    quiet: bool,
+) -> Result<Vec<PathBuf>> {
+    let mut attached = disks.to_vec();
+    let Some((log_disk, sector)) = spec.pull_log.filter(|_| boot > 1) else {
+        return Ok(attached);
+    };
+    let log = disks
+        .get(log_disk - 1)
+        .ok_or_else(|| format!("{}: pull_log names disk {log_disk}", spec.name))?;
+    let mut f = fs::File::open(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut buf = vec![0u8; 8 * 512];
+    f.seek(SeekFrom::Start(sector * 512))
+        .and_then(|_| f.read_exact(&mut buf))
+        .map_err(|e| format!("{}: reading the pull log: {e}", log.display()))?;
+    for line in String::from_utf8_lossy(&buf).split(['\n', '\0']) {
+        let Some(n) = line
+            .strip_prefix("PULLED MDRS")
+            .and_then(|n| n.trim().parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let Some(slot) = n.checked_sub(1).filter(|&i| i < disks.len()) else {
+            return Err(format!("{}: pull log names disk MDRS{n:04}", spec.name));
+        };
+        // One blank disk per pulled disk for the rest of the run: what later boots write
+        // to it stays.
+        let blank = dir.join(format!("pulled-{n}.img"));
+        if !blank.exists() {
+            let len = fs::metadata(&disks[slot]).map_err(|e| e.to_string())?.len();
+            let b = fs::File::create(&blank).map_err(|e| format!("{}: {e}", blank.display()))?;
+            b.set_len(len).map_err(|e| e.to_string())?;
+        }
+        if !quiet {
+            eprintln!(
+                "rig: MDRS{n:04} was pulled in an earlier boot: boot {boot} has a blank disk in its place"
+            );
+        }
+        attached[slot] = blank;
+    }
+    Ok(attached)
 }
 
 fn disk_size_bytes(s: &str) -> Result<u64> {
@@ -921,7 +990,8 @@ pub fn run_scenario(
             .sector
             .map(|n| format!(",logical_block_size={n},physical_block_size={n}"))
             .unwrap_or_default();
-        for (i, d) in disks.iter().enumerate() {
+        let attached = attached_disks(spec, &disks, &dir, boot, opts.quiet)?;
+        for (i, d) in attached.iter().enumerate() {
             cmd.arg("-drive")
                 .arg(format!(
                     "file={},if=none,id=d{i},format=raw,cache=writeback{throttle}",

@@ -320,6 +320,7 @@ fn run_test(run: &Runner, name: &str, mdmon: Mdmon, timeout: u64) -> rig::Result
         debian_boots: Vec::new(),
         debian_deb: false,
         debian_flavour: crate::realroot::Flavour::InitramfsTools,
+        pull_log: None,
     };
     let opts = RunOptions {
         mdmon,
