@@ -45,7 +45,8 @@ impl MdadmGeneration {
     }
 }
 
-/// One data file: where it goes (relative to the prefix), its mode, and its text.
+/// One data file: where it goes (relative to the prefix, or to the root when it starts
+/// with `/`), its mode, and its text.
 struct DataFile {
     dest: &'static str,
     mode: u32,
@@ -85,6 +86,12 @@ const FILES: &[DataFile] = &[
         dest: "lib/dracut/modules.d/91mdmon-rs/mdmon-rs-pre-pivot.sh",
         mode: 0o755,
         text: include_str!("../dracut/91mdmon-rs/mdmon-rs-pre-pivot.sh"),
+    },
+    // Outside the prefix, where init scripts live whatever the prefix.
+    DataFile {
+        dest: "/etc/init.d/mdmon-rs",
+        mode: 0o755,
+        text: include_str!("../sysvinit/mdmon-rs"),
     },
     DataFile {
         dest: "share/man/man8/mdmon.8",
@@ -142,7 +149,11 @@ pub fn install(spec: &Install) -> io::Result<Vec<PathBuf>> {
             format!("--prefix must be absolute, not {prefix}"),
         ));
     }
-    let rel = |p: &str| PathBuf::from(format!("{prefix}/{p}").trim_start_matches('/'));
+    // Relative to the prefix, or to the root when absolute.
+    let rel = |p: &str| match p.strip_prefix('/') {
+        Some(abs) => PathBuf::from(abs),
+        None => PathBuf::from(format!("{prefix}/{p}").trim_start_matches('/')),
+    };
     let mut done = Vec::new();
     let mut put = |relpath: PathBuf, bytes: &[u8], mode: u32| -> io::Result<()> {
         write(&spec.destdir.join(&relpath), bytes, mode)

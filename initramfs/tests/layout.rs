@@ -51,6 +51,7 @@ fn layout_is_a_package_tree_with_paths_filled_in() {
         "usr/lib/dracut/modules.d/91mdmon-rs/module-setup.sh",
         "usr/lib/dracut/modules.d/91mdmon-rs/mdmon-rs-pre-pivot.sh",
         "usr/share/man/man8/mdmon.8",
+        "etc/init.d/mdmon-rs",
     ] {
         assert!(
             names.iter().any(|n| n == want),
@@ -68,6 +69,7 @@ fn layout_is_a_package_tree_with_paths_filled_in() {
         );
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         let executable = f.starts_with("usr/sbin")
+            || f.starts_with("etc/init.d")
             || f.starts_with("usr/share/initramfs-tools")
             || f.extension().is_some_and(|e| e == "sh") && f.starts_with("usr/lib/dracut");
         assert_eq!(
@@ -104,7 +106,9 @@ fn run(cmd: &mut Command) -> Output {
 fn shell_scripts_parse() {
     let (dest, files) = lay_out("syntax", MdadmGeneration::V4_3);
     for f in files.iter().filter(|f| {
-        f.starts_with("usr/share/initramfs-tools") || f.extension().is_some_and(|e| e == "sh")
+        f.starts_with("usr/share/initramfs-tools")
+            || f.starts_with("etc/init.d")
+            || f.extension().is_some_and(|e| e == "sh")
     }) {
         // module-setup.sh is bash (dracut sources it into bash); everything else runs
         // under busybox ash or dash, so check it with the host's POSIX sh.

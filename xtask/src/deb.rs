@@ -205,6 +205,10 @@ pub fn build(ws: &Workspace, binary: &Path, out: &Path) -> rig::Result<PathBuf> 
         "usr/lib/mdmon-rs/mdmon@.service",
     )?;
     mv("usr/share/man/man8/mdmon.8", "usr/lib/mdmon-rs/mdmon.8")?;
+    // Debian's mdadm does the takeover on a root without systemd itself (its
+    // /etc/init.d/mdadm runs `mdmon --takeover --all`, which is ours once diverted): the
+    // generic takeover script of the install layout stays out of the package.
+    fs::remove_dir_all(stage.join("etc")).map_err(|e| e.to_string())?;
     rig::run(
         Command::new("gzip")
             .arg("-9n")

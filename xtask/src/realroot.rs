@@ -1,5 +1,5 @@
 //! The Debian root of the real-boot scenarios (a `debian=` key in a scenario's rig header;
-//! issue 15 §3, docs/early-boot.md "A real Debian root").
+//! issue 15 §3, README "Early boot and packaging").
 //!
 //! A Debian 12 root is built once with `debootstrap` (systemd, udev, Debian's mdadm 4.2,
 //! initramfs-tools) and the rig's own kernel package installed into it, then cached under
@@ -17,10 +17,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// What debootstrap installs beyond `minbase`: an init system, device manager and the md
-/// tools a Debian install on IMSM has, and what the kernel package needs.
-const INCLUDE: &str =
-    "systemd,systemd-sysv,udev,mdadm,busybox,kmod,linux-base,e2fsprogs,procps,util-linux";
+/// What debootstrap installs beyond `minbase` and the flavour's init system and initramfs
+/// generator: the device manager and md tools a Debian install on IMSM has, and what the
+/// kernel package needs.
+const INCLUDE: &str = "udev,mdadm,busybox,kmod,linux-base,e2fsprogs,procps,util-linux";
 
 /// Which initramfs generator the root has (a scenario's `debian_initramfs=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,19 +29,25 @@ pub enum Flavour {
     InitramfsTools,
     /// dracut (Debian 12 ships 059) with its `90mdraid` module; a systemd initramfs.
     Dracut,
+    /// No systemd: sysvinit as PID 1 (`sysvinit-core`), initramfs-tools. mdadm's own
+    /// /etc/init.d/mdadm does the takeover there, our /etc/init.d/mdmon-rs before it.
+    SysV,
 }
 
 impl Flavour {
-    fn package(self) -> &'static str {
+    /// debootstrap's `--include`: the init system, [`INCLUDE`], the initramfs generator.
+    fn include(self) -> String {
         match self {
-            Flavour::InitramfsTools => "initramfs-tools",
-            Flavour::Dracut => "dracut",
+            Flavour::InitramfsTools => format!("systemd,systemd-sysv,{INCLUDE},initramfs-tools"),
+            Flavour::Dracut => format!("systemd,systemd-sysv,{INCLUDE},dracut"),
+            Flavour::SysV => format!("sysvinit-core,{INCLUDE},initramfs-tools"),
         }
     }
     fn cache_name(self) -> &'static str {
         match self {
             Flavour::InitramfsTools => "debian-root",
             Flavour::Dracut => "debian-root-dracut",
+            Flavour::SysV => "debian-root-sysv",
         }
     }
     /// Kernel command line words the flavour needs beyond the root: dracut assembles md
@@ -50,7 +56,7 @@ impl Flavour {
     /// has no Intel RST platform).
     pub fn cmdline(self) -> &'static str {
         match self {
-            Flavour::InitramfsTools => "",
+            Flavour::InitramfsTools | Flavour::SysV => "",
             Flavour::Dracut => " rd.auto=1 systemd.setenv=IMSM_NO_PLATFORM=1",
         }
     }
@@ -168,7 +174,7 @@ fn base(ws: &Workspace, kernel_version: &str, flavour: Flavour) -> Result<PathBu
         .ok_or_else(|| format!("no linux-image-{kernel_version} package in the rig's cache"))?;
     let root = cache.join(flavour.cache_name());
     let stamp_file = cache.join(format!("{}.stamp", flavour.cache_name()));
-    let include = format!("{INCLUDE},{}", flavour.package());
+    let include = flavour.include();
     let stamp = format!(
         "{SUITE} {include}\n{}\nmodules={KEEP_MODULES:?}\n{ROOT_STAMP_VERSION}\n",
         kernel_deb.file_name().unwrap_or_default().to_string_lossy()
@@ -327,11 +333,13 @@ impl Daemon {
 /// The run's root: the cached one, plus the scenario's instrumentation and (for our mdmon)
 /// our package; its initramfs made by the root's own update-initramfs. Writes the root's
 /// ext4 image (`size` bytes) to `image` and returns the initramfs (copied into `dir`).
+#[allow(clippy::too_many_arguments)]
 pub fn prepare_run(
     ws: &Workspace,
     kernel_version: &str,
     flavour: Flavour,
     daemon: &Daemon,
+    client: Option<&crate::rig::Client>,
     dir: &Path,
     image: &Path,
     size: u64,
@@ -343,25 +351,48 @@ pub fn prepare_run(
     }
     run(Command::new("cp").arg("-a").arg(&base).arg(&root))?;
     let result = (|| {
-        // The instrumentation: units and scripts laid out as they go into the root.
-        let overlay = ws.scenarios_dir().join("debian-root");
-        run(Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", overlay.display()))
-            .arg(&root))?;
+        // The instrumentation: units and scripts laid out as they go into the root (for a
+        // root without systemd, init scripts in place of the units).
+        let mut overlays = vec![ws.scenarios_dir().join("debian-root")];
+        if flavour == Flavour::SysV {
+            overlays.push(ws.scenarios_dir().join("debian-root-sysv"));
+        }
+        for overlay in overlays {
+            run(Command::new("cp")
+                .arg("-a")
+                .arg(format!("{}/.", overlay.display()))
+                .arg(&root))?;
+        }
         let tag = match daemon {
             Daemon::Original => "original",
             Daemon::Tree(_) | Daemon::Deb(_) => "ours",
         };
-        fs::write(root.join("etc/rig.env"), format!("RIG_MDMON={tag}\n"))
-            .map_err(|e| e.to_string())?;
+        let init = if flavour == Flavour::SysV {
+            "sysvinit"
+        } else {
+            "systemd"
+        };
+        let mut env = format!("RIG_MDMON={tag}\nRIG_INIT={init}\n");
+        if let Some(c) = client {
+            env.push_str(&format!("RIG_CLIENT={}\n", c.version));
+        }
+        fs::write(root.join("etc/rig.env"), env).map_err(|e| e.to_string())?;
+        let generation = match client {
+            Some(c) => mdmon_initramfs::MdadmGeneration::parse(&c.version)
+                .ok_or_else(|| format!("no unit generation for mdadm {}", c.version))?,
+            // Debian 12's mdadm is 4.2: the forking unit.
+            None => mdmon_initramfs::MdadmGeneration::V4_2,
+        };
+        if let Some(c) = client {
+            install_client(&root, c, matches!(daemon, Daemon::Original))?;
+        }
         let _mounts = ChrootMounts::new(&root)?;
         match daemon {
             Daemon::Original => {}
             Daemon::Tree(binary) => {
-                // As `cargo xtask install --destdir ROOT --mdadm 4.2` would: on Debian 12's
-                // merged /usr this replaces mdadm's /sbin/mdmon and mdmon@.service.
-                crate::install::lay_out(&root, "/usr", mdadm_initramfs_generation(), binary)?;
+                // As `cargo xtask install --destdir ROOT --mdadm 4.2|4.3` would: on Debian
+                // 12's merged /usr this replaces mdadm's /sbin/mdmon and mdmon@.service.
+                crate::install::lay_out(&root, "/usr", generation, binary)?;
             }
             Daemon::Deb(binary) => {
                 let pkg = crate::deb::build(ws, binary, &dir.join("deb"))?;
@@ -377,17 +408,28 @@ pub fn prepare_run(
                 fs::write(root.join("etc/rig-purge-at"), "2\n").map_err(|e| e.to_string())?;
             }
         }
-        chroot(
-            &root,
-            &[
-                "systemctl",
-                "enable",
-                "rig-writer.service",
-                "rig-check.service",
-            ],
-        )?;
+        if flavour == Flavour::SysV {
+            let mut scripts = vec!["rig-writer", "rig-check"];
+            if matches!(daemon, Daemon::Tree(_)) {
+                // Ours runs in rcS; mdadm's own takeover (rc2) then hands over once more.
+                scripts.push("mdmon-rs");
+            }
+            for s in scripts {
+                chroot(&root, &["update-rc.d", s, "defaults"])?;
+            }
+        } else {
+            chroot(
+                &root,
+                &[
+                    "systemctl",
+                    "enable",
+                    "rig-writer.service",
+                    "rig-check.service",
+                ],
+            )?;
+        }
         match flavour {
-            Flavour::InitramfsTools => {
+            Flavour::InitramfsTools | Flavour::SysV => {
                 chroot(&root, &["update-initramfs", "-u", "-k", kernel_version])?
             }
             Flavour::Dracut => chroot(
@@ -426,10 +468,45 @@ pub fn prepare_run(
     Ok(initrd)
 }
 
-fn mdadm_initramfs_generation() -> mdmon_initramfs::MdadmGeneration {
-    // Debian 12's mdadm is 4.2: the forking unit.
-    mdmon_initramfs::MdadmGeneration::V4_2
+/// An upstream mdadm release in the root in place of Debian's 4.2, as an admin who built it
+/// with `make install` would have it: its `mdadm` over Debian's, and for the original
+/// daemon its C `mdmon` and the release's own `mdmon@.service`. Debian's udev rules,
+/// initramfs hook and shutdown hook stay; they call `/sbin/mdadm`, now the release's.
+fn install_client(root: &Path, client: &crate::rig::Client, original: bool) -> Result<()> {
+    let put = |from: &Path, to: &str| -> Result<()> {
+        let dest = root.join(to);
+        fs::copy(from, &dest)
+            .map_err(|e| format!("{} -> {}: {e}", from.display(), dest.display()))?;
+        fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(|e| e.to_string())
+    };
+    put(&client.mdadm, "usr/sbin/mdadm")?;
+    if original {
+        put(&client.mdmon, "usr/sbin/mdmon")?;
+        fs::write(
+            root.join("usr/lib/systemd/system/mdmon@.service"),
+            UPSTREAM_UNIT_4_3,
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
+
+/// mdadm 4.3–4.6's `systemd/mdmon@.service` as `make install` renders it (BINDIR=/sbin),
+/// for the original daemon: Type=simple (no readiness), `--foreground --offroot
+/// --takeover`, spared at switch-root and kept out of the slice stopped at shutdown.
+const UPSTREAM_UNIT_4_3: &str = "\
+[Unit]
+Description=MD Metadata Monitor on %I
+DefaultDependencies=no
+Before=initrd-switch-root.target
+Documentation=man:mdmon(8)
+IgnoreOnIsolate=true
+
+[Service]
+ExecStart=/sbin/mdmon --foreground --offroot --takeover %I
+Slice=system.slice
+";
 
 /// The root's current initramfs, read from a member disk of its RAID1 with debugfs (as a
 /// boot loader would read it): a boot may have changed it (the package's removal).

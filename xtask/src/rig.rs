@@ -661,6 +661,18 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
                         }
                     }
                 }
+                "debian_init" => {
+                    spec.debian_flavour = match v {
+                        "sysvinit" => crate::realroot::Flavour::SysV,
+                        "systemd" => crate::realroot::Flavour::InitramfsTools,
+                        _ => {
+                            return Err(format!(
+                                "{}: debian_init=systemd or sysvinit, not {v}",
+                                path.display()
+                            ))
+                        }
+                    }
+                }
                 "debian" => {
                     spec.debian_boots = v
                         .split(',')
@@ -875,6 +887,7 @@ pub fn run_scenario(
                 &image.kernel_version,
                 spec.debian_flavour,
                 &daemon,
+                opts.client.as_ref(),
                 &dir,
                 last,
                 crate::realroot::ROOT_MIB << 20,
