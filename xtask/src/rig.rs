@@ -1261,3 +1261,56 @@ pub(crate) fn add_tree(cpio: &mut CpioWriter<Vec<u8>>, src: &Path, dest: &str) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disk_the_guest_pulled_is_blank_from_the_next_boot_on() {
+        let dir = std::env::temp_dir().join(format!("rig-pull-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("pulls.sh");
+        fs::write(
+            &script,
+            "# summary: t\n# rig: disks=3 boots=2 pull_log=3:8\n",
+        )
+        .unwrap();
+        let spec = parse_spec(&script).unwrap();
+        assert_eq!(spec.pull_log, Some((3, 8)));
+        let disks: Vec<PathBuf> = (0..3)
+            .map(|i| {
+                let p = dir.join(format!("disk{i}.img"));
+                fs::write(&p, vec![7u8; 64 * 512]).unwrap();
+                p
+            })
+            .collect();
+        assert_eq!(attached_disks(&spec, &disks, &dir, 2, true).unwrap(), disks);
+        // The guest records that it pulled the second disk (serial MDRS0002).
+        let mut log = fs::OpenOptions::new().write(true).open(&disks[2]).unwrap();
+        log.seek(SeekFrom::Start(8 * 512)).unwrap();
+        log.write_all(b"PULLED MDRS0002\n\0\0").unwrap();
+        drop(log);
+        assert_eq!(
+            attached_disks(&spec, &disks, &dir, 1, true).unwrap(),
+            disks,
+            "the boot that pulled it still had it"
+        );
+        let got = attached_disks(&spec, &disks, &dir, 2, true).unwrap();
+        assert_eq!((&got[0], &got[2]), (&disks[0], &disks[2]));
+        assert_ne!(got[1], disks[1]);
+        assert_eq!(fs::metadata(&got[1]).unwrap().len(), 64 * 512);
+        assert!(fs::read(&got[1]).unwrap().iter().all(|&b| b == 0));
+        assert!(
+            fs::read(&disks[1]).unwrap().iter().all(|&b| b == 7),
+            "the pulled disk's image is kept"
+        );
+        // A later boot gets the same blank disk, with what the boot before wrote to it.
+        fs::write(&got[1], vec![9u8; 64 * 512]).unwrap();
+        let again = attached_disks(&spec, &disks, &dir, 3, true).unwrap();
+        assert_eq!(again[1], got[1]);
+        assert!(fs::read(&again[1]).unwrap().iter().all(|&b| b == 9));
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
