@@ -17,6 +17,7 @@ mod cli;
 mod control;
 mod daemon;
 mod examine;
+mod runfiles;
 mod service;
 
 use std::ffi::OsString;

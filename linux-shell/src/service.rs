@@ -24,7 +24,7 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 
 use crate::control::{ControlHandler, ControlServer};
-use crate::daemon::{RunFiles, Victim};
+use crate::runfiles::{RunFiles, Victim};
 use mdmon::runtime::ddf::Ddf;
 use mdmon::runtime::disk::{AlignedBuf, MetadataWriter};
 use mdmon::runtime::format::{DiskNode, Format, LoadedContainer, MemberDiskInfo};
