@@ -1149,6 +1149,10 @@ pub fn run_scenario(
         for d in &disks {
             let _ = fs::remove_file(d);
         }
+        // The blank disks that stood in for pulled ones (`attached_disks`).
+        for n in 1..=disks.len() {
+            let _ = fs::remove_file(dir.join(format!("pulled-{n}.img")));
+        }
         let _ = fs::remove_file(dir.join("initrd.cpio"));
     } else if !ok {
         eprintln!("rig: {}: disk images kept in {}", spec.name, dir.display());
