@@ -297,6 +297,9 @@ pub fn run(mut ctx: RunContext) -> ! {
 /// (upstream asks for 4 KiB and silently gets glibc's 8 MiB). The IMSM snapshot copy is the
 /// largest thing on it (see `ContainerMetadata::snapshot_into`).
 const MONITOR_STACK: usize = 1 << 20;
+/// The longest the manager waits without a pass over /proc/mdstat (docs/manager.md, "The
+/// loop"): a member array whose start it missed is taken on within this.
+const IDLE_RESCAN: Duration = Duration::from_secs(5);
 
 /// How long the exit check waits for the monitor to hand back arrays that left
 /// /proc/mdstat (its final clean write and `clear`) before it asks the monitor to stop
@@ -439,10 +442,13 @@ where
         }
         loop {
             text.clear();
-            let mut wait = manager
-                .poll_timeout()
-                .map(|d| PollTimeout::from(d.as_millis().min(60_000) as u16))
-                .unwrap_or(PollTimeout::NONE);
+            let mut wait = PollTimeout::from(
+                manager
+                    .poll_timeout()
+                    .unwrap_or(IDLE_RESCAN)
+                    .min(IDLE_RESCAN)
+                    .as_millis() as u16,
+            );
             let read = mdstat
                 .rewind()
                 .and_then(|_| mdstat.read_to_string(&mut text));
