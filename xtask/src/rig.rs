@@ -661,17 +661,15 @@ fn parse_spec(path: &Path) -> Result<ScenarioSpec> {
                         }
                     }
                 }
+                // systemd is the default; sysvinit comes with initramfs-tools.
+                "debian_init" if v == "sysvinit" => {
+                    spec.debian_flavour = crate::realroot::Flavour::SysV
+                }
                 "debian_init" => {
-                    spec.debian_flavour = match v {
-                        "sysvinit" => crate::realroot::Flavour::SysV,
-                        "systemd" => crate::realroot::Flavour::InitramfsTools,
-                        _ => {
-                            return Err(format!(
-                                "{}: debian_init=systemd or sysvinit, not {v}",
-                                path.display()
-                            ))
-                        }
-                    }
+                    return Err(format!(
+                        "{}: debian_init=sysvinit (systemd is the default), not {v}",
+                        path.display()
+                    ))
                 }
                 "debian" => {
                     spec.debian_boots = v
