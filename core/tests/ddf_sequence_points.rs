@@ -33,13 +33,17 @@
 //! listed by the first member whose new copy lands while the other member's copy is still
 //! old. Those points are allowed for that volume only, and counted in the output (`cargo
 //! test ... -- --nocapture` prints the points of every sync).
+//!
+//! In the delete sequences a daemon is also restarted at every point, on the members as
+//! the cut left them: its syncs must finish or undo the delete (docs/ddf.md, "Deleting a
+//! VD"), leaving no entry marked Deleted and every member of a kept VD with its record.
 
 mod ddf_support;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use ddf_support::*;
-use mdmon_core::ddf::layout::Guid;
+use mdmon_core::ddf::layout::{Guid, UNUSED_GUID};
 use mdmon_core::ddf::ops::{prl, ArrayInfo, ArrayMember, DeviceState};
 use mdmon_core::ddf::*;
 use mdmon_core::handler::ddf::DdfMetadata;
@@ -375,6 +379,9 @@ struct Rig {
     buf: Vec<u8>,
     /// Cut points are checked for syncs while this is set.
     check: bool,
+    /// At every cut point a daemon is also restarted on the members as the cut left them,
+    /// and what its syncs leave is checked too.
+    restart: bool,
     scratch: Box<Container>,
     /// For one member's own copy (mdadm's view).
     own: Box<Container>,
@@ -399,6 +406,7 @@ impl Rig {
             gone,
             buf,
             check: true,
+            restart: false,
             scratch: Box::new(Container::new()),
             own: Box::new(Container::new()),
             report: Vec::new(),
@@ -621,6 +629,88 @@ impl Rig {
         self.scratch.load(&inputs)
     }
 
+    /// A daemon started on the present members as `tails` hold them (after a cut): its load
+    /// takes up a delete left half done (docs/ddf.md, "Deleting a VD") and its syncs are
+    /// applied whole. Returns the members' tails after them.
+    fn restarted(&self, tails: &[&[u8]]) -> Result<Vec<Vec<u8>>, String> {
+        let present = self.present();
+        let mut cur: Vec<Vec<u8>> = tails.iter().map(|t| t.to_vec()).collect();
+        let mut meta = Box::new(DdfMetadata::new());
+        {
+            let inputs: Vec<MemberInput<'_>> = present
+                .iter()
+                .zip(&cur)
+                .map(|(&i, t)| self.input(i, t))
+                .collect();
+            meta.load(&inputs, 1_700_000_000)
+                .map_err(|e| format!("restarted daemon: no load: {e:?}"))?;
+        }
+        let mut buf = vec![0u8; meta.sync_buffer_len()];
+        for _ in 0..4 {
+            let mut writes = heapless::Vec::<DiskWrite, MAX_DISK_WRITES>::new();
+            let wrote = meta
+                .sync(&mut buf, &mut writes)
+                .map_err(|e| format!("restarted daemon: sync: {e:?}"))?;
+            if !wrote {
+                return Ok(cur);
+            }
+            for w in &writes {
+                let disk = w.disk as usize;
+                let k = present
+                    .iter()
+                    .position(|&p| p == disk)
+                    .ok_or_else(|| format!("restarted daemon writes disk {disk}, which left"))?;
+                let rel = self.disks[disk].at(w.offset / 512);
+                cur[k][rel..rel + w.len].copy_from_slice(&buf[w.buf_start..w.buf_start + w.len]);
+            }
+        }
+        Err("restarted daemon: still writing after four syncs".to_string())
+    }
+
+    /// What a daemon restarted at a cut point leaves: the point's own checks, and no VD
+    /// entry still marked Deleted and no member without its record of a VD being deleted (a
+    /// half-done delete is finished or undone).
+    fn check_restart(
+        &mut self,
+        tails: &[&[u8]],
+        before: &BTreeMap<Guid, Members>,
+        after: &BTreeMap<Guid, Members>,
+        names: &BTreeMap<Guid, String>,
+    ) -> Result<(), String> {
+        let out = self.restarted(tails)?;
+        let t: Vec<&[u8]> = out.iter().map(|t| &t[..]).collect();
+        self.load_state(&t)
+            .map_err(|e| format!("after a restart: no load: {e:?}"))?;
+        let c = &self.scratch;
+        for e in c.vds.iter().filter(|e| e.guid != UNUSED_GUID) {
+            if VdState::from_byte(e.state) == VdState::Deleted {
+                return Err(format!(
+                    "after a restart the VD entry {} is still marked Deleted (records on {} \
+                     members)",
+                    names
+                        .get(&e.guid)
+                        .cloned()
+                        .unwrap_or_else(|| format!("{:02x?}", e.guid)),
+                    c.disks
+                        .iter()
+                        .filter(|d| d.slots.contains(&ConfigSlot::Volume(e.guid)))
+                        .count()
+                ));
+            }
+        }
+        let seen = check_point(&self.scratch, before, after, names)
+            .map_err(|e| format!("after a restart: {e}"))?;
+        if seen.half_deleted {
+            return Err(
+                "after a restart a VD the sync deletes is listed by a member that holds \
+                        no record of it (the delete neither finished nor undone)"
+                    .to_string(),
+            );
+        }
+        self.mdadm_check(&t)
+            .map_err(|e| format!("after a restart: {e}"))
+    }
+
     /// mdadm 4.2's container assembly over the present members as `tails` hold them, and
     /// over the disks that left as they were last written (a disk removed from the
     /// container but not yet pulled when the power went): every present member must be
@@ -778,6 +868,11 @@ impl Rig {
                 .unwrap_or_else(|e| panic!("{label}, {}: {e}", what()));
             if let Err(e) = rig.mdadm_check(t) {
                 panic!("{label}, {}: {e}", what());
+            }
+            if rig.restart {
+                if let Err(e) = rig.check_restart(t, &before, &after, &names) {
+                    panic!("{label}, {}: {e}", what());
+                }
             }
             seen
         };
@@ -990,6 +1085,7 @@ fn two_volumes_create_and_delete_at_every_point() {
     rig.create(&two_raid1_plus_r3(), "r3");
     rig.sync("r3 created on disks 1 and 2");
     assert_eq!(rig.on_disk().get("r3"), Some(&vec![1, 2]));
+    rig.restart = true;
     rig.delete("r2");
     rig.sync("r2's records dropped, its VD entry kept");
     rig.sync("r2's VD entry cleared");
@@ -998,6 +1094,47 @@ fn two_volumes_create_and_delete_at_every_point() {
     assert_eq!(now.keys().collect::<Vec<_>>(), ["r1", "r3"]);
     assert_eq!(now["r1"], [0, 1]);
     rig.print_report("two volumes");
+}
+
+/// A power cut between the two syncs of a delete (docs/ddf.md, "Deleting a VD"): the next
+/// daemon clears the entry the first sync kept, so no listed volume is left without records.
+#[test]
+fn a_delete_cut_between_its_syncs_is_finished_by_the_next_daemon() {
+    let mut rig = Rig::new(&two_raid1_with_spares());
+    rig.check = false;
+    let r2 = rig.guid("r2");
+    rig.delete("r2");
+    rig.sync("r2's records dropped, its VD entry kept");
+    let kept = |c: &Container| c.vds.iter().find(|e| e.guid == r2).map(|e| e.state);
+    let tails: Vec<Vec<u8>> = rig
+        .present()
+        .iter()
+        .map(|&i| rig.disks[i].tail.clone())
+        .collect();
+    let t: Vec<&[u8]> = tails.iter().map(|t| &t[..]).collect();
+    rig.load_state(&t).unwrap();
+    assert_eq!(
+        kept(&rig.scratch).map(VdState::from_byte),
+        Some(VdState::Deleted),
+        "the first sync keeps r2's entry, marked Deleted"
+    );
+    assert!(rig.scratch.volume(&r2).is_none(), "r2 still has records");
+    let out = rig.restarted(&t).unwrap();
+    let t: Vec<&[u8]> = out.iter().map(|t| &t[..]).collect();
+    rig.load_state(&t).unwrap();
+    assert_eq!(kept(&rig.scratch), None, "r2's entry outlived a restart");
+    assert!(
+        rig.scratch.findings.is_empty(),
+        "{:?}",
+        rig.scratch.findings
+    );
+    let names: Vec<String> = rig
+        .scratch
+        .volumes
+        .iter()
+        .filter_map(|v| vd_name(&rig.scratch, &v.guid))
+        .collect();
+    assert_eq!(names, ["r1"]);
 }
 
 /// Four-volume container: disk 1 (in r5, r1a and r10) fails (and, with `depart_first`,
@@ -1065,6 +1202,7 @@ fn four_volumes_create_and_delete_at_every_point() {
     rig.create(&four_volumes_plus_r1c(), "r1c");
     rig.sync("r1c created on disks 3 and 4");
     assert_eq!(rig.on_disk().get("r1c"), Some(&vec![3, 4]));
+    rig.restart = true;
     rig.delete("r1a");
     rig.sync("r1a's records dropped, its VD entry kept");
     rig.sync("r1a's VD entry cleared");

@@ -580,7 +580,7 @@ impl Container {
 
     /// Make disk `d` carry VD `guid`'s record: first free slot among the first
     /// `max_partitions` (the VD record slots), unless it already has one.
-    fn ensure_volume_slot(&mut self, d: usize, guid: &Guid) {
+    pub(crate) fn ensure_volume_slot(&mut self, d: usize, guid: &Guid) {
         let max_part = usize::from(self.header.max_partitions.get());
         let Some(disk) = self.disks.get_mut(d) else {
             return;

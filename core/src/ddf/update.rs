@@ -424,10 +424,13 @@ impl Container {
                         }
                     }
                 }
-                // The entry stays until the records' removal is on disk (docs/ddf.md,
-                // "Deleting a VD"); with no room to remember it, it goes now, as upstream.
+                // The entry stays, marked Deleted, until the records' removal is on disk
+                // (docs/ddf.md, "Deleting a VD"); with no room to remember it, it goes now,
+                // as upstream.
                 if self.deleting.push((guid, false)).is_err() {
                     self.clear_vd_entry(&guid);
+                } else if let Some(e) = self.vds.iter_mut().find(|e| e.guid == guid) {
+                    e.state = (e.state & !VdState::MASK) | VdState::Deleted.bits();
                 }
                 self.mark_pending();
                 out.changed = true;
@@ -694,6 +697,15 @@ impl core::fmt::Display for UpdateError {
     }
 }
 
+/// What [`Container::resume_deletions`] found after a load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResumedDeletions {
+    /// Deletes cut between their two syncs: the entry is cleared by the next sync.
+    pub finished: usize,
+    /// Deletes cut inside their first sync: the volume is kept.
+    pub undone: usize,
+}
+
 /// Deleting a VD in two syncs (docs/ddf.md, "Deleting a VD").
 impl Container {
     /// Upstream clears only the GUID; the other bytes of an unused entry are invisible to
@@ -717,6 +729,47 @@ impl Container {
         for d in self.deleting.iter_mut() {
             d.1 = false;
         }
+    }
+
+    /// After a load: takes up deletes a daemon left between their two syncs (docs/ddf.md,
+    /// "Deleting a VD"). An entry marked Deleted that no loaded member holds a record of
+    /// is cleared by the next sync. One that some member still holds a record of was cut in
+    /// its first sync and mdadm (which ignores the state) may have started the volume from
+    /// it: the delete is undone, every member listed in the record carries it again and the
+    /// entry gets the volume's state back.
+    pub fn resume_deletions(&mut self) -> ResumedDeletions {
+        let mut out = ResumedDeletions::default();
+        for vc in 0..self.vds.len() {
+            let Some(e) = self.vds.get(vc) else { continue };
+            let guid = e.guid;
+            if guid == UNUSED_GUID || VdState::from_byte(e.state) != VdState::Deleted {
+                continue;
+            }
+            if self.volume(&guid).is_none() {
+                if self.deleting.push((guid, true)).is_err() {
+                    self.clear_vd_entry(&guid);
+                }
+                self.mark_pending();
+                out.finished += 1;
+                continue;
+            }
+            for d in 0..self.disks.len() {
+                let listed = self
+                    .disks
+                    .get(d)
+                    .is_some_and(|disk| self.bvd_listing(&guid, disk.refnum()).is_some());
+                if listed {
+                    self.ensure_volume_slot(d, &guid);
+                }
+            }
+            let state = self.volume_state(&guid).unwrap_or(VdState::Failed);
+            if let Some(e) = self.vds.get_mut(vc) {
+                e.state = (e.state & !VdState::MASK) | state.bits();
+            }
+            self.mark_pending();
+            out.undone += 1;
+        }
+        out
     }
 
     /// Clears the entries of deleted VDs whose records are off the disks, as a change of its

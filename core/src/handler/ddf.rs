@@ -33,7 +33,7 @@
 use super::*;
 use crate::ddf::layout::SECTOR;
 use crate::ddf::ops::{self as dops, DeviceState};
-use crate::ddf::update::PreparedUpdate;
+use crate::ddf::update::{PreparedUpdate, ResumedDeletions};
 use crate::ddf::{Container, DiskId, LoadError, MemberInput, MAX_DISKS};
 
 /// Alignment of each disk's image inside the sync buffer: a page, enough for O_DIRECT on
@@ -114,11 +114,18 @@ impl DdfMetadata {
     }
 
     /// Loads the container from its members (ids from [`disk_id`]); `now` is the DDF time.
-    pub fn load(&mut self, members: &[MemberInput<'_>], now: u32) -> Result<(), LoadError> {
+    /// A VD delete an earlier daemon left half done is taken up (docs/ddf.md, "Deleting a
+    /// VD"): the next sync finishes or undoes it.
+    pub fn load(
+        &mut self,
+        members: &[MemberInput<'_>],
+        now: u32,
+    ) -> Result<ResumedDeletions, LoadError> {
         self.now = now;
         self.op_errors = 0;
         self.removed.clear();
-        self.container.load(members)
+        self.container.load(members)?;
+        Ok(self.container.resume_deletions())
     }
 
     /// Bytes one disk's image takes in the sync buffer.

@@ -359,11 +359,28 @@ impl Format for Ddf {
             })
             .collect();
         let mut meta = boxed_metadata();
-        meta.load(&inputs, ddf_time_from_unix(unix_now()))
+        let resumed = meta
+            .load(&inputs, ddf_time_from_unix(unix_now()))
             .map_err(|e| format!("{e}"))?;
         drop(inputs);
         drop(tails);
         let c = &meta.container;
+        if resumed.finished > 0 {
+            dlog!(
+                self,
+                "load: {} virtual disk(s) deleted but not yet cleared from the VD table \
+                 (cut between the delete's two syncs): the next metadata write clears them",
+                resumed.finished
+            );
+        }
+        if resumed.undone > 0 {
+            dlog!(
+                self,
+                "load: {} virtual disk(s) marked deleted while a member still holds their \
+                 record (cut inside the delete's first sync): kept, the delete did not happen",
+                resumed.undone
+            );
+        }
         for f in c.findings.iter() {
             let disk = f
                 .disk
@@ -715,7 +732,7 @@ mod tests {
                 let mut m = boxed_metadata();
                 // Refusals must match too (a fixture may list a disk outside the container).
                 match m.load(&inputs, 1) {
-                    Ok(()) => format!("{:?}", m.container),
+                    Ok(_) => format!("{:?}", m.container),
                     Err(e) => format!("{e:?}"),
                 }
             };
