@@ -129,6 +129,9 @@ impl<F: Format> std::fmt::Debug for Manager<'_, F> {
 /// The shortest time between two error reports (see [`Manager::report_errors`]).
 const ERROR_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// A wait on the monitor longer than this is logged (docs/manager.md, "The loop").
+const SLOW_MONITOR: Duration = Duration::from_secs(10);
+
 /// The error counters of [`Shared`] at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErrorCounts {
@@ -360,6 +363,8 @@ impl<'q, F: Format> Manager<'q, F> {
             (_, msg) => msg,
         };
         // The monitor drains the queue on every wake; a full queue only means it is busy.
+        let since = Instant::now();
+        let mut told = false;
         loop {
             match self.tx.enqueue(msg) {
                 Ok(()) => break,
@@ -368,6 +373,14 @@ impl<'q, F: Format> Manager<'q, F> {
                     self.monitor_wake.signal();
                     self.drain_monitor();
                     std::thread::sleep(Duration::from_millis(1));
+                    if !told && since.elapsed() > SLOW_MONITOR {
+                        told = true;
+                        mlog!(
+                            &self.container,
+                            "the monitor's queue has been full for {SLOW_MONITOR:?} (monitor pass {})",
+                            self.shared.loop_count()
+                        );
+                    }
                 }
             }
         }
@@ -452,12 +465,34 @@ impl<'q, F: Format> Manager<'q, F> {
 
     /// Waits until every queued update has been applied by the monitor.
     fn wait_updates_applied(&mut self) {
+        let since = Instant::now();
+        let mut told = false;
         // Held updates are applied only after the hand-over.
         while (self.batch_out || (!self.pending.is_empty() && self.held.is_none()))
             && !self.shared.monitor_done.load(Ordering::Acquire)
         {
             self.drain_monitor();
             std::thread::sleep(Duration::from_millis(2));
+            // No deadline (a throttled disk can hold a metadata write for long), but a wait
+            // this long is said once: the manager serves nothing meanwhile.
+            if !told && since.elapsed() > SLOW_MONITOR {
+                told = true;
+                mlog!(
+                    &self.container,
+                    "waiting over {SLOW_MONITOR:?} for the monitor to apply updates (batch out: \
+                     {}, {} pending, monitor pass {})",
+                    self.batch_out,
+                    self.pending.len(),
+                    self.shared.loop_count()
+                );
+            }
+        }
+        if told {
+            mlog!(
+                &self.container,
+                "the monitor applied the updates after {:?}",
+                since.elapsed()
+            );
         }
     }
 
