@@ -240,7 +240,8 @@ pub struct PassOutcome {
     pub next_state: Option<ArrayState>,
     /// Members (indexes into `ArrayRecord::members`) to write `-blocked` to.
     pub unblock: Vec<usize, MAX_MEMBERS>,
-    /// The manager must run: a spare check, a reshape follow-up or a member removal.
+    /// The manager must run: a spare check, a reshape follow-up, a member removal, or a
+    /// rebuild ended (the disk it rebuilt may be the spare another array waits for).
     pub wake_manager: bool,
     /// The array was dirty (active, write-pending, …) in this pass: SIGTERM exit waits.
     pub dirty: bool,
@@ -335,6 +336,9 @@ pub fn read_and_act_bb<H: MonitorHandler>(
     let mut check_degraded = false;
     let mut check_reshape = false;
     let mut remove_newly_requested = false;
+    // A rebuild ended here: the disk it rebuilt may be the spare another degraded array
+    // of the container waits for (docs/manager.md, "Arrays waiting for a spare").
+    let mut rebuild_ended = false;
 
     // A. read
     array.curr_state = obs.array_state;
@@ -408,6 +412,7 @@ pub fn read_and_act_bb<H: MonitorHandler>(
             array.curr_action == SyncAction::Idle && array.prev_action == SyncAction::Recover;
         if recovery_ended {
             out.trusts_data = true;
+            rebuild_ended = true;
             let mut any_out_of_sync = false;
             for i in 0..array.members.len() {
                 let (slot, bits) = match array.members.get(i) {
@@ -443,6 +448,7 @@ pub fn read_and_act_bb<H: MonitorHandler>(
                     && !was.contains(DiskState::IN_SYNC);
                 if joined {
                     out.trusts_data = true;
+                    rebuild_ended = true;
                     handler.set_disk(array, slot, bits);
                 }
             }
@@ -492,7 +498,7 @@ pub fn read_and_act_bb<H: MonitorHandler>(
     if check_reshape {
         array.check_reshape = true;
     }
-    out.wake_manager = check_degraded || check_reshape || remove_newly_requested;
+    out.wake_manager = check_degraded || check_reshape || remove_newly_requested || rebuild_ended;
     if deactivate {
         array.live = false;
     }

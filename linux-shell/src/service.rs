@@ -522,13 +522,20 @@ where
             if let Some(c) = &control {
                 fds.push(PollFd::new(c.listener_fd(), PollFlags::POLLIN));
             }
-            match poll(&mut fds, wait) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            let ready = match poll(&mut fds, wait) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => 1,
                 Err(e) => {
                     log!(devnm, "poll failed: {e}");
                     std::thread::sleep(Duration::from_millis(100));
+                    1
                 }
-            }
+            };
+            // Only the idle wait's timeout makes a periodic pass (shorter waits are due to
+            // something the manager itself scheduled).
+            manager.set_periodic(
+                ready == 0 && wait == PollTimeout::from(IDLE_RESCAN.as_millis() as u16),
+            );
             let signalled = fds[0].any().unwrap_or(false);
             let client = fds.get(3).and_then(|f| f.any()).unwrap_or(false);
             drop(fds);

@@ -234,9 +234,16 @@ fn the_end_of_a_recovery_reports_every_member_and_checks_for_spares() {
     let out = read_and_act(&mut a, &obs(ArrayState::Active, SyncAction::Idle), &mut h);
     assert_eq!(h.calls.len(), 2);
     assert!(
-        !a.check_degraded && !out.wake_manager,
-        "all members in sync: nothing to do"
+        !a.check_degraded,
+        "all members in sync: no spare needed here"
     );
+    assert!(
+        out.wake_manager,
+        "the disk just rebuilt may be the spare another array waits for"
+    );
+    // The next pass, nothing new: the manager is left alone.
+    let out = read_and_act(&mut a, &obs(ArrayState::Active, SyncAction::Idle), &mut h);
+    assert!(!out.wake_manager);
 }
 
 /// A recovery too short for any pass to see `recover` (md had delayed it behind another
@@ -248,11 +255,16 @@ fn a_member_turning_in_sync_is_reported_without_a_seen_recovery() {
     a.prev_state = ArrayState::Active;
     a.members[1].prev_state = DiskState::empty();
     let mut h = Recorder::default();
-    read_and_act(&mut a, &obs(ArrayState::Active, SyncAction::Idle), &mut h);
+    let out = read_and_act(&mut a, &obs(ArrayState::Active, SyncAction::Idle), &mut h);
     assert_eq!(h.calls, [Call::Disk(1, DiskState::IN_SYNC)]);
+    assert!(
+        out.wake_manager,
+        "a rebuilt disk may be another array's spare"
+    );
     let mut h = Recorder::default();
-    read_and_act(&mut a, &obs(ArrayState::Active, SyncAction::Idle), &mut h);
+    let out = read_and_act(&mut a, &obs(ArrayState::Active, SyncAction::Idle), &mut h);
     assert!(h.calls.is_empty(), "reported once: {:?}", h.calls);
+    assert!(!out.wake_manager);
 }
 
 /// md reads `recover` from the end of one recovery into the next (it flags "recovery

@@ -105,6 +105,12 @@ pub struct Manager<'q, F: Format> {
     /// `devcnt` of the container in mdstat when its members were last reconciled.
     container_devcnt: Option<u32>,
     sigterm_seen: bool,
+    /// The coming pass runs because the wait timed out, not for an md event, a client or
+    /// the monitor (docs/manager.md, "The loop"): an array it finds is said to be found so.
+    periodic: bool,
+    /// Arrays whose last spare check found nothing, with why (logged when it changes:
+    /// docs/manager.md, "Arrays waiting for a spare").
+    spare_wait: BTreeMap<String, &'static str>,
     /// The error counts of `Shared` as last logged, and when (see `report_errors`).
     reported: ErrorCounts,
     reported_at: Option<Instant>,
@@ -239,10 +245,17 @@ impl<'q, F: Format> Manager<'q, F> {
             departed: Vec::new(),
             container_devcnt: Some(disks.len() as u32),
             sigterm_seen: false,
+            periodic: false,
+            spare_wait: BTreeMap::new(),
             reported: ErrorCounts::default(),
             reported_at: None,
             held: None,
         }
+    }
+
+    /// Whether the coming pass runs only because the manager's wait timed out.
+    pub fn set_periodic(&mut self, periodic: bool) {
+        self.periodic = periodic;
     }
 
     /// From now until [`Manager::release_held`], discovered arrays and metadata updates are
@@ -666,6 +679,7 @@ impl<'q, F: Format> Manager<'q, F> {
         }
         self.tracked.retain(|d, _| seen.contains(d));
         self.degraded.retain(|d| seen.contains(d));
+        self.spare_wait.retain(|d, _| seen.contains(d));
         for devnm in self.degraded.clone() {
             // Failed members must be out of the array before a spare takes their slot.
             if self.removals.iter().any(|(d, _)| *d == devnm) {
@@ -816,10 +830,17 @@ impl<'q, F: Format> Manager<'q, F> {
             .is_none_or(|v| sysfs::metadata_version_blocked(v.as_bytes()));
         let idle = read_text(&md.join("sync_action")).is_some_and(|a| a.starts_with("idle"));
         if blocked || !idle {
-            return false;
+            return self.spare_waits(
+                devnm,
+                if blocked {
+                    "frozen by mdadm"
+                } else {
+                    "sync_action is not idle"
+                },
+            );
         }
         let Some(view) = self.array_view(devnm, &tracked) else {
-            return false;
+            return self.spare_waits(devnm, "its sysfs view is incomplete");
         };
         let whole = view
             .members
@@ -827,6 +848,7 @@ impl<'q, F: Format> Manager<'q, F> {
             .filter(|m| !m.1.contains(DiskState::FAULTY))
             .count();
         if u32::try_from(whole).is_ok_and(|n| n >= view.raid_disks) {
+            self.spare_wait.remove(devnm);
             return true;
         }
         let Some(choice) = (match self.current_snapshot() {
@@ -840,8 +862,19 @@ impl<'q, F: Format> Manager<'q, F> {
             }
             None => None,
         }) else {
-            return false;
+            return self.spare_waits(devnm, "no disk fits now");
         };
+        if self.spare_wait.remove(devnm).is_some() || self.periodic {
+            mlog!(
+                &self.container,
+                "{devnm}: a spare fits now{}",
+                if self.periodic {
+                    " (found by the periodic pass)"
+                } else {
+                    ""
+                }
+            );
+        }
         let (disks, update) = choice;
         // The kernel must not start recovery on a half-added disk.
         let _ = std::fs::write(md.join("sync_action"), "frozen");
@@ -902,6 +935,19 @@ impl<'q, F: Format> Manager<'q, F> {
             mlog!(&self.container, "{devnm}: cannot start the rebuild: {e}");
         }
         true
+    }
+
+    /// A spare check for `devnm` found nothing, because of `why`: said when the reason is
+    /// new, and the array stays wanted. Returns false (not done).
+    fn spare_waits(&mut self, devnm: &str, why: &'static str) -> bool {
+        if self.spare_wait.get(devnm) != Some(&why) {
+            mlog!(
+                &self.container,
+                "{devnm}: degraded, no spare activated yet: {why}"
+            );
+            self.spare_wait.insert(devnm.to_string(), why);
+        }
+        false
     }
 
     /// The array as sysfs shows it now, for the handler's spare choice.
@@ -994,8 +1040,13 @@ impl<'q, F: Format> Manager<'q, F> {
                         }
                         mlog!(
                             &self.container,
-                            "monitoring {devnm} (volume {inst}, raid{level}, {} members)",
-                            bundle.members.len()
+                            "monitoring {devnm} (volume {inst}, raid{level}, {} members){}",
+                            bundle.members.len(),
+                            if self.periodic {
+                                "; found by the periodic pass: no md event announced it"
+                            } else {
+                                ""
+                            }
                         );
                         let safe_mode = std::fs::OpenOptions::new()
                             .write(true)
