@@ -297,8 +297,8 @@ pub fn run(mut ctx: RunContext) -> ! {
 /// (upstream asks for 4 KiB and silently gets glibc's 8 MiB). The IMSM snapshot copy is the
 /// largest thing on it (see `ContainerMetadata::snapshot_into`).
 const MONITOR_STACK: usize = 1 << 20;
-/// The longest the manager waits without a pass over /proc/mdstat (docs/manager.md, "The
-/// loop"): a member array whose start it missed is taken on within this.
+/// The longest the manager waits without a pass over /proc/mdstat while an array waits for
+/// a spare (docs/manager.md, "The loop").
 const IDLE_RESCAN: Duration = Duration::from_secs(5);
 
 /// How long the exit check waits for the monitor to hand back arrays that left
@@ -442,23 +442,28 @@ where
         }
         loop {
             text.clear();
-            let mut wait = PollTimeout::from(
-                manager
-                    .poll_timeout()
-                    .unwrap_or(IDLE_RESCAN)
-                    .min(IDLE_RESCAN)
-                    .as_millis() as u16,
-            );
             let read = mdstat
                 .rewind()
                 .and_then(|_| mdstat.read_to_string(&mut text));
-            match &read {
-                Ok(_) => manager.manage(&text),
+            // Decided after the pass, which may leave an array waiting for a spare: untimed
+            // unless something is due or an array waits (then at most IDLE_RESCAN), so an
+            // idle daemon never wakes for nothing.
+            let mut wait = match &read {
+                Ok(_) => {
+                    manager.manage(&text);
+                    match manager.poll_timeout() {
+                        Some(t) => PollTimeout::from(t.min(IDLE_RESCAN).as_millis() as u16),
+                        None if manager.waiting() => {
+                            PollTimeout::from(IDLE_RESCAN.as_millis() as u16)
+                        }
+                        None => PollTimeout::NONE,
+                    }
+                }
                 Err(e) => {
                     log!(devnm, "cannot read /proc/mdstat: {e}");
-                    wait = PollTimeout::from(1000u16);
+                    PollTimeout::from(1000u16)
                 }
-            }
+            };
             if shared
                 .monitor_done
                 .load(std::sync::atomic::Ordering::Acquire)

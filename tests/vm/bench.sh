@@ -11,6 +11,10 @@ ORIG=/usr/lib/rig/mdmon.orig
 OURS=/usr/lib/rig/mdmon.ours
 [ -x $OURS ] || fail "the bench needs our mdmon in the guest (cargo xtask bench puts it there)"
 OUT=/out/bench.txt
+# Kernel and daemon log lines stay in the log but off the serial console: TCG prints the
+# console slowly and in the writer's context, and our daemon logs to /dev/kmsg (the
+# original logs nothing there), so printing would time the console, not the daemon.
+dmesg -n 1
 : > $OUT
 sample() { echo "S $1 $2 $3" >> $OUT; }
 info() { echo "I $*" >> $OUT; }

@@ -295,6 +295,13 @@ impl<'q, F: Format> Manager<'q, F> {
 
     /// How long the manager may sleep: briefly while removals wait for a retry, and until
     /// errors counted since the last report may be logged.
+    /// Whether an array waits for a spare: the manager then passes over /proc/mdstat at
+    /// least every few seconds (docs/manager.md, "The loop"); otherwise it sleeps until
+    /// woken, and an idle daemon wakes up for nothing.
+    pub fn waiting(&self) -> bool {
+        !self.degraded.is_empty()
+    }
+
     pub fn poll_timeout(&self) -> Option<Duration> {
         if !self.removals.is_empty() || !self.pending.is_empty() {
             return Some(Duration::from_millis(100));
