@@ -1,4 +1,4 @@
-# summary: a power cut right after a member failure in a clean DDF RAID5 (the daemon has recorded the failure with the volume Not Consistent and not yet clean again): after the reboot md does not start the degraded RAID5 on its own (its write-hole rule); started as mdadm says, its data is intact
+# summary: a power cut right after a member failure in a clean DDF RAID5 (the daemon has recorded the failure with the volume Not Consistent and not yet clean again): after the reboot mdadm 4.2 does not start the degraded RAID5 on its own (md's write-hole rule); started as it says (--assemble --force), its data is intact
 # rig: disks=5 disk_size=128M boots=2 timeout=400 original=skip
 # The limit `ddf4-cut` seed 1532 (throttled) met, made certain (docs/ddf.md, "A failure in
 # a clean RAID5"). A member failure makes a clean external-metadata array write-pending
