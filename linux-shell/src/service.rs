@@ -440,6 +440,7 @@ where
             v.terminate(devnm);
             manager.release_held();
         }
+        let idle_wait = PollTimeout::from(IDLE_RESCAN.as_millis() as u16);
         loop {
             text.clear();
             let read = mdstat
@@ -453,9 +454,7 @@ where
                     manager.manage(&text);
                     match manager.poll_timeout() {
                         Some(t) => PollTimeout::from(t.min(IDLE_RESCAN).as_millis() as u16),
-                        None if manager.waiting() => {
-                            PollTimeout::from(IDLE_RESCAN.as_millis() as u16)
-                        }
+                        None if manager.waiting() => idle_wait,
                         None => PollTimeout::NONE,
                     }
                 }
@@ -538,9 +537,7 @@ where
             };
             // Only the idle wait's timeout makes a periodic pass (shorter waits are due to
             // something the manager itself scheduled).
-            manager.set_periodic(
-                ready == 0 && wait == PollTimeout::from(IDLE_RESCAN.as_millis() as u16),
-            );
+            manager.set_periodic(ready == 0 && wait == idle_wait);
             let signalled = fds[0].any().unwrap_or(false);
             let client = fds.get(3).and_then(|f| f.any()).unwrap_or(false);
             drop(fds);

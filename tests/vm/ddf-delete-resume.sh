@@ -26,24 +26,13 @@ if [ "$RIG_BOOT" = 1 ]; then
 	run mdadm --wait-clean --scan
 	run mdadm -S /dev/md/r3
 
-	mkdir -p /sys/fs/cgroup
-	mount -t cgroup2 none /sys/fs/cgroup || fail "cannot mount cgroup2"
-	echo +io > /sys/fs/cgroup/cgroup.subtree_control || fail "no io controller"
-	mkdir -p /sys/fs/cgroup/slowmeta
-	for d in $A $B; do
-		echo "$(cat /sys/block/${d##*/}/dev) wiops=2 wbps=32768" > /sys/fs/cgroup/slowmeta/io.max || fail "io.max for $d"
-	done
-	echo $pid > /sys/fs/cgroup/slowmeta/cgroup.procs || fail "cannot move mdmon $pid into the slow cgroup"
+	throttle_pid $pid "wiops=2 wbps=32768" $A $B
 	save_outbox
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	mdadm --kill-subarray=2 /dev/md/ddf0 > /tmp/kill.log 2>&1 &
 	wait_for 120 "the delete's first sync on both disks (r3 Deleted, no record of it)" sh -c ". /rig/lib.sh; ddf_vd_half_deleted $A 2 && ddf_vd_half_deleted $B 2"
 	log "first sync landed $(awk -v a=$t0 -v b=$(cut -d' ' -f1 /proc/uptime) 'BEGIN { print b - a }') s after the delete began; power off"
-	echo 1 > /proc/sys/kernel/sysrq
-	echo "RIG_EXIT_STATUS=0"
-	echo o > /proc/sysrq-trigger
-	sleep 10
-	fail "still running after the power-off"
+	power_cut_now
 fi
 
 # Second boot: what the cut left, before anything is assembled.

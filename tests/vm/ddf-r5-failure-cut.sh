@@ -22,23 +22,12 @@ if [ "$RIG_BOOT" = 1 ]; then
 	expect_ddf_vd $A 0 state "Optimal, Consistent"
 	C_MD=$(devnm_of /dev/md/ddf0)
 	pid=$(mdmon_pid $C_MD)
-	mkdir -p /sys/fs/cgroup
-	mount -t cgroup2 none /sys/fs/cgroup || fail "cannot mount cgroup2"
-	echo +io > /sys/fs/cgroup/cgroup.subtree_control || fail "no io controller"
-	mkdir -p /sys/fs/cgroup/slowmeta
-	for d in $A $B $C $D; do
-		echo "$(cat /sys/block/${d##*/}/dev) wiops=2" > /sys/fs/cgroup/slowmeta/io.max || fail "io.max for $d"
-	done
-	echo $pid > /sys/fs/cgroup/slowmeta/cgroup.procs || fail "cannot move mdmon $pid into the slow cgroup"
+	throttle_pid $pid wiops=2 $A $B $C $D
 	save_outbox
 	mdadm /dev/md/r5 --fail $B
 	wait_for 60 "the failure recorded with r5 Not Consistent" sh -c ". /rig/lib.sh; [ \"\$(ddf_vd $A 0 state)\" = 'Degraded, Not Consistent' ] && [ \"\$(ddf_vd $C 0 state)\" = 'Degraded, Not Consistent' ]"
 	log "array_state $(cat /sys/block/$R5/md/array_state); power off"
-	echo 1 > /proc/sys/kernel/sysrq
-	echo "RIG_EXIT_STATUS=0"
-	echo o > /proc/sysrq-trigger
-	sleep 10
-	fail "still running after the power-off"
+	power_cut_now
 fi
 
 # Second boot.

@@ -9,10 +9,6 @@
 fast_sync
 A=$(disk 1) B=$(disk 2)
 
-mkdir -p /sys/fs/cgroup
-mount -t cgroup2 none /sys/fs/cgroup || fail "cannot mount cgroup2"
-echo +io > /sys/fs/cgroup/cgroup.subtree_control || fail "no io controller"
-mkdir -p /sys/fs/cgroup/slowmeta
 
 # header_word DISK LBA OFFSET LEN: bytes of one sector as hex, no spaces.
 header_word() { dd if=$1 bs=512 skip=$2 count=1 2>/dev/null | od -An -tx1 -j$3 -N$4 | tr -d ' \n'; }
@@ -52,10 +48,7 @@ log "a dirty mark writes $bytes bytes per member; throttling mdmon to $bps bytes
 # Dirty now; throttle, then stop the volume: its clean write is the slow one.
 start_writer /dev/md/v1
 wait_for 20 "v1 active" sh -c "[ \$(cat /sys/block/$(devnm_of /dev/md/v1)/md/array_state) = active ]"
-for d in $A $B; do
-	echo "$(cat /sys/block/${d##*/}/dev) wbps=$bps" > /sys/fs/cgroup/slowmeta/io.max || fail "io.max for $d"
-done
-echo $pid > /sys/fs/cgroup/slowmeta/cgroup.procs || fail "cannot move mdmon $pid into the slow cgroup"
+throttle_pid $pid wbps=$bps $A $B
 stop_writer
 t0=$(cut -d' ' -f1 /proc/uptime)
 run mdadm --stop /dev/md/v1

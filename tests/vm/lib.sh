@@ -140,11 +140,33 @@ fast_sync() { echo 200000 > /proc/sys/dev/raid/speed_limit_min; echo 2000000 > /
 # the next boot of the run judges what the disks hold.
 power_off_now() {
 	save_outbox
+	power_cut_now
+}
+# power_cut_now: the same without handing results over first, for a cut that must fall
+# inside a short window (call save_outbox before the window opens).
+power_cut_now() {
 	echo 1 > /proc/sys/kernel/sysrq
 	echo "RIG_EXIT_STATUS=0"
 	echo o > /proc/sysrq-trigger
 	sleep 10
 	fail "still running after the power-off"
+}
+# throttle_pid PID LIMITS DISK...: PID's I/O to each DISK limited by io.max LIMITS (e.g.
+# `wiops=2`, `wbps=4096`; blk-throttle takes no iops below 2), through the cgroup
+# /sys/fs/cgroup/slowmeta (cgroup2 mounted on first use).
+throttle_pid() {
+	local pid=$1 limits=$2 d
+	shift 2
+	if [ ! -e /sys/fs/cgroup/cgroup.controllers ]; then
+		mkdir -p /sys/fs/cgroup
+		mount -t cgroup2 none /sys/fs/cgroup || fail "cannot mount cgroup2"
+	fi
+	echo +io > /sys/fs/cgroup/cgroup.subtree_control || fail "no io controller"
+	mkdir -p /sys/fs/cgroup/slowmeta
+	for d in "$@"; do
+		echo "$(cat /sys/block/${d##*/}/dev) $limits" > /sys/fs/cgroup/slowmeta/io.max || fail "io.max for $d"
+	done
+	echo $pid > /sys/fs/cgroup/slowmeta/cgroup.procs || fail "cannot move $pid into the slow cgroup"
 }
 
 # maybe_capture FORMAT MOMENT BYTES DISK...: capture a fixture when the host asked for it.
